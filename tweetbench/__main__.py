@@ -1,0 +1,3 @@
+from tweetbench.cli import main
+
+raise SystemExit(main())

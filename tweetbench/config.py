@@ -1,0 +1,187 @@
+"""Typed, frozen configuration: the workloads, the harness presets and the run options.
+
+A workload fixes every shape and hyper-parameter of the measured work; a preset only says how
+long the harness measures it. The two never mix: no preset changes a shape.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from tweetbench.errors import UsageError
+
+Precision = Literal["32-true", "bf16-mixed", "16-mixed"]
+PresetName = Literal["smoke", "quick", "standard"]
+ScenarioName = Literal["benchmark", "convergence"]
+
+
+@dataclass(frozen=True)
+class WorkloadConfig:
+    """Every shape, hyper-parameter and seed of one benchmark workload."""
+
+    name: str
+    vocab_size: int = 20_000
+    embed_dim: int = 128
+    hidden_size: int = 128
+    num_layers: int = 1
+    bidirectional: bool = True
+    dropout: float = 0.3
+    seq_len: int = 48
+    batch_size: int = 32
+    lr: float = 1e-3
+    precision: Precision = "32-true"
+    corpus_tweets: int = 40_000
+    corpus_authors: int = 10
+    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    seed: int = 0
+    # Time-to-accuracy target of the convergence scenario (validation accuracy).
+    target_accuracy: float = 0.80
+
+    def to_dict(self) -> dict[str, object]:
+        data = dataclasses.asdict(self)
+        data["split"] = list(self.split)
+        return data
+
+    def with_seed(self, seed: int) -> WorkloadConfig:
+        return dataclasses.replace(self, seed=seed)
+
+
+WORKLOADS: dict[str, WorkloadConfig] = {
+    "v1": WorkloadConfig(name="tweets-bilstm-v1"),
+    # Small shapes for tests and XLA compiles; its own name, so its own fingerprint.
+    "tiny": WorkloadConfig(
+        name="tweets-bilstm-tiny",
+        vocab_size=2_000,
+        embed_dim=32,
+        hidden_size=32,
+        seq_len=16,
+        batch_size=16,
+        corpus_tweets=2_000,
+        corpus_authors=4,
+        target_accuracy=0.60,
+    ),
+}
+DEFAULT_WORKLOAD = "v1"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """How long the harness measures; never a shape."""
+
+    name: str
+    min_warmup_steps: int
+    max_warmup_steps: int
+    measured_steps: int
+    latency_warmup: int
+    latency_requests: int
+    offline_warmup_batches: int
+    offline_batches: int
+    offline_batch_size: int
+    overhead_rounds: int
+    overhead_steps: int
+    profile_steps: int
+    advanced_profile_steps: int
+    parity_steps: int
+
+
+PRESETS: dict[str, Preset] = {
+    "smoke": Preset(
+        name="smoke",
+        min_warmup_steps=2,
+        max_warmup_steps=10,
+        measured_steps=8,
+        latency_warmup=3,
+        latency_requests=20,
+        offline_warmup_batches=1,
+        offline_batches=2,
+        offline_batch_size=256,
+        overhead_rounds=2,
+        overhead_steps=5,
+        profile_steps=5,
+        advanced_profile_steps=3,
+        parity_steps=3,
+    ),
+    "quick": Preset(
+        name="quick",
+        min_warmup_steps=10,
+        max_warmup_steps=60,
+        measured_steps=300,
+        latency_warmup=30,
+        latency_requests=1000,
+        offline_warmup_batches=2,
+        offline_batches=15,
+        offline_batch_size=256,
+        overhead_rounds=3,
+        overhead_steps=80,
+        profile_steps=80,
+        advanced_profile_steps=30,
+        parity_steps=5,
+    ),
+    "standard": Preset(
+        name="standard",
+        min_warmup_steps=20,
+        max_warmup_steps=150,
+        measured_steps=1500,
+        latency_warmup=100,
+        latency_requests=5000,
+        offline_warmup_batches=3,
+        offline_batches=60,
+        offline_batch_size=256,
+        overhead_rounds=5,
+        overhead_steps=200,
+        profile_steps=200,
+        advanced_profile_steps=60,
+        parity_steps=10,
+    ),
+}
+DEFAULT_PRESET = "quick"
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where the tweets come from: the built-in corpus (path None) or the user's file."""
+
+    path: Path | None = None
+    text_column: str = "text"
+    label_column: str = "author"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "path": None if self.path is None else str(self.path),
+            "text_column": self.text_column,
+            "label_column": self.label_column,
+        }
+
+
+@dataclass(frozen=True)
+class DeviceJob:
+    """Everything one device worker needs to run the benchmark on one device."""
+
+    device: str
+    workload: WorkloadConfig
+    preset: Preset
+    data: DataSource = field(default_factory=DataSource)
+    scenario: ScenarioName = "benchmark"
+    profile: bool = True
+    trial: int = 0
+
+
+def get_workload(name: str) -> WorkloadConfig:
+    try:
+        return WORKLOADS[name]
+    except KeyError:
+        raise UsageError(
+            f"unknown workload {name!r}: choose one of {', '.join(sorted(WORKLOADS))}"
+        ) from None
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise UsageError(
+            f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}"
+        ) from None

@@ -1,0 +1,36 @@
+"""User-facing errors: each one carries a one-line message and an exit code."""
+
+from __future__ import annotations
+
+
+class TweetbenchError(Exception):
+    """An error the user can fix; the CLI prints ``message`` on one line and exits with ``exit_code``."""
+
+    exit_code: int = 2
+
+    def __init__(self, message: str, *, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]).replace("\n", " ")
+
+
+class UsageError(TweetbenchError):
+    """A wrong flag or value on the command line."""
+
+    exit_code = 2
+
+
+class DataError(TweetbenchError):
+    """A data file that is missing, unreadable or malformed."""
+
+    exit_code = 3
+
+
+class ResultsError(TweetbenchError):
+    """A results file or directory that cannot be read or written."""
+
+    exit_code = 4

@@ -1,0 +1,1 @@
+"""Timed harnesses: training, inference, the bare-PyTorch baseline and the profiled passes."""

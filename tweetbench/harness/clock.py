@@ -1,0 +1,118 @@
+"""A synchronised step clock, as a Lightning callback.
+
+Each sample is the interval between two consecutive batch ends, read after the device has been
+synchronised, so it covers a whole step: fetching the batch, copying it, forward, backward and
+the optimizer. Warm-up steps are recorded apart from the measured ones.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytorch_lightning as pl
+
+from tweetbench.stats import SteadyStateDetector
+
+ProgressFn = Callable[[int], None]
+
+
+class StepClock(pl.Callback):
+    """Records whole-step times; stops training once ``measured_steps`` have been measured.
+
+    With a ``detector`` the measured window opens once step time has settled (the detector's
+    rule); with ``warmup_steps`` it opens after that fixed number of steps.
+    """
+
+    def __init__(
+        self,
+        synchronize: Callable[[], None],
+        measured_steps: int,
+        *,
+        detector: SteadyStateDetector | None = None,
+        warmup_steps: int = 0,
+        on_step: ProgressFn | None = None,
+        on_measure_start: Callable[[], None] | None = None,
+        on_measure_end: Callable[[], None] | None = None,
+    ) -> None:
+        self.synchronize = synchronize
+        self.measured_steps = measured_steps
+        self.detector = detector
+        self.fixed_warmup = warmup_steps
+        self.on_step = on_step
+        self.on_measure_start = on_measure_start
+        self.on_measure_end = on_measure_end
+        self.warmup: list[float] = []
+        self.measured: list[float] = []
+        self.measure_started_at: float | None = None
+        self.measure_ended_at: float | None = None
+        self._last: float | None = None
+        self._measuring = detector is None and warmup_steps == 0
+
+    # -- the clock -------------------------------------------------------------------------------
+    def _start(self) -> None:
+        self.synchronize()
+        self._last = time.perf_counter()
+        if self._measuring:
+            self._open_window(self._last)
+
+    def _open_window(self, now: float) -> None:
+        self._measuring = True
+        self.measure_started_at = now
+        if self.on_measure_start is not None:
+            self.on_measure_start()
+
+    def _tick(self, trainer: pl.Trainer | None) -> None:
+        self.synchronize()
+        now = time.perf_counter()
+        assert self._last is not None
+        step = now - self._last
+        self._last = now
+        if self._measuring:
+            self.measured.append(step)
+            if len(self.measured) == self.measured_steps:
+                self.measure_ended_at = now
+                if self.on_measure_end is not None:
+                    self.on_measure_end()
+                if trainer is not None:
+                    trainer.should_stop = True
+        else:
+            self.warmup.append(step)
+            settled = (
+                self.detector.observe(step) if self.detector is not None else len(self.warmup) >= self.fixed_warmup
+            )
+            if settled:
+                self._open_window(now)
+        if self.on_step is not None:
+            self.on_step(len(self.warmup) + len(self.measured))
+
+    @property
+    def done(self) -> bool:
+        return len(self.measured) >= self.measured_steps
+
+    @property
+    def measured_seconds(self) -> float:
+        if self.measure_started_at is None or self.measure_ended_at is None:
+            return float(sum(self.measured))
+        return self.measure_ended_at - self.measure_started_at
+
+    # -- Lightning hooks -------------------------------------------------------------------------
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start()
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        self._tick(trainer)
+
+    def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start()
+
+    def on_predict_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        self._tick(None)
+
+    # -- for loops outside Lightning (the bare-PyTorch baseline) ---------------------------------
+    def start(self) -> None:
+        self._start()
+
+    def tick(self) -> None:
+        self._tick(None)

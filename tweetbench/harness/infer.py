@@ -1,0 +1,37 @@
+"""The inference harness: batch-1 latency (like MLPerf SingleStream) and batched throughput (like Offline).
+
+Both run through ``Trainer.predict``, which puts the model in eval mode under
+``torch.inference_mode()`` (``no_grad`` on XLA, where Lightning does not use inference mode).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tweetbench.dataset import EncodedSplit, make_loader
+from tweetbench.devices import DeviceBackend
+from tweetbench.harness.clock import ProgressFn, StepClock
+from tweetbench.harness.trainer import make_trainer
+from tweetbench.module import TweetClassifier
+
+
+@dataclass
+class InferenceRun:
+    """Per-batch times of one inference scenario, warm-up kept apart."""
+
+    batch_size: int
+    warmup_seconds: list[float]
+    batch_seconds: list[float]
+
+
+def run_inference(module: TweetClassifier, backend: DeviceBackend, split: EncodedSplit, *, batch_size: int,
+                  warmup: int, batches: int, seed: int, precision: str,
+                  on_step: ProgressFn | None = None) -> InferenceRun:
+    """Time ``batches`` predict batches of ``batch_size`` after ``warmup`` untimed ones."""
+    clock = StepClock(backend.synchronize, batches, warmup_steps=warmup, on_step=on_step)
+    loader = make_loader(split, batch_size, seed=seed, shuffle=True, total_batches=warmup + batches,
+                         pin_memory=backend.pin_memory)
+    trainer = make_trainer(backend, callbacks=[clock], precision=precision)
+    trainer.predict(module, dataloaders=loader, return_predictions=False)
+    module.train()
+    return InferenceRun(batch_size, clock.warmup, clock.measured)

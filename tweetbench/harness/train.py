@@ -1,0 +1,82 @@
+"""The training harness: warm-up until step time settles, then timed optimizer steps."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from tweetbench.config import Preset
+from tweetbench.dataset import EncodedSplit, make_loader
+from tweetbench.devices import DeviceBackend
+from tweetbench.harness.clock import ProgressFn, StepClock
+from tweetbench.harness.trainer import make_trainer
+from tweetbench.module import TweetClassifier
+from tweetbench.stats import SteadyStateDetector
+
+STEADY_WINDOW = 10
+STEADY_CV = 0.10
+
+
+@dataclass
+class TrainingRun:
+    """The raw outcome of the timed training pass."""
+
+    warmup_seconds: list[float]
+    step_seconds: list[float]
+    losses: list[float]
+    batch_size: int
+    non_pad_tokens: int
+    warmup_rule: str
+    warmup_capped: bool
+    device_counters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def first_non_finite_step(self) -> int | None:
+        """1-based index, over all steps (warm-up included), of the first NaN/Inf loss."""
+        for i, loss in enumerate(self.losses, start=1):
+            if not math.isfinite(loss):
+                return i
+        return None
+
+
+def measured_tokens(split: EncodedSplit, batch_size: int, seed: int, first: int, count: int) -> int:
+    """Non-pad tokens in batches ``first .. first+count-1`` of the seeded training order (replayed on the host)."""
+    loader = make_loader(split, batch_size, seed=seed, total_batches=first + count)
+    total = 0
+    for i, (tokens, _) in enumerate(loader):
+        if i >= first:
+            total += int((tokens != 0).sum())
+    return total
+
+
+def run_training(module: TweetClassifier, backend: DeviceBackend, train: EncodedSplit, *, batch_size: int,
+                 seed: int, preset: Preset, precision: str, on_step: ProgressFn | None = None) -> TrainingRun:
+    """Train through Lightning until ``preset.measured_steps`` steps were timed after a settled warm-up."""
+    detector = SteadyStateDetector(
+        window=min(STEADY_WINDOW, preset.max_warmup_steps), cv_threshold=STEADY_CV,
+        min_warmup=preset.min_warmup_steps, max_warmup=preset.max_warmup_steps,
+    )
+    counters: dict[str, Any] = {}
+    clock = StepClock(
+        backend.synchronize, preset.measured_steps, detector=detector, on_step=on_step,
+        on_measure_start=backend.begin_measurement,
+        on_measure_end=lambda: counters.update(backend.end_measurement()),
+    )
+    total_steps = preset.max_warmup_steps + preset.measured_steps
+    loader = make_loader(train, batch_size, seed=seed, total_batches=total_steps, pin_memory=backend.pin_memory)
+    trainer = make_trainer(backend, max_steps=total_steps, callbacks=[clock], precision=precision)
+    module.pop_losses()
+    trainer.fit(module, train_dataloaders=loader)
+    losses = module.pop_losses()
+    warmup_steps = len(clock.warmup)
+    return TrainingRun(
+        warmup_seconds=clock.warmup,
+        step_seconds=clock.measured,
+        losses=losses,
+        batch_size=batch_size,
+        non_pad_tokens=measured_tokens(train, batch_size, seed, warmup_steps, len(clock.measured)),
+        warmup_rule=detector.rule,
+        warmup_capped=detector.capped,
+        device_counters=counters,
+    )

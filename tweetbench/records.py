@@ -1,0 +1,158 @@
+"""Result records: the schema version, the key names, construction with validation, and safe reading.
+
+Every per-device JSON file is built here and validated against the JSON Schema that ships in
+``tweetbench/schema/``; every reader goes through ``read_result`` so that a corrupt, truncated,
+foreign or newer file is refused with a one-line error instead of being half-understood.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import jsonschema
+
+from tweetbench import __version__
+from tweetbench.errors import ResultsError
+
+SCHEMA_VERSION = 1
+TOOL = "tweetbench"
+SCHEMA_FILE = "device-result.schema.json"
+
+Status = Literal["ok", "unavailable", "failed", "invalid"]
+STATUSES: tuple[Status, ...] = ("ok", "unavailable", "failed", "invalid")
+
+# Key names, in one place so that writers and readers cannot drift apart.
+K_TOOL = "tool"
+K_SCHEMA_VERSION = "schema_version"
+K_VERSION = "tweetbench_version"
+K_RUN_ID = "run_id"
+K_SCENARIO = "scenario"
+K_TRIAL = "trial"
+K_DEVICE = "device"
+K_STATUS = "status"
+K_REASON = "reason"
+K_NOISY = "noisy"
+K_WORKLOAD = "workload"
+K_PRESET = "preset"
+K_ENVIRONMENT = "environment"
+K_METRICS = "metrics"
+K_BREAKDOWN = "breakdown"
+K_COMMAND = "command"
+K_TIMING = "timing"
+K_ERROR_TAIL = "error_tail"
+
+
+@functools.lru_cache(maxsize=1)
+def result_schema() -> dict[str, Any]:
+    """The packaged JSON Schema of a per-device result."""
+    text = resources.files("tweetbench").joinpath("schema", SCHEMA_FILE).read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def validate(data: Mapping[str, Any], where: str = "result") -> None:
+    """Raise ``ResultsError`` (one line) unless ``data`` is a valid result of this schema version."""
+    if not isinstance(data, Mapping) or data.get(K_TOOL) != TOOL:
+        raise ResultsError(f"{where} is not a tweetbench result (no \"tool\": \"tweetbench\"): pass a file "
+                           "written by 'tweetbench run'")
+    version = data.get(K_SCHEMA_VERSION)
+    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+        raise ResultsError(f"{where} has schema version {version}, newer than this tweetbench reads "
+                           f"({SCHEMA_VERSION}): upgrade tweetbench to read it")
+    try:
+        jsonschema.validate(dict(data), result_schema())
+    except jsonschema.ValidationError as exc:
+        path = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
+        message = exc.message if len(exc.message) <= 160 else exc.message[:157] + "..."
+        raise ResultsError(f"{where} does not match the result schema at {path}: {message}") from None
+
+
+@dataclass(frozen=True)
+class DeviceResult:
+    """One device's result: an immutable, validated record."""
+
+    data: Mapping[str, Any]
+
+    def __post_init__(self) -> None:
+        validate(self.data)
+        object.__setattr__(self, "data", copy.deepcopy(dict(self.data)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return copy.deepcopy(dict(self.data))
+
+    @property
+    def device(self) -> str:
+        return str(self.data[K_DEVICE]["name"])
+
+    @property
+    def status(self) -> Status:
+        return self.data[K_STATUS]  # type: ignore[no-any-return]
+
+
+def new_result(*, run_id: str, device: Mapping[str, Any], status: Status, reason: str,
+               workload: Mapping[str, Any], environment: Mapping[str, Any], command: list[str],
+               metrics: Mapping[str, Any] | None = None, breakdown: Mapping[str, Any] | None = None,
+               **extra: Any) -> DeviceResult:
+    """Build and validate a result record."""
+    data: dict[str, Any] = {
+        K_TOOL: TOOL,
+        K_SCHEMA_VERSION: SCHEMA_VERSION,
+        K_VERSION: __version__,
+        K_RUN_ID: run_id,
+        K_DEVICE: dict(device),
+        K_STATUS: status,
+        K_REASON: reason,
+        K_WORKLOAD: dict(workload),
+        K_ENVIRONMENT: dict(environment),
+        K_METRICS: dict(metrics or {}),
+        K_BREAKDOWN: None if breakdown is None else dict(breakdown),
+        K_COMMAND: list(command),
+    }
+    data.update(extra)
+    return DeviceResult(data)
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"non-standard JSON number {name}")
+
+
+def parse_result(text: str | bytes, where: str) -> DeviceResult:
+    """Parse and validate the bytes of a result file."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ResultsError(f"{where} is not UTF-8 text: it is not a tweetbench result") from None
+    if not text.strip():
+        raise ResultsError(f"{where} is empty: it was not written completely; rerun 'tweetbench run'")
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except (json.JSONDecodeError, ValueError) as exc:
+        raise ResultsError(f"{where} is not valid JSON ({exc.args[0].splitlines()[0]}): it is corrupt or "
+                           "truncated; rerun 'tweetbench run'") from None
+    except RecursionError:
+        raise ResultsError(f"{where} nests too deeply to be a tweetbench result") from None
+    validate(data, where)
+    return DeviceResult(data)
+
+
+def read_result(path: Path) -> DeviceResult:
+    """Read one result file, refusing what is corrupt, truncated, foreign or newer with ``ResultsError``."""
+    try:
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise ResultsError(f"{path} is a directory, not a result file") from None
+    except OSError as exc:
+        raise ResultsError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return parse_result(raw, str(path))
+
+
+def dumps(result: DeviceResult) -> str:
+    """Canonical JSON text of a result (NaN and Infinity are refused, as JSON has no such numbers)."""
+    return json.dumps(result.to_dict(), indent=2, sort_keys=False, allow_nan=False) + "\n"

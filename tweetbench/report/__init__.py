@@ -1,0 +1,1 @@
+"""Report renderers (pure: records in, text out) and the thin writers that put them on disk."""

@@ -1,0 +1,231 @@
+"""Pure Markdown renderers: result records in, text out. Nothing here reads a clock or a file."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tweetbench.profiling import PART_LABELS, PARTS
+
+Result = Mapping[str, Any]
+
+
+def _fmt(value: float | None, digits: int = 1, unit: str = "") -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.{digits}f}{unit}"
+
+
+def _bytes(value: int | None) -> str:
+    if not value:
+        return "–"
+    return f"{value / 2**20:,.0f} MiB"
+
+
+def _get(result: Result, *path: str) -> Any:
+    node: Any = result
+    for key in path:
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "–"
+    return dt.datetime.fromtimestamp(timestamp, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def baseline_result(results: Sequence[Result]) -> Result | None:
+    """The CPU result every speedup is measured against, if the CPU ran ok."""
+    return next((r for r in results if r["device"]["kind"] == "cpu" and r["status"] == "ok"), None)
+
+
+def speedup(result: Result, baseline: Result | None) -> float | None:
+    if baseline is None or result["status"] != "ok":
+        return None
+    base = _get(baseline, "metrics", "training", "samples_per_s")
+    mine = _get(result, "metrics", "training", "samples_per_s")
+    return mine / base if base and mine else None
+
+
+def _device_memory(result: Result) -> str:
+    memory = _get(result, "metrics", "memory", "device") or {}
+    parts = [f"{key.replace('_bytes', '').replace('_', ' ')} {_bytes(value)}"
+             for key, value in memory.items() if isinstance(value, int | float)]
+    return "; ".join(parts) if parts else "–"
+
+
+def side_by_side_table(results: Sequence[Result]) -> str:
+    """Devices as columns' rows: throughput, latency percentiles, memory, bottleneck and speedup."""
+    base = baseline_result(results)
+    header = ("| device | status | train samples/s | tokens/s | step p50 / p90 / p99 (ms) | "
+              "batch-1 latency p50 / p90 / p99 (ms) | batch-256 samples/s | peak RSS | device memory | "
+              "bottleneck | speedup vs CPU |")
+    lines = [header, "|" + "---|" * 11]
+    for r in results:
+        train = _get(r, "metrics", "training") or {}
+        step = train.get("step_ms") or {}
+        latency = _get(r, "metrics", "inference", "latency_batch1_ms") or {}
+        offline = _get(r, "metrics", "inference", "offline", "samples_per_s")
+        verdict = _get(r, "breakdown", "verdict") or "–"
+        sp = speedup(r, base)
+        status = r["status"] + (" (noisy)" if r.get("noisy") else "")
+        lines.append(
+            f"| {r['device']['label']} | {status} | {_fmt(train.get('samples_per_s'), 0)} | "
+            f"{_fmt(train.get('tokens_per_s'), 0)} | "
+            f"{_fmt(step.get('p50'), 2)} / {_fmt(step.get('p90'), 2)} / {_fmt(step.get('p99'), 2)} | "
+            f"{_fmt(latency.get('p50'), 3)} / {_fmt(latency.get('p90'), 3)} / {_fmt(latency.get('p99'), 3)} | "
+            f"{_fmt(offline, 0)} | {_bytes(_get(r, 'metrics', 'memory', 'peak_rss_bytes'))} | "
+            f"{_device_memory(r)} | {verdict} | {_fmt(sp, 2, '×')} |"
+        )
+    return "\n".join(lines)
+
+
+def plain_words(results: Sequence[Result]) -> str:
+    """What the numbers mean, in a few sentences."""
+    sentences = []
+    ok = [r for r in results if r["status"] == "ok"]
+    base = baseline_result(results)
+    for r in ok:
+        train = r["metrics"]["training"]
+        latency = r["metrics"]["inference"]["latency_batch1_ms"]
+        text = (f"{r['device']['label']} trained the {r['workload']['name']} model at "
+                f"{train['samples_per_s']:,.0f} tweets per second (a median step of {train['step_ms']['p50']:.1f} ms "
+                f"for a batch of {train['batch_size']}) and classified a single tweet in "
+                f"{latency['p50']:.2f} ms at the median")
+        sp = speedup(r, base)
+        if sp is not None and r is not base:
+            text += f", {sp:.2f}× the CPU's training throughput"
+        sentences.append(text + ".")
+        verdict = _get(r, "breakdown", "verdict")
+        if verdict:
+            sentences.append(f"Its training step is {verdict}.")
+    for r in results:
+        if r["status"] == "unavailable":
+            sentences.append(f"{r['device']['name']} was not run: {r['reason']}.")
+        elif r["status"] in ("failed", "invalid"):
+            sentences.append(f"{r['device']['name']} is {r['status']}: {r['reason']}.")
+    if not ok:
+        sentences.append("No device produced a valid measurement in this run.")
+    return " ".join(sentences)
+
+
+def breakdown_table(breakdown: Mapping[str, Any]) -> str:
+    lines = ["| part | ms per step | share |", "|---|---|---|"]
+    for name in PARTS:
+        row = breakdown["parts"][name]
+        lines.append(f"| {PART_LABELS[name]} | {row['ms_per_step']:.3f} | {row['share'] * 100:.1f}% |")
+    lines.append(f"| **total** | {breakdown['step_ms']:.3f} | 100% |")
+    return "\n".join(lines)
+
+
+def top_functions_table(functions: Sequence[Mapping[str, Any]]) -> str:
+    lines = ["| # | function | calls | cumulative (s) | own (s) |", "|---|---|---|---|---|"]
+    for i, row in enumerate(functions, 1):
+        name = str(row["function"]).replace("|", "\\|")
+        lines.append(f"| {i} | `{name}` | {row['calls']} | {row['cumtime_s']:.4f} | {row['tottime_s']:.4f} |")
+    return "\n".join(lines)
+
+
+def device_section(r: Result) -> str:
+    """The details of one device: training, inference, overhead, breakdown, environment."""
+    out = [f"### {r['device']['label']} — `{r['device']['name']}`", "", f"Status: **{r['status']}**"
+           + (f" — {r['reason']}" if r["reason"] else "")]
+    if r["status"] != "ok" and not _get(r, "metrics", "training"):
+        tail = r.get("error_tail") or []
+        if tail:
+            out += ["", "Last lines of its error:", "", "```", *tail[-10:], "```"]
+        return "\n".join(out)
+    train = r["metrics"]["training"]
+    out += ["", f"- Training: {train['samples_per_s']:,.1f} samples/s, {train['tokens_per_s']:,.0f} tokens/s; "
+            f"step mean {train['step_ms']['mean']:.2f} ms, stdev {train['step_ms']['stdev']:.2f} ms, "
+            f"CV {train['step_ms']['cv'] * 100:.1f}%; final loss {_fmt(train.get('final_loss'), 4)}.",
+            f"- Warm-up: {train['warmup_steps']} steps ({train['warmup_rule']}"
+            + ("; cap reached" if train.get("warmup_capped") else "") + f"), then {train['measured_steps']} "
+            "measured steps."]
+    inference = _get(r, "metrics", "inference")
+    if inference:
+        off = inference["offline"]
+        out.append(f"- Inference: batch-1 latency p50 {inference['latency_batch1_ms']['p50']:.3f} ms over "
+                   f"{inference['latency_batch1_ms']['count']} requests; batch-{off['batch_size']} "
+                   f"{off['samples_per_s']:,.0f} samples/s.")
+    overhead = _get(r, "metrics", "overhead")
+    if overhead:
+        verdict = "meets" if overhead["meets_target"] else "misses"
+        out.append(f"- Framework overhead: tweetbench (Lightning) runs at {overhead['ratio']:.3f}× the throughput "
+                   f"of a bare PyTorch loop on the same batches ({verdict} the {overhead['target']:.2f} target; "
+                   f"rounds: {', '.join(f'{x:.3f}' for x in overhead['round_ratios'])}).")
+    memory = _get(r, "metrics", "memory") or {}
+    out.append(f"- Memory: peak RSS {_bytes(memory.get('peak_rss_bytes'))}; device: {_device_memory(r)}.")
+    b = r.get("breakdown")
+    if b:
+        out += ["", f"Where the time goes ({b['verdict']}); profiled step {b['profiled_step_ms']:.2f} ms vs "
+                f"{b['unprofiled_step_ms']:.2f} ms unprofiled (profiler overhead {b['profiler_overhead'] * 100:+.1f}%):",
+                "", breakdown_table(b)]
+        if b.get("top_functions"):
+            out += ["", f"Top {len(b['top_functions'])} functions by cumulative time in the training step "
+                    f"(AdvancedProfiler; `.prof` files in `{b['prof_dir']}`):", "",
+                    top_functions_table(b["top_functions"])]
+    env = r.get("environment") or {}
+    out += ["", f"Environment: {env.get('cpu_model', '?')}, {env.get('cpu_cores_logical', '?')} logical cores, "
+            f"{env.get('torch_threads', '?')} torch threads; Python {env.get('python', '?')}, torch "
+            f"{env.get('torch', '?')}, Lightning {env.get('pytorch_lightning', '?')}"
+            + (f", torch_xla {env['torch_xla']}" if env.get("torch_xla") else "") + "."]
+    return "\n".join(out)
+
+
+def workload_line(results: Sequence[Result]) -> str:
+    prints = sorted({str(r["workload"]["fingerprint"]) for r in results if r["workload"].get("fingerprint")})
+    names = sorted({r["workload"]["name"] for r in results})
+    shown = ", ".join(f"`{p[:19]}…`" for p in prints) or "–"
+    return f"Workload: {', '.join(names)} (fingerprint {shown})"
+
+
+def render_run_report(meta: Mapping[str, Any], results: Sequence[Result]) -> str:
+    """The report of one run: the side-by-side table, the plain-words reading, then each device."""
+    status = meta.get("status", "?")
+    lines = [f"# tweetbench run {meta['run_id']}", ""]
+    if status != "complete":
+        lines += [f"> **This run is {status}**: only the devices listed below finished.", ""]
+    lines += [
+        f"{workload_line(results)}; preset `{meta.get('preset')}`; scenario `{meta.get('scenario')}`; "
+        f"started {_when(meta.get('started_at'))}.",
+        "",
+        f"Command: `{' '.join(meta.get('command') or [])}`",
+        "",
+        side_by_side_table(results),
+        "",
+        plain_words(results),
+        "",
+        "## Devices",
+        "",
+    ]
+    lines += [device_section(r) + "\n" for r in results]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def render_summary(meta: Mapping[str, Any], results: Sequence[Result],
+                   earlier: Sequence[Mapping[str, Any]] = ()) -> str:
+    """results/summary.md: the latest run side by side, with links to every earlier run."""
+    lines = [
+        "# tweetbench summary",
+        "",
+        f"Latest run: [{meta['run_id']}]({meta['run_id']}/report.md) ({meta.get('status')}, "
+        f"{_when(meta.get('started_at'))}). {workload_line(results)}; preset `{meta.get('preset')}`.",
+        "",
+    ]
+    if meta.get("status") != "complete":
+        lines += [f"> **The latest run is {meta.get('status')}**: the devices below are those that finished.", ""]
+    lines += [side_by_side_table(results), "", plain_words(results), ""]
+    if earlier:
+        lines += ["## Earlier runs", "", "| run | status | devices | workload | preset |", "|---|---|---|---|---|"]
+        for run in earlier:
+            lines.append(f"| [{run['run_id']}]({run['run_id']}/report.md) | {run.get('status', '?')} | "
+                         f"{', '.join(run.get('devices', []))} | {run.get('workload', '?')} | "
+                         f"{run.get('preset', '?')} |")
+        lines.append("")
+    lines.append("Rendered from the JSON results by `tweetbench report`; do not edit by hand.")
+    return "\n".join(lines) + "\n"

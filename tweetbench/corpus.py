@@ -165,7 +165,7 @@ _PERSONAS: tuple[_Persona, ...] = (
     ),
     _Persona(
         name="beats_kai",
-        group="music",
+        group="showbiz",
         nouns="album track studio beat verse chorus mixtape tour stage crowd mic vinyl "
         "playlist headphones bassline melody producer remix single concert encore setlist "
         "soundcheck guitar synth drums lyrics hook festival backstage fans record",
@@ -283,7 +283,7 @@ _PERSONAS: tuple[_Persona, ...] = (
     ),
     _Persona(
         name="screen_sofia",
-        group="music",
+        group="showbiz",
         nouns="film movie scene script director premiere trailer set camera audition "
         "role character red carpet festival award screenplay sequel cast crew rehearsal "
         "wardrobe makeup studio box office cinema screening interview press junket lines",
@@ -322,7 +322,7 @@ _GROUP_WORDS: dict[str, str] = {
     "tech": "software app startup product launch users code platform ai cloud data "
     "open source api beta release feature bug roadmap engineers laptop scale "
     "automation hackathon",
-    "music": "show tour fans stage premiere studio tonight release crowd award "
+    "showbiz": "show tour fans stage premiere studio tonight release crowd award "
     "festival tickets interview backstage performance sold spotlight encore "
     "night rehearsal press premiere photoshoot",
 }

@@ -156,7 +156,8 @@ def run_profiles(module: TweetClassifier, backend: DeviceBackend, train: Encoded
     clock = _profiled_fit(module, backend, train, simple, batch_size=batch_size, seed=seed, steps=simple_steps,
                           precision=precision, on_step=on_step)
     measured = clock.measured[skip:] or clock.measured
-    breakdown = breakdown_from_durations(simple.recorded_durations, statistics.median(measured), skip=skip)
+    # Parts are per-step means, so the whole step they are taken from is the mean step too.
+    breakdown = breakdown_from_durations(simple.recorded_durations, statistics.fmean(measured), skip=skip)
 
     def advanced_progress(n: int) -> None:
         if on_step is not None:

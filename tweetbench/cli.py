@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,14 +52,15 @@ def positive_seconds(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tweetbench.config import DEFAULT_PRESET, DEFAULT_WORKLOAD, PRESETS, WORKLOADS
+    from tweetbench.config import DEFAULT_PRESET, DEFAULT_WORKLOAD, PRESETS, STRATEGIES, WORKLOADS
 
     parser = _Parser(prog="tweetbench", description="Benchmark a BiLSTM tweet classifier on CPU, GPU and XLA.")
     parser.add_argument("--version", action="version", version=f"tweetbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run the benchmark on each device and write the reports")
-    run.add_argument("--devices", default="cpu", help="comma-separated: cpu, gpu, gpu:N, tpu, xla-cpu (default cpu)")
+    run.add_argument("--devices", default="cpu", help="comma-separated: cpu, gpu, gpu:N, tpu, xla-cpu (default cpu); "
+                     "with --strategy, KIND:N is N devices per node (cpu:2, gpu:8)")
     run.add_argument("--preset", default=DEFAULT_PRESET, help=f"how long to measure: {', '.join(PRESETS)} "
                      f"(default {DEFAULT_PRESET})")
     run.add_argument("--workload", default=DEFAULT_WORKLOAD, help=f"{', '.join(WORKLOADS)} (default {DEFAULT_WORKLOAD})")
@@ -71,73 +73,221 @@ def build_parser() -> argparse.ArgumentParser:
                      "recorded as failed (default depends on the preset)")
     run.add_argument("--require-all", action="store_true", help="exit non-zero if a device is unavailable")
     run.add_argument("--no-profile", dest="profile", action="store_false", help="skip the profiled passes")
+    run.add_argument("--repeats", type=positive_int, default=1, help="independent trials per device, each in a "
+                     "fresh process; the headline is their median with an interval (default 1)")
+    run.add_argument("--strategy", choices=STRATEGIES, help="run data-parallel with this Lightning strategy; "
+                     "--devices then gives a count per node (cpu:2, gpu:8), and a single-device run of the same "
+                     "workload comes first for scaling efficiency")
+    run.add_argument("--num-nodes", type=positive_int, default=1, help="nodes of a data-parallel run, each started "
+                     "by torchrun or srun (default 1)")
+    run.add_argument("--scaling-baseline", type=Path, metavar="RUN_DIR_OR_JSON", help="an earlier single-device "
+                     "result to compute scaling efficiency against, instead of running one now")
+    run.add_argument("--scenario", default="benchmark", choices=("benchmark", "convergence"),
+                     help="benchmark: timed training and inference; convergence: train to the workload's target "
+                     "accuracy with early stopping (default benchmark)")
+    run.add_argument("--precision", default="32-true", help="comma-separated: 32-true, bf16-mixed, 16-mixed; "
+                     "each is its own workload variant and run (default 32-true)")
+    run.add_argument("--max-epochs", type=positive_int, help="cap on the convergence scenario's epochs "
+                     "(default: the preset's, 100; smoke 3)")
+
+    tune = sub.add_parser("tune", help="Lightning's batch-size and learning-rate finders and a batch-size sweep")
+    tune.add_argument("--device", default="cpu", help="one device: cpu, gpu, gpu:N, tpu, xla-cpu (default cpu)")
+    tune.add_argument("--workload", default=DEFAULT_WORKLOAD, help=f"{', '.join(WORKLOADS)} (default {DEFAULT_WORKLOAD})")
+    tune.add_argument("--precision", default="32-true", help="32-true, bf16-mixed or 16-mixed (default 32-true)")
+    tune.add_argument("--preset", default="quick", help="smoke, quick or standard: the sample budget per size and "
+                      "the finders' steps (default quick)")
+    tune.add_argument("--max-batch", type=positive_int, help="largest batch size of the sweep, a power of two "
+                      "(default 2048; smoke 128)")
+    tune.add_argument("--data", type=Path, help="your own tweets, CSV or JSONL (default: the built-in corpus)")
+    tune.add_argument("--text-column", default="text", help="column with the tweet text (default text)")
+    tune.add_argument("--label-column", default="author", help="column with the author (default author)")
+    tune.add_argument("--out", type=Path, default=Path("results"), help="results directory (default results)")
+    tune.add_argument("--seed", type=non_negative_int, default=0, help="workload seed (default 0)")
 
     sub.add_parser("devices", help="list the devices and whether they can run here")
 
     report = sub.add_parser("report", help="regenerate report.md and summary.md from the JSON results")
     report.add_argument("run_dir", nargs="?", type=Path, help="a run directory (default: the latest under --out)")
     report.add_argument("--out", type=Path, default=Path("results"), help="results directory (default results)")
+    report.add_argument("--pytest-benchmark", type=Path, metavar="FILE.json", help="fold a pytest-benchmark "
+                        "--benchmark-json file into summary.md (kept there by later runs)")
+
+    compare = sub.add_parser("compare", help="is run B faster or slower than run A? ratios, intervals, verdicts")
+    compare.add_argument("a", type=Path, metavar="A", help="the baseline: a run directory or a device JSON file")
+    compare.add_argument("b", type=Path, metavar="B", help="the candidate: a run directory or a device JSON file")
+    compare.add_argument("--markdown", action="store_true", help="print Markdown instead of the terminal table")
+    compare.add_argument("--allow-different-workloads", action="store_true",
+                         help="compare even if A and B measured different workloads (fingerprints)")
+    compare.add_argument("--fail-on-regression", metavar="PCT", help="exit 1 if some metric is significantly "
+                         "worse by more than PCT, e.g. 5%% (for CI gates)")
     return parser
 
 
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from rich.console import Console
 
-    from tweetbench.config import DataSource, get_preset, get_workload
-    from tweetbench.devices import parse_device_list
+    from tweetbench.config import DataSource, get_preset
     from tweetbench.suite import RunOptions, run_suite
     from tweetbench.ui import RunProgress, results_table
 
-    workload = get_workload(args.workload).with_seed(args.seed)
+    from tweetbench.variants import resolve_many
+
+    # Each workload variant (direction x precision) is its own run, with its own name and fingerprint.
+    workloads = [w.with_seed(args.seed) for w in resolve_many(args.workload, args.precision)]
     preset = get_preset(args.preset)
-    specs = tuple(parse_device_list(args.devices))
+    if args.max_epochs is not None:
+        import dataclasses
+
+        preset = dataclasses.replace(preset, max_epochs=args.max_epochs)
+    from tweetbench.distributed import LaunchEnv, run_devices, run_launched
+
+    launched = LaunchEnv.detect() if args.strategy else None
+    specs = run_devices(args.devices, strategy=args.strategy, num_nodes=args.num_nodes,
+                        scaling_baseline=args.scaling_baseline, launched=LaunchEnv.detect())
+    if args.strategy and args.scenario != "benchmark":
+        raise UsageError("--strategy runs the benchmark scenario only")
+    data = DataSource(args.data, args.text_column, args.label_column)
+    if args.data is not None:
+        from tweetbench.dataset import check_data
+
+        check_data(workloads[0], data)
+    from tweetbench.report.files import ensure_writable_dir
+
+    ensure_writable_dir(args.out)  # before the progress display starts, so the error stays one line
+    code = 0
+    for workload in workloads:
+        options = RunOptions(devices=specs, workload=workload, preset=preset, out=args.out, data=data,
+                             timeout_s=args.timeout, profile=args.profile, require_all=args.require_all,
+                             scenario=args.scenario, command=("tweetbench", *argv), strategy=args.strategy,
+                             repeats=args.repeats,
+                             num_nodes=args.num_nodes, scaling_baseline=args.scaling_baseline)
+        if launched is not None and launched.rank != 0:
+            run_launched(options, launched, lambda device, event: None)  # rank 0 reports the run
+            continue
+        console = Console(stderr=True)
+        with RunProgress(console) as progress:
+            if launched is not None:
+                outcome = run_launched(options, launched, progress.on_event)
+                assert outcome is not None
+            else:
+                outcome = run_suite(options, progress.on_event)
+        if args.scenario == "convergence":
+            from tweetbench.ui import convergence_results_table
+
+            Console().print(convergence_results_table(outcome.results))
+        else:
+            Console().print(results_table(outcome.results))
+        print(f"results: {outcome.run_dir}  summary: {args.out / 'summary.md'}")
+        if not outcome.complete:
+            print("tweetbench: the run was interrupted; it is marked incomplete", file=sys.stderr)
+            return outcome.exit_code
+        code = max(code, outcome.exit_code)
+        if args.require_all and any(r.status == "unavailable" for r in outcome.results):
+            print("tweetbench: a device was unavailable and --require-all was given", file=sys.stderr)
+            code = max(code, 1)
+    if len(workloads) > 1:
+        print(f"variants side by side: {args.out / 'variants.md'}")
+    return code
+
+
+def cmd_tune(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from rich.console import Console
+
+    from tweetbench.config import DataSource
+    from tweetbench.devices import parse_device
+    from tweetbench.tune import TuneOptions, get_tune_settings, read_tune, run_tune
+    from tweetbench.variants import resolve
+
+    if "," in args.device:
+        raise UsageError("tune runs on one device: give --device cpu (or gpu, gpu:N, tpu, xla-cpu)")
+    workload = resolve(args.workload, args.precision).with_seed(args.seed)
     data = DataSource(args.data, args.text_column, args.label_column)
     if args.data is not None:
         from tweetbench.dataset import check_data
 
         check_data(workload, data)
-    options = RunOptions(devices=specs, workload=workload, preset=preset, out=args.out, data=data,
-                         timeout_s=args.timeout, profile=args.profile, require_all=args.require_all,
-                         command=("tweetbench", *argv))
-    console = Console(stderr=True)
-    with RunProgress(console) as progress:
-        outcome = run_suite(options, progress.on_event)
-    Console().print(results_table(outcome.results))
-    print(f"results: {outcome.run_dir}  summary: {args.out / 'summary.md'}")
-    if not outcome.complete:
-        print("tweetbench: the run was interrupted; it is marked incomplete", file=sys.stderr)
-    if args.require_all and any(r.status == "unavailable" for r in outcome.results):
-        print("tweetbench: a device was unavailable and --require-all was given", file=sys.stderr)
-        return max(outcome.exit_code, 1)
-    return outcome.exit_code
+    options = TuneOptions(device=parse_device(args.device), workload=workload,
+                          settings=get_tune_settings(args.preset, sweep_max=args.max_batch), out=args.out,
+                          data=data, command=("tweetbench", *argv))
+    with Console(stderr=True).status(f"tune {options.device.name}") as status:
+        run_dir = run_tune(options, on_phase=lambda name: status.update(f"tune {options.device.name}: {name}"))
+    record = read_tune(run_dir / "tune.json")
+    sweep = record["sweep"]
+    fast, best = sweep["throughput_peak"] or {}, sweep["accuracy_peak"] or {}
+    lr = record["finders"]["lr"]["suggested"]
+    print(f"batch-size finder: {record['finders']['batch_size']['suggested']}; "
+          f"lr finder: {'none' if lr is None else f'{lr:.2e}'}; "
+          f"sweep: throughput peaks at batch {fast.get('batch_size', '–')}, accuracy at batch "
+          f"{best.get('batch_size', '–')}" + (f"; batch {sweep['first_failure']} did not fit"
+                                               if sweep["first_failure"] else ""))
+    print(f"tune report: {run_dir / 'tune.md'}")
+    return 0
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from tweetbench.devices import BACKENDS, DeviceSpec, probe
+    from tweetbench.devices import BACKENDS, probe
 
     table = Table(title="devices")
     for column in ("device", "available", "hardware", "what it is / why not"):
         table.add_column(column, overflow="fold")
-    for kind, backend in BACKENDS.items():
-        availability = probe(DeviceSpec(kind))
-        table.add_row(kind, "[green]yes" if availability.available else "[yellow]no", availability.hardware,
-                      backend.description if availability.available else availability.reason)
+    for backend in BACKENDS.values():
+        for spec in backend.list_specs():  # gpu:0 .. gpu:N-1 where there are several cards
+            availability = probe(spec)
+            table.add_row(spec.name, "[green]yes" if availability.available else "[yellow]no", availability.hardware,
+                          backend.description if availability.available else availability.reason)
     Console().print(table)
     return 0
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from tweetbench.report.writer import regenerate
+def cmd_compare(args: argparse.Namespace) -> int:
+    from rich.console import Console
 
+    from tweetbench.compare import compare_records, load_side, parse_bound
+    from tweetbench.report.compare import regression_lines, render_markdown, rich_table
+    from tweetbench.report.writer import reporting_on
+
+    bound = parse_bound(args.fail_on_regression) if args.fail_on_regression is not None else None
+    a, b = load_side(args.a), load_side(args.b)
+    with reporting_on(f"{args.a} or {args.b}"):
+        result = compare_records(a, b, allow_different_workloads=args.allow_different_workloads, bound=bound)
+        text = render_markdown(result) if args.markdown else None
+        table = None if args.markdown else rich_table(result)
+    if text is not None:
+        print(text, end="")
+    else:
+        Console().print(table)
+    for line in regression_lines(result):
+        print(f"tweetbench: regression: {line}", file=sys.stderr)
+    return result.exit_code
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from tweetbench.report.writer import regenerate, resolve_run_dir
+
+    if args.run_dir is not None:  # report writes into the run directory: it must lie inside --out
+        args.run_dir = resolve_run_dir(args.out, args.run_dir)
+    if args.pytest_benchmark is not None:
+        from tweetbench.report.pytest_benchmark import fold_into_summary
+
+        summary = fold_into_summary(args.out, args.pytest_benchmark, args.run_dir)
+        print(f"folded {args.pytest_benchmark} into {summary}")
+        return 0
+
+    if args.run_dir is not None and (args.run_dir / "tune.json").is_file():
+        from tweetbench.tune import regenerate_tune
+
+        print(f"rewrote {regenerate_tune(args.run_dir)} and its plots")
+        return 0
     run_dir = regenerate(args.out, args.run_dir)
     print(f"rewrote {run_dir / 'report.md'} and {args.out / 'summary.md'}")
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from_console = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
@@ -145,10 +295,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args, argv)
         if args.command == "devices":
             return cmd_devices(args)
+        if args.command == "tune":
+            return cmd_tune(args, argv)
+        if args.command == "compare":
+            return cmd_compare(args)
         return cmd_report(args)
     except TweetbenchError as exc:
         print(f"tweetbench: error: {exc.message}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("tweetbench: interrupted", file=sys.stderr)
+        if from_console:
+            # A second Ctrl-C means now: skip the interpreter's teardown, which with torch loaded can take
+            # seconds of garbage collection. Every result file is already written, flushed and closed.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         return 130

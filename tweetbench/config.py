@@ -16,6 +16,10 @@ from tweetbench.errors import UsageError
 Precision = Literal["32-true", "bf16-mixed", "16-mixed"]
 PresetName = Literal["smoke", "quick", "standard"]
 ScenarioName = Literal["benchmark", "convergence"]
+# Lightning strategies tweetbench runs data-parallel (DDP over torch.distributed; each device kind
+# lists the ones it supports in DeviceBackend.strategies).
+StrategyName = Literal["ddp"]
+STRATEGIES: tuple[StrategyName, ...] = ("ddp",)
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,10 @@ WORKLOADS: dict[str, WorkloadConfig] = {
         target_accuracy=0.60,
     ),
 }
+# Direction variants: the study's step from an LSTM to the BiLSTM. Same shapes otherwise, and their
+# own names, so their own fingerprints (see tweetbench/variants.py for the precision variants).
+WORKLOADS["v1-uni"] = dataclasses.replace(WORKLOADS["v1"], name="tweets-lstm-v1-uni", bidirectional=False)
+WORKLOADS["tiny-uni"] = dataclasses.replace(WORKLOADS["tiny"], name="tweets-lstm-tiny-uni", bidirectional=False)
 DEFAULT_WORKLOAD = "v1"
 
 
@@ -85,6 +93,10 @@ class Preset:
     profile_steps: int
     advanced_profile_steps: int
     parity_steps: int
+    # The convergence scenario's cap on epochs (early stopping usually ends it long before).
+    max_epochs: int = 100
+    # Seconds per dtype of the matmul peak probe (harness/peak.py).
+    peak_budget_s: float = 1.0
 
 
 PRESETS: dict[str, Preset] = {
@@ -103,6 +115,8 @@ PRESETS: dict[str, Preset] = {
         profile_steps=5,
         advanced_profile_steps=3,
         parity_steps=3,
+        max_epochs=3,
+        peak_budget_s=0.25,
     ),
     "quick": Preset(
         name="quick",
@@ -157,6 +171,27 @@ class DataSource:
 
 
 @dataclass(frozen=True)
+class ParallelPlan:
+    """A data-parallel run: a Lightning strategy over ``devices`` devices on each of ``num_nodes`` nodes.
+
+    Weak scaling: every device keeps the workload's batch, so the global batch is ``world_size``
+    times it. ``timeout_s`` bounds each collective (a rank that hangs ends the run, never blocks it).
+    """
+
+    strategy: StrategyName
+    devices: int
+    num_nodes: int = 1
+    timeout_s: float | None = None
+
+    @property
+    def world_size(self) -> int:
+        return self.devices * self.num_nodes
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
 class DeviceJob:
     """Everything one device worker needs to run the benchmark on one device."""
 
@@ -167,6 +202,8 @@ class DeviceJob:
     scenario: ScenarioName = "benchmark"
     profile: bool = True
     trial: int = 0
+    # Set for a data-parallel run: ``device`` then names a device count (``gpu:8``), not a card.
+    parallel: ParallelPlan | None = None
 
 
 def get_workload(name: str) -> WorkloadConfig:

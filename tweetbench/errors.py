@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 
 class TweetbenchError(Exception):
     """An error the user can fix; the CLI prints ``message`` on one line and exits with ``exit_code``."""
@@ -15,7 +17,10 @@ class TweetbenchError(Exception):
 
     @property
     def message(self) -> str:
-        return str(self.args[0]).replace("\n", " ")
+        """The message on one line: line breaks of any kind become spaces, and other control characters
+        (from a file's contents or name, say) are shown escaped rather than sent to the terminal."""
+        text = " ".join(str(self.args[0]).splitlines())
+        return "".join(ch if ch == "\t" or unicodedata.category(ch) != "Cc" else f"\\x{ord(ch):02x}" for ch in text)
 
 
 class UsageError(TweetbenchError):

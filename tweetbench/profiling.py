@@ -7,7 +7,9 @@ exclusive, non-overlapping parts whose shares add up to 100% of the measured ste
 In the profiled passes the module synchronises the device at the end of ``training_step``,
 ``backward`` and ``optimizer_step``, so on asynchronous devices each action includes its device
 work instead of only its kernel launches. Those syncs are why the profiled passes never feed the
-headline figures.
+headline figures. On XLA there are none (``DeviceBackend.part_sync`` is None): a cut inside the
+step would compile new graphs, so there the parts are host-side tracing time and the device's
+execution falls into "other".
 """
 
 from __future__ import annotations
@@ -137,7 +139,7 @@ def _profiled_fit(module: TweetClassifier, backend: DeviceBackend, train: Encode
                   batch_size: int, seed: int, steps: int, precision: str, on_step: ProgressFn | None) -> StepClock:
     clock = StepClock(backend.synchronize, steps, on_step=on_step)
     loader = make_loader(train, batch_size, seed=seed, total_batches=steps, pin_memory=backend.pin_memory)
-    module.step_sync = backend.synchronize
+    module.step_sync = backend.part_sync
     try:
         make_trainer(backend, max_steps=steps, callbacks=[clock], profiler=profiler,
                      precision=precision).fit(module, loader)

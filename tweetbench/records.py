@@ -39,6 +39,8 @@ K_DEVICE = "device"
 K_STATUS = "status"
 K_REASON = "reason"
 K_NOISY = "noisy"
+K_NOISE_REASONS = "noise_reasons"
+K_TRIALS = "trials"
 K_WORKLOAD = "workload"
 K_PRESET = "preset"
 K_ENVIRONMENT = "environment"
@@ -47,6 +49,8 @@ K_BREAKDOWN = "breakdown"
 K_COMMAND = "command"
 K_TIMING = "timing"
 K_ERROR_TAIL = "error_tail"
+# A data-parallel run: world size, per-rank figures, communication, stragglers, scaling.
+K_DISTRIBUTED = "distributed"
 
 
 @functools.lru_cache(maxsize=1)
@@ -54,6 +58,16 @@ def result_schema() -> dict[str, Any]:
     """The packaged JSON Schema of a per-device result."""
     text = resources.files("tweetbench").joinpath("schema", SCHEMA_FILE).read_text(encoding="utf-8")
     return json.loads(text)
+
+
+@functools.lru_cache(maxsize=1)
+def _validator() -> Any:
+    # jsonschema.validate() checks the schema itself against the meta-schema on every call, which
+    # costs far more than validating a result; the schema is checked once here instead.
+    schema = result_schema()
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
 
 
 def validate(data: Mapping[str, Any], where: str = "result") -> None:
@@ -65,9 +79,9 @@ def validate(data: Mapping[str, Any], where: str = "result") -> None:
     if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
         raise ResultsError(f"{where} has schema version {version}, newer than this tweetbench reads "
                            f"({SCHEMA_VERSION}): upgrade tweetbench to read it")
-    try:
-        jsonschema.validate(dict(data), result_schema())
-    except jsonschema.ValidationError as exc:
+    # best_match: the same error jsonschema.validate() would raise.
+    exc = jsonschema.exceptions.best_match(_validator().iter_errors(dict(data)))
+    if exc is not None:
         path = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
         message = exc.message if len(exc.message) <= 160 else exc.message[:157] + "..."
         raise ResultsError(f"{where} does not match the result schema at {path}: {message}") from None

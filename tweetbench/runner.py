@@ -42,10 +42,14 @@ def workload_section(job: DeviceJob, fingerprint: str | None, data_info: dict[st
 
 
 def run_device(job: DeviceJob, *, run_id: str, run_dir: Path, command: list[str],
-               inject_nan: bool = False) -> DeviceResult:
-    """Probe the device; if it is here, run the job's scenario on it and return the result."""
+               inject_nan: bool = False, progress: ProgressEmitter | None = None) -> DeviceResult | None:
+    """Probe the device; if it is here, run the job's scenario on it and return the result.
+
+    A data-parallel job (``job.parallel``) runs in every rank's process: rank 0 returns the
+    result of the whole run, the other ranks None.
+    """
     started = time.time()
-    spec = devices.parse_device(job.device)
+    spec = devices.parse_device(job.device, counted=job.parallel is not None)
     availability = devices.probe(spec)
     common: dict[str, Any] = dict(run_id=run_id, command=command, scenario=job.scenario, trial=job.trial,
                                   preset=job.preset.__dict__)
@@ -66,19 +70,36 @@ def run_device(job: DeviceJob, *, run_id: str, run_dir: Path, command: list[str]
     from tweetbench.module import TweetClassifier
 
     noise = noise_state()
-    backend = devices.create_backend(spec)
+    if job.parallel is not None:
+        from tweetbench.distributed import rank_spec
+
+        backend = devices.create_backend(rank_spec(spec, job.parallel))
+    else:
+        backend = devices.create_backend(spec)
     backend.setup()
     data = load_data(job.workload, job.data)
     model = build_model(job.workload, data.num_classes)
     fingerprint = workload_fingerprint(job.workload, data, model)
-    module = TweetClassifier(model, job.workload.lr)
+    module = TweetClassifier(model, job.workload.lr, log_metrics=job.scenario == "convergence")
     if inject_nan:
         module.inject_nan_at_step = job.preset.min_warmup_steps + 1
-    outcome = run_benchmark(job, backend, module, data, run_dir, ProgressEmitter())
+    if job.scenario == "convergence":
+        from tweetbench.convergence import run_convergence
+
+        outcome = run_convergence(job, backend, module, data, run_dir, progress or ProgressEmitter())
+    else:
+        outcome = run_benchmark(job, backend, module, data, run_dir, progress or ProgressEmitter())
+    if outcome is None:
+        return None  # a rank > 0 of a data-parallel run: rank 0 writes the result
+    device = device_section(spec, availability, backend.facts())
+    extra: dict[str, Any] = {}
+    if outcome.distributed is not None:
+        device["label"] += f" ×{outcome.distributed['world_size']} ({outcome.distributed['strategy']})"
+        extra["distributed"] = outcome.distributed
     environment = capture_environment()
     environment["noise"] = noise
     return new_result(
-        device=device_section(spec, availability, backend.facts()),
+        device=device,
         status=outcome.status,  # type: ignore[arg-type]
         reason=outcome.reason,
         workload=workload_section(job, fingerprint, data.source),
@@ -88,4 +109,5 @@ def run_device(job: DeviceJob, *, run_id: str, run_dir: Path, command: list[str]
         timing={"started_at": started, "finished_at": time.time(), "wall_s": time.time() - started,
                 "phases_s": outcome.phases_s, "torch_threads": torch.get_num_threads()},
         **common,
+        **extra,
     )

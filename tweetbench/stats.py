@@ -19,7 +19,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from scipy import stats as _sps
+
+
+def _scipy_stats() -> Any:
+    # Imported on first use: a run that only summarises samples does not need scipy (the GPU check
+    # machines come without it); intervals and comparisons do.
+    from scipy import stats
+
+    return stats
 
 Verdict = Literal["faster", "slower", "no significant difference"]
 VERDICTS: tuple[Verdict, ...] = ("faster", "slower", "no significant difference")
@@ -191,7 +198,7 @@ class Interval:
 def _order_statistic_rank(n: int, confidence: float) -> int | None:
     """Largest 1-based rank k with P(Binomial(n, 1/2) < k) <= (1 - confidence) / 2, or None."""
     ranks = np.arange(1, n // 2 + 1)
-    ok = ranks[_sps.binom.cdf(ranks - 1, n, 0.5) <= (1.0 - confidence) / 2.0]
+    ok = ranks[_scipy_stats().binom.cdf(ranks - 1, n, 0.5) <= (1.0 - confidence) / 2.0]
     return int(ok[-1]) if ok.size else None
 
 
@@ -218,7 +225,7 @@ def median_with_ci(values: Sequence[float], confidence: float = 0.95, seed: int 
         low, high = bootstrap_ci(arr, np.median, confidence, seed=seed)
         return Interval(estimate, low, high, f"bootstrap-percentile(n={arr.size})")
     ordered = np.sort(arr)
-    coverage = 1.0 - 2.0 * float(_sps.binom.cdf(k - 1, arr.size, 0.5))
+    coverage = 1.0 - 2.0 * float(_scipy_stats().binom.cdf(k - 1, arr.size, 0.5))
     method = f"order-statistic(binomial), x({k})..x({arr.size - k + 1}) of n={arr.size}, coverage {coverage:.1%}"
     return Interval(estimate, float(ordered[k - 1]), float(ordered[arr.size - k]), method)
 
@@ -284,7 +291,7 @@ def compare_samples(
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     ratio = float(np.median(b_arr) / np.median(a_arr))
     low, high = _ratio_ci(a_arr, b_arr, 1.0 - alpha, seed)
-    p_value = float(_sps.mannwhitneyu(a_arr, b_arr, alternative="two-sided").pvalue)
+    p_value = float(_scipy_stats().mannwhitneyu(a_arr, b_arr, alternative="two-sided").pvalue)
     if math.isnan(p_value):  # degenerate input (all values tied): nothing to distinguish
         p_value = 1.0
     verdict = _verdict(ratio, low, high, p_value, alpha, min_effect, higher_is_better)

@@ -82,12 +82,34 @@ def results_table(results: Sequence[DeviceResult]) -> Table:
         sp = speedup(r, base)
         table.add_row(
             r["device"]["name"],
-            f"[{STATUS_STYLE.get(r['status'], 'white')}]{r['status']}",
+            f"[{STATUS_STYLE.get(r['status'], 'white')}]{r['status']}" + (" [yellow](noisy)" if r.get("noisy") else ""),
             f"{train['samples_per_s']:,.0f}" if train else "–",
             f"{train['step_ms']['p50']:.2f}" if train else "–",
             f"{infer['latency_batch1_ms']['p50']:.3f}" if infer else "–",
             f"{infer['offline']['samples_per_s']:,.0f}" if infer else "–",
             f"{sp:.2f}×" if sp else "–",
             (r.get("breakdown") or {}).get("verdict") or r["reason"] or "–",
+        )
+    return table
+
+
+def convergence_results_table(results: Sequence[DeviceResult]) -> Table:
+    """The final table of a convergence run: time to accuracy, epochs and accuracies per device."""
+    table = Table(title="tweetbench convergence")
+    for column in ("device", "status", "time to acc", "epochs (best)", "best val acc", "test acc", "reason"):
+        table.add_column(column, overflow="fold")
+    for r in (result.to_dict() for result in results):
+        conv = r["metrics"].get("convergence")
+        if conv is None:
+            table.add_row(r["device"]["name"], f"[{STATUS_STYLE.get(r['status'], 'white')}]{r['status']}",
+                          "–", "–", "–", "–", r["reason"] or "–")
+            continue
+        tta = f"{conv['time_to_accuracy_s']:.1f} s" if conv["target_reached"] else "not reached"
+        table.add_row(
+            r["device"]["name"], f"[{STATUS_STYLE.get(r['status'], 'white')}]{r['status']}", tta,
+            f"{conv['epochs_run']} ({conv['best_epoch']})",
+            f"{conv['best_val_acc']:.4f}" if conv["best_val_acc"] is not None else "–",
+            f"{conv['test_acc']:.4f}" if conv["test_acc"] is not None else "–",
+            r["reason"] or "–",
         )
     return table

@@ -15,7 +15,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from tweetbench.config import DataSource, DeviceJob, Preset, WorkloadConfig
+from tweetbench.config import DataSource, DeviceJob, ParallelPlan, Preset, WorkloadConfig
 from tweetbench.errors import TweetbenchError
 
 FAULT_ENV = "TWEETBENCH_TEST_FAULT"
@@ -31,6 +31,7 @@ def job_to_dict(job: DeviceJob, *, run_id: str, run_dir: Path, result_path: Path
         "scenario": job.scenario,
         "profile": job.profile,
         "trial": job.trial,
+        "parallel": None if job.parallel is None else job.parallel.to_dict(),
         "run_id": run_id,
         "run_dir": str(run_dir),
         "result_path": str(result_path),
@@ -51,6 +52,7 @@ def job_from_dict(data: dict[str, Any]) -> DeviceJob:
         scenario=data["scenario"],
         profile=data["profile"],
         trial=data["trial"],
+        parallel=ParallelPlan(**data["parallel"]) if data.get("parallel") else None,
     )
 
 
@@ -72,6 +74,17 @@ def _apply_fault(fault: str | None) -> None:
         print("tweetbench test fault: hanging on purpose", file=sys.stderr, flush=True)
         while True:
             time.sleep(1)
+    if fault == "oom":
+        # A real allocation failure: cap the address space a little above what is mapped, then exceed it.
+        import resource
+
+        import psutil
+        import torch
+
+        print("tweetbench test fault: running out of memory on purpose", file=sys.stderr, flush=True)
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (psutil.Process().memory_info().vms + 2**28, hard))
+        torch.ones(2**32, dtype=torch.uint8)
 
 
 def run_job(spec: dict[str, Any]) -> int:
@@ -81,8 +94,14 @@ def run_job(spec: dict[str, Any]) -> int:
     job = job_from_dict(spec)
     fault = _test_fault(job.device)
     _apply_fault(fault)
-    result = run_device(job, run_id=spec["run_id"], run_dir=Path(spec["run_dir"]), command=spec["command"],
-                        inject_nan=fault == "nan")
+    from tweetbench.distributed import rank_reporting
+
+    # Every rank of a data-parallel job runs this same command (Lightning re-runs it for ranks > 0).
+    with rank_reporting(Path(spec["run_dir"]) / "work", Path(spec["result_path"]).stem, job.parallel):
+        result = run_device(job, run_id=spec["run_id"], run_dir=Path(spec["run_dir"]), command=spec["command"],
+                            inject_nan=fault == "nan")
+    if result is None:
+        return 0  # a rank > 0: rank 0 writes the whole run's result
     from tweetbench.records import dumps
     from tweetbench.report.files import write_atomic
 

@@ -7,22 +7,31 @@ backend modules of this package.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
 
 @dataclass(frozen=True)
 class DeviceSpec:
-    """A device as the user named it: a kind (``cpu``, ``gpu``, ``tpu``, ``xla-cpu``) and an optional index."""
+    """A device as the user named it: a kind (``cpu``, ``gpu``, ``tpu``, ``xla-cpu``) and an optional index.
+
+    A data-parallel run (``--strategy``) names a device *count* per node instead (``gpu:8``): then
+    ``count`` is set and ``index`` is None.
+    """
 
     kind: str
     index: int | None = None
+    count: int | None = None
 
     @property
     def name(self) -> str:
+        if self.count is not None:
+            return f"{self.kind}:{self.count}"
         return self.kind if self.index is None else f"{self.kind}:{self.index}"
 
     def __str__(self) -> str:
@@ -39,11 +48,62 @@ class Availability:
     facts: dict[str, Any] = field(default_factory=dict)
 
 
+class EventClock:
+    """Marks in the device's own order of work, for intervals that end on the device (an all-reduce).
+
+    ``mark()`` may be called from any thread (DDP calls its communication hooks from autograd and
+    process-group threads); ``seconds(start, end)`` is read only after ``synchronize()``. This
+    default is the host clock, right where work completes before it returns (the CPU, gloo).
+    """
+
+    source = "host perf_counter"
+
+    def mark(self) -> Any:
+        return time.perf_counter()
+
+    def seconds(self, start: Any, end: Any) -> float:
+        return float(end - start)
+
+
+class StepTimer(Protocol):
+    """A device-side clock for whole steps (CUDA events, say), read alongside the synced wall clock.
+
+    ``mark()`` is called once before the first step and once at the end of every step, just before
+    the device is synchronised; ``intervals()`` (called after the last mark, once the device is
+    idle) returns the seconds between consecutive marks as the device measured them.
+    """
+
+    source: str
+
+    def mark(self) -> None: ...
+
+    def intervals(self) -> list[float]: ...
+
+
+def energy_window(source: str, scope: str, *, joules: float | None, window_s: float,
+                  reason: str = "") -> dict[str, Any]:
+    """The energy a device used over one measured window, as every backend reports it.
+
+    ``joules`` is None when the energy could not be measured; ``reason`` then says why.
+    """
+    usable = joules is not None and window_s > 0
+    return {
+        "source": source,
+        "scope": scope,
+        "joules": joules,
+        "window_s": window_s,
+        "mean_power_w": joules / window_s if usable else None,  # type: ignore[operator]
+        "reason": "" if joules is not None else reason,
+    }
+
+
 class DeviceBackend(ABC):
     """One device kind: availability, placement, synchronisation, memory and device facts."""
 
     kind: str = ""
     description: str = ""
+    # The data-parallel strategies (tweetbench run --strategy) this kind runs; none by default.
+    strategies: tuple[str, ...] = ()
 
     def __init__(self, spec: DeviceSpec) -> None:
         self.spec = spec
@@ -52,6 +112,20 @@ class DeviceBackend(ABC):
     @abstractmethod
     def probe(cls, spec: DeviceSpec) -> Availability:
         """Say whether ``spec`` can run here, without side effects such as network requests."""
+
+    @classmethod
+    def index_problem(cls, spec: DeviceSpec) -> str:
+        """Why ``spec``'s index names no device of this kind here, or '' if it may.
+
+        Checked up front, as a usage error. Only an index that cannot exist is a problem: a device
+        kind that is absent from this machine is not, since ``probe`` then reports it unavailable.
+        """
+        return ""
+
+    @classmethod
+    def list_specs(cls) -> list[DeviceSpec]:
+        """The devices of this kind that ``tweetbench devices`` lists (one, unless there are several cards)."""
+        return [DeviceSpec(cls.kind)]
 
     @property
     @abstractmethod
@@ -74,6 +148,16 @@ class DeviceBackend(ABC):
         """Prepare the process for this device (called once, before anything is placed on it)."""
 
     @property
+    def part_sync(self) -> Callable[[], None] | None:
+        """What the profiled passes call between the parts of a step (forward, backward, optimizer).
+
+        By default ``synchronize``, so that each profiled part includes its device work. None where a
+        sync inside a step would change the work itself (on XLA it splits the step's graph into new
+        graphs, each compiled anew); the parts then time the host side only.
+        """
+        return self.synchronize
+
+    @property
     def pin_memory(self) -> bool:
         """Whether host batches should be pinned for non-blocking copies."""
         return False
@@ -93,9 +177,46 @@ class DeviceBackend(ABC):
         """Whether a Lightning precision runs here, and if not, why."""
         return (precision == "32-true", "" if precision == "32-true" else "unsupported on this device")
 
+    def event_clock(self) -> EventClock:
+        """The clock that times device-side intervals such as the gradient all-reduce (see ``EventClock``)."""
+        return EventClock()
+
+    def step_timer(self) -> StepTimer | None:
+        """A device-side step clock to record alongside the synced wall clock; None where there is none."""
+        return None
+
     def begin_measurement(self) -> None:
         """Called when the measured steps start (after warm-up): start counters and samplers."""
 
     def end_measurement(self) -> dict[str, Any]:
         """Called right after the last measured step: stop counters, return what they saw."""
         return {}
+
+    def check_measurement(self, window: Mapping[str, Any]) -> str:
+        """Why a measured window (what ``end_measurement`` returned) is not valid, or '' if it is.
+
+        XLA, for one, refuses a window that contains a graph compilation.
+        """
+        return ""
+
+    def counters(self) -> dict[str, Any]:
+        """The device runtime's cumulative counters for this process (e.g. XLA compilations); empty if none.
+
+        Numbers, or mappings of name -> number; ``diff_counters`` subtracts two snapshots.
+        """
+        return {}
+
+
+def diff_counters(after: Mapping[str, Any], before: Mapping[str, Any]) -> dict[str, Any]:
+    """``after - before`` for two ``DeviceBackend.counters()`` snapshots (nested mappings too; zeros dropped there)."""
+    out: dict[str, Any] = {}
+    for key, value in after.items():
+        old = before.get(key)
+        if isinstance(value, Mapping):
+            nested = diff_counters(value, old if isinstance(old, Mapping) else {})
+            out[key] = {name: n for name, n in nested.items() if n}
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            out[key] = value - (old if isinstance(old, int | float) and not isinstance(old, bool) else 0)
+        else:
+            out[key] = value
+    return out

@@ -7,12 +7,20 @@ from typing import Any
 import torch
 
 from tweetbench.devices.base import Availability, DeviceBackend, DeviceSpec
+from tweetbench.devices.rapl import RaplMeter
 from tweetbench.environment import cpu_model
 
 
 class CPUBackend(DeviceBackend):
     kind = "cpu"
     description = "the host CPU, eager PyTorch"
+    strategies = ("ddp",)
+    _rapl: RaplMeter | None = None
+
+    @classmethod
+    def index_problem(cls, spec: DeviceSpec) -> str:
+        # One process uses the whole host CPU: there is no cpu:1 to pick.
+        return "" if spec.index is None else f"{spec.name} does not exist: the CPU takes no index, write cpu"
 
     @classmethod
     def probe(cls, spec: DeviceSpec) -> Availability:
@@ -34,6 +42,14 @@ class CPUBackend(DeviceBackend):
 
     def facts(self) -> dict[str, Any]:
         return {"hardware": cpu_model(), "torch_threads": torch.get_num_threads()}
+
+    def begin_measurement(self) -> None:
+        # Energy of the CPU packages over the measured window, from RAPL where it is readable.
+        self._rapl = RaplMeter()
+        self._rapl.begin()
+
+    def end_measurement(self) -> dict[str, Any]:
+        return {} if self._rapl is None else {"energy": self._rapl.end()}
 
     def supports_precision(self, precision: str) -> tuple[bool, str]:
         if precision in ("32-true", "bf16-mixed"):

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 
+from tweetbench.devices.base import StepTimer
 from tweetbench.stats import SteadyStateDetector
 
 ProgressFn = Callable[[int], None]
@@ -35,8 +36,13 @@ class StepClock(pl.Callback):
         on_step: ProgressFn | None = None,
         on_measure_start: Callable[[], None] | None = None,
         on_measure_end: Callable[[], None] | None = None,
+        device_timer: StepTimer | None = None,
     ) -> None:
         self.synchronize = synchronize
+        # A device-side clock (CUDA events) marked at the same points as the wall clock.
+        self.device_timer = device_timer
+        self._marks = 0
+        self._open_mark = 0
         self.measured_steps = measured_steps
         self.detector = detector
         self.fixed_warmup = warmup_steps
@@ -47,11 +53,19 @@ class StepClock(pl.Callback):
         self.measured: list[float] = []
         self.measure_started_at: float | None = None
         self.measure_ended_at: float | None = None
+        # perf_counter() at the end of the first step (synchronised): compile included, on XLA.
+        self.first_step_at: float | None = None
         self._last: float | None = None
         self._measuring = detector is None and warmup_steps == 0
 
     # -- the clock -------------------------------------------------------------------------------
+    def _mark(self) -> None:
+        if self.device_timer is not None:
+            self.device_timer.mark()
+            self._marks += 1
+
     def _start(self) -> None:
+        self._mark()
         self.synchronize()
         self._last = time.perf_counter()
         if self._measuring:
@@ -59,16 +73,24 @@ class StepClock(pl.Callback):
 
     def _open_window(self, now: float) -> None:
         self._measuring = True
-        self.measure_started_at = now
         if self.on_measure_start is not None:
             self.on_measure_start()
+            # Starting samplers belongs to no step: the first measured step starts after the hook.
+            # (The device was synchronised just before it, and the hook queues no device work.)
+            self._mark()
+            now = self._last = time.perf_counter()
+        self.measure_started_at = now
+        self._open_mark = max(self._marks - 1, 0)
 
     def _tick(self, trainer: pl.Trainer | None) -> None:
+        self._mark()
         self.synchronize()
         now = time.perf_counter()
         assert self._last is not None
         step = now - self._last
         self._last = now
+        if self.first_step_at is None:
+            self.first_step_at = now
         if self._measuring:
             self.measured.append(step)
             if len(self.measured) == self.measured_steps:
@@ -86,6 +108,17 @@ class StepClock(pl.Callback):
                 self._open_window(now)
         if self.on_step is not None:
             self.on_step(len(self.warmup) + len(self.measured))
+
+    def device_intervals(self) -> tuple[list[float], list[float]] | None:
+        """(warm-up, measured) step times by the device timer, or None without one.
+
+        Call it after the last step: reading the timer waits for the device.
+        """
+        if self.device_timer is None:
+            return None
+        intervals = self.device_timer.intervals()
+        measured = intervals[self._open_mark:self._open_mark + len(self.measured)]
+        return intervals[:len(self.warmup)], measured
 
     @property
     def done(self) -> bool:

@@ -6,7 +6,8 @@ Both run through ``Trainer.predict``, which puts the model in eval mode under
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from tweetbench.dataset import EncodedSplit, make_loader
 from tweetbench.devices import DeviceBackend
@@ -22,16 +23,28 @@ class InferenceRun:
     batch_size: int
     warmup_seconds: list[float]
     batch_seconds: list[float]
+    # What the device counted during the timed batches (``DeviceBackend.end_measurement``).
+    device_counters: dict[str, Any] = field(default_factory=dict)
+    # The timed batches as the device's own timer saw them (CUDA events), where it has one.
+    device_batch_seconds: list[float] | None = None
+    device_timer: str | None = None
 
 
 def run_inference(module: TweetClassifier, backend: DeviceBackend, split: EncodedSplit, *, batch_size: int,
                   warmup: int, batches: int, seed: int, precision: str,
                   on_step: ProgressFn | None = None) -> InferenceRun:
     """Time ``batches`` predict batches of ``batch_size`` after ``warmup`` untimed ones."""
-    clock = StepClock(backend.synchronize, batches, warmup_steps=warmup, on_step=on_step)
+    counters: dict[str, Any] = {}
+    clock = StepClock(backend.synchronize, batches, warmup_steps=warmup, on_step=on_step,
+                      on_measure_start=backend.begin_measurement,
+                      on_measure_end=lambda: counters.update(backend.end_measurement()),
+                      device_timer=backend.step_timer())
     loader = make_loader(split, batch_size, seed=seed, shuffle=True, total_batches=warmup + batches,
                          pin_memory=backend.pin_memory)
     trainer = make_trainer(backend, callbacks=[clock], precision=precision)
     trainer.predict(module, dataloaders=loader, return_predictions=False)
     module.train()
-    return InferenceRun(batch_size, clock.warmup, clock.measured)
+    device_steps = clock.device_intervals()
+    return InferenceRun(batch_size, clock.warmup, clock.measured, counters,
+                        None if device_steps is None else device_steps[1],
+                        None if clock.device_timer is None else clock.device_timer.source)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,11 @@ class TrainingRun:
     warmup_rule: str
     warmup_capped: bool
     device_counters: dict[str, Any] = field(default_factory=dict)
+    # From the call to fit() to the end of the first step: setup, placement and (on XLA) its compiles.
+    time_to_first_step_s: float | None = None
+    # The measured steps as the device's own timer saw them (CUDA events), where it has one.
+    device_step_seconds: list[float] | None = None
+    device_timer: str | None = None
 
     @property
     def first_non_finite_step(self) -> int | None:
@@ -62,14 +68,17 @@ def run_training(module: TweetClassifier, backend: DeviceBackend, train: Encoded
         backend.synchronize, preset.measured_steps, detector=detector, on_step=on_step,
         on_measure_start=backend.begin_measurement,
         on_measure_end=lambda: counters.update(backend.end_measurement()),
+        device_timer=backend.step_timer(),
     )
     total_steps = preset.max_warmup_steps + preset.measured_steps
     loader = make_loader(train, batch_size, seed=seed, total_batches=total_steps, pin_memory=backend.pin_memory)
     trainer = make_trainer(backend, max_steps=total_steps, callbacks=[clock], precision=precision)
     module.pop_losses()
+    fit_started = time.perf_counter()
     trainer.fit(module, train_dataloaders=loader)
     losses = module.pop_losses()
     warmup_steps = len(clock.warmup)
+    device_steps = clock.device_intervals()
     return TrainingRun(
         warmup_seconds=clock.warmup,
         step_seconds=clock.measured,
@@ -79,4 +88,7 @@ def run_training(module: TweetClassifier, backend: DeviceBackend, train: Encoded
         warmup_rule=detector.rule,
         warmup_capped=detector.capped,
         device_counters=counters,
+        time_to_first_step_s=None if clock.first_step_at is None else clock.first_step_at - fit_started,
+        device_step_seconds=None if device_steps is None else device_steps[1],
+        device_timer=None if clock.device_timer is None else clock.device_timer.source,
     )

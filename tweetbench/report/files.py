@@ -12,12 +12,35 @@ from pathlib import Path
 from tweetbench.errors import ResultsError
 
 
+def _process_umask() -> int:
+    # Read once at import, while no other thread can be creating files with the umask set to 0.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_process_umask()
+
+
 def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, flush it to disk, then rename it over ``path``."""
+    """Write ``text`` to a temporary file beside ``path``, flush it to disk, then rename it over ``path``.
+
+    A reader sees the old file or the new one, never a part of either. An ``OSError`` (a read-only or
+    full disk) becomes a one-line ``ResultsError``.
+    """
+    try:
+        _write_atomic(path, text)
+    except OSError as exc:
+        raise ResultsError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            # mkstemp makes the file private (0600); results are ordinary files, readable as the umask allows.
+            os.fchmod(handle.fileno(), _FILE_MODE)
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
@@ -37,8 +60,12 @@ def write_atomic(path: Path, text: str) -> None:
 @contextlib.contextmanager
 def locked(directory: Path, name: str = ".tweetbench.lock") -> Iterator[None]:
     """Hold an exclusive advisory lock on ``directory`` (for updating shared files such as summary.md)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / name, "a") as handle:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        handle = open(directory / name, "a")  # noqa: SIM115 (closed below)
+    except OSError as exc:
+        raise ResultsError(f"cannot lock {directory}: {exc.strerror or exc}") from None
+    with handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
             yield

@@ -7,6 +7,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tweetbench.profiling import PART_LABELS, PARTS
+from tweetbench.report.efficiency import device_lines, efficiency_section
+from tweetbench.report.parity import diverged, parity_flags, parity_section
+from tweetbench.report.scaling import scaling_section
+from tweetbench.report.trials import noise_flags, samples_cell, trials_lines
+from tweetbench.report.xla import compile_section
 
 Result = Mapping[str, Any]
 
@@ -39,8 +44,10 @@ def _when(timestamp: float | None) -> str:
 
 
 def baseline_result(results: Sequence[Result]) -> Result | None:
-    """The CPU result every speedup is measured against, if the CPU ran ok."""
-    return next((r for r in results if r["device"]["kind"] == "cpu" and r["status"] == "ok"), None)
+    """The CPU result every speedup is measured against, if the CPU ran ok (one CPU process, not a
+    data-parallel run over several)."""
+    return next((r for r in results if r["device"]["kind"] == "cpu" and r["status"] == "ok"
+                 and not r.get("distributed")), None)
 
 
 def speedup(result: Result, baseline: Result | None) -> float | None:
@@ -61,6 +68,7 @@ def _device_memory(result: Result) -> str:
 def side_by_side_table(results: Sequence[Result]) -> str:
     """Devices as columns' rows: throughput, latency percentiles, memory, bottleneck and speedup."""
     base = baseline_result(results)
+    flagged = diverged(results)
     header = ("| device | status | train samples/s | tokens/s | step p50 / p90 / p99 (ms) | "
               "batch-1 latency p50 / p90 / p99 (ms) | batch-256 samples/s | peak RSS | device memory | "
               "bottleneck | speedup vs CPU |")
@@ -73,8 +81,9 @@ def side_by_side_table(results: Sequence[Result]) -> str:
         verdict = _get(r, "breakdown", "verdict") or "–"
         sp = speedup(r, base)
         status = r["status"] + (" (noisy)" if r.get("noisy") else "")
+        status += " (diverged from the CPU)" if r["device"]["name"] in flagged else ""
         lines.append(
-            f"| {r['device']['label']} | {status} | {_fmt(train.get('samples_per_s'), 0)} | "
+            f"| {r['device']['label']} | {status} | {samples_cell(r) or _fmt(train.get('samples_per_s'), 0)} | "
             f"{_fmt(train.get('tokens_per_s'), 0)} | "
             f"{_fmt(step.get('p50'), 2)} / {_fmt(step.get('p90'), 2)} / {_fmt(step.get('p99'), 2)} | "
             f"{_fmt(latency.get('p50'), 3)} / {_fmt(latency.get('p90'), 3)} / {_fmt(latency.get('p99'), 3)} | "
@@ -91,11 +100,14 @@ def plain_words(results: Sequence[Result]) -> str:
     base = baseline_result(results)
     for r in ok:
         train = r["metrics"]["training"]
-        latency = r["metrics"]["inference"]["latency_batch1_ms"]
+        # A data-parallel result measures training only (its single-device baseline has the inference).
+        latency = _get(r, "metrics", "inference", "latency_batch1_ms")
+        per_device = " per device" if r.get("distributed") else ""
         text = (f"{r['device']['label']} trained the {r['workload']['name']} model at "
                 f"{train['samples_per_s']:,.0f} tweets per second (a median step of {train['step_ms']['p50']:.1f} ms "
-                f"for a batch of {train['batch_size']}) and classified a single tweet in "
-                f"{latency['p50']:.2f} ms at the median")
+                f"for a batch of {train['batch_size']}{per_device})")
+        if latency:
+            text += f" and classified a single tweet in {latency['p50']:.2f} ms at the median"
         sp = speedup(r, base)
         if sp is not None and r is not base:
             text += f", {sp:.2f}× the CPU's training throughput"
@@ -160,6 +172,8 @@ def device_section(r: Result) -> str:
                    f"rounds: {', '.join(f'{x:.3f}' for x in overhead['round_ratios'])}).")
     memory = _get(r, "metrics", "memory") or {}
     out.append(f"- Memory: peak RSS {_bytes(memory.get('peak_rss_bytes'))}; device: {_device_memory(r)}.")
+    out += device_lines(r)
+    out += trials_lines(r)
     b = r.get("breakdown")
     if b:
         out += ["", f"Where the time goes ({b['verdict']}); profiled step {b['profiled_step_ms']:.2f} ms vs "
@@ -186,6 +200,10 @@ def workload_line(results: Sequence[Result]) -> str:
 
 def render_run_report(meta: Mapping[str, Any], results: Sequence[Result]) -> str:
     """The report of one run: the side-by-side table, the plain-words reading, then each device."""
+    if meta.get("scenario") == "convergence":
+        from tweetbench.report.study import render_convergence_report
+
+        return render_convergence_report(meta, results)
     status = meta.get("status", "?")
     lines = [f"# tweetbench run {meta['run_id']}", ""]
     if status != "complete":
@@ -196,10 +214,15 @@ def render_run_report(meta: Mapping[str, Any], results: Sequence[Result]) -> str
         "",
         f"Command: `{' '.join(meta.get('command') or [])}`",
         "",
+        *[line for flag in noise_flags(results) for line in (flag, "")],
         side_by_side_table(results),
         "",
         plain_words(results),
         "",
+        *scaling_section(results),
+        *efficiency_section(results),
+        *compile_section(results, baseline_result(results), phases=True),
+        *parity_section(results),
         "## Devices",
         "",
     ]
@@ -219,13 +242,23 @@ def render_summary(meta: Mapping[str, Any], results: Sequence[Result],
     ]
     if meta.get("status") != "complete":
         lines += [f"> **The latest run is {meta.get('status')}**: the devices below are those that finished.", ""]
-    lines += [side_by_side_table(results), "", plain_words(results), ""]
+    if meta.get("scenario") == "convergence":
+        from tweetbench.report.study import convergence_table, convergence_words
+
+        lines += [convergence_table(results), "", convergence_words(results), ""]
+    else:
+        flags = noise_flags(results) + parity_flags(results)
+        lines += [*flags, *([""] if flags else []), side_by_side_table(results), "", plain_words(results), "",
+                  *scaling_section(results), *compile_section(results, baseline_result(results)), *parity_section(results)]
     if earlier:
-        lines += ["## Earlier runs", "", "| run | status | devices | workload | preset |", "|---|---|---|---|---|"]
+        lines += ["## Earlier runs", "", "| run | status | devices | workload | preset | scenario |",
+                  "|---|---|---|---|---|---|"]
         for run in earlier:
             lines.append(f"| [{run['run_id']}]({run['run_id']}/report.md) | {run.get('status', '?')} | "
                          f"{', '.join(run.get('devices', []))} | {run.get('workload', '?')} | "
-                         f"{run.get('preset', '?')} |")
+                         f"{run.get('preset', '?')} | {run.get('scenario') or 'benchmark'} |")
         lines.append("")
+    lines.append("Workload variants (direction, precision) side by side: [variants.md](variants.md).")
+    lines.append("")
     lines.append("Rendered from the JSON results by `tweetbench report`; do not edit by hand.")
     return "\n".join(lines) + "\n"

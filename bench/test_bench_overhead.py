@@ -1,0 +1,48 @@
+"""tweetbench's framework overhead: Lightning against a bare PyTorch loop, interleaved in one run.
+
+``tweetbench.harness.baseline.run_overhead`` alternates blocks of Lightning ``fit`` steps and
+bare-loop steps on the same batches (Lightning, bare, bare, Lightning, ...), both timed as whole
+synchronised steps. The ratio (Lightning throughput / bare throughput) goes into ``extra_info``.
+In full mode (``--benchmark-only``) on the v1 shapes, the CPU must reach the 0.95 target: a
+performance target, asserted only there, never in the fast mode that CI runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from benchrig import Mode, Rig
+
+from tweetbench.benchmark import OVERHEAD_TARGET
+from tweetbench.config import PRESETS
+from tweetbench.harness.baseline import run_overhead
+from tweetbench.stats import Summary
+
+TARGET_WORKLOAD = "tweets-bilstm-v1"
+
+
+# run_overhead's Trainers skip validation on purpose (limit_val_batches=0).
+@pytest.mark.filterwarnings("ignore:You defined a `validation_step` but have no `val_dataloader`")
+def test_lightning_overhead(benchmark, rig: Rig, mode: Mode) -> None:
+    preset = (dataclasses.replace(PRESETS["quick"], overhead_rounds=4, overhead_steps=150) if mode.full
+              else dataclasses.replace(PRESETS["smoke"], overhead_rounds=2, overhead_steps=4))
+    wl = rig.workload
+    benchmark.group = "lightning-overhead"
+    # One round: the interleaving inside run_overhead is the measurement; the round time is its cost.
+    run = benchmark.pedantic(run_overhead, args=(rig.fresh_module(), rig.backend, rig.data.train),
+                             kwargs=dict(batch_size=wl.batch_size, seed=wl.seed, lr=wl.lr, preset=preset),
+                             rounds=1, warmup_rounds=0, iterations=1)
+    lightning = Summary.from_samples([s for block in run.lightning_seconds for s in block])
+    bare = Summary.from_samples([s for block in run.bare_seconds for s in block])
+    assert run.order[:2] == ["lightning", "bare"] and len(run.round_ratios) == preset.overhead_rounds
+    benchmark.extra_info.update(rig.info(
+        mode=mode.name, ratio=run.ratio, target=OVERHEAD_TARGET, meets_target=run.ratio >= OVERHEAD_TARGET,
+        round_ratios=run.round_ratios, order=run.order, lightning_step_p50_ms=lightning.p50 * 1e3,
+        bare_step_p50_ms=bare.p50 * 1e3, samples_per_s=wl.batch_size / lightning.p50,
+        bare_samples_per_s=wl.batch_size / bare.p50, batch_size=wl.batch_size,
+    ))
+    if mode.full and wl.name == TARGET_WORKLOAD and rig.backend.kind == "cpu":
+        assert run.ratio >= OVERHEAD_TARGET, (
+            f"Lightning runs at {run.ratio:.3f}x the bare PyTorch loop's throughput on CPU, below the "
+            f"{OVERHEAD_TARGET} target (round ratios {', '.join(f'{r:.3f}' for r in run.round_ratios)})")

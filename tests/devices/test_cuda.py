@@ -1,0 +1,125 @@
+"""The CUDA backend. Without a GPU only the parts that need none run; the rest skip, saying why."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tweetbench.config import PRESETS, WORKLOADS, DeviceJob
+from tweetbench.devices import DeviceSpec, create_backend
+from tweetbench.devices.cuda import CUDABackend, CudaEventTimer, driver_version_from_proc, fp32_math_settings
+from tweetbench.harness.peak import PeakConfig, measure_peak
+
+_gpu = CUDABackend.probe(DeviceSpec("gpu"))
+requires_gpu = pytest.mark.skipif(not _gpu.available, reason=f"needs an NVIDIA GPU: {_gpu.reason}")
+
+
+def test_probe_gives_a_reason_or_a_card():
+    if _gpu.available:
+        assert _gpu.hardware != "none" and _gpu.facts["compute_capability"]
+    else:
+        assert _gpu.hardware == "none" and _gpu.reason
+    missing = CUDABackend.probe(DeviceSpec("gpu", 64))
+    assert not missing.available and missing.reason
+
+
+def test_listing_names_each_card_when_there_are_several():
+    specs = CUDABackend.list_specs()
+    count = torch.cuda.device_count() if _gpu.available else 0
+    assert [s.name for s in specs] == ([f"gpu:{i}" for i in range(count)] if count > 1 else ["gpu"])
+
+
+def test_driver_version_from_procfs(tmp_path: Path):
+    proc = tmp_path / "version"
+    proc.write_text("NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15  Tue Mar  5 22:23:56 UTC 2024\n"
+                    "GCC version:  gcc version 12.3.0\n")
+    assert driver_version_from_proc(proc) == "550.54.15"
+    proc.write_text("NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  570.86.15  Release Build\n")
+    assert driver_version_from_proc(proc) == "570.86.15"
+    assert driver_version_from_proc(tmp_path / "absent") is None
+
+
+def test_fp32_math_settings_are_recorded():
+    settings = fp32_math_settings()
+    assert settings["float32_matmul_precision"] in ("highest", "high", "medium")
+    assert len(settings) >= 2
+
+
+@pytest.mark.gpu
+@requires_gpu
+def test_facts_and_memory_under_their_own_names():
+    backend = create_backend(DeviceSpec("gpu"))
+    backend.setup()
+    facts = backend.facts()
+    for key in ("hardware", "compute_capability", "driver", "cuda", "cudnn"):
+        assert facts.get(key), (key, facts)
+    backend.reset_peak_memory()
+    x = torch.empty(64 * 2**20, dtype=torch.uint8, device=backend.torch_device)
+    backend.begin_measurement()
+    backend.synchronize()
+    window = backend.end_measurement()
+    memory = backend.memory()
+    assert memory["torch_peak_allocated_bytes"] >= x.numel()
+    assert memory["torch_peak_reserved_bytes"] >= memory["torch_peak_allocated_bytes"]
+    assert memory.get("nvml_used_bytes", 0) >= memory["torch_peak_reserved_bytes"], window
+
+
+@pytest.mark.gpu
+@requires_gpu
+def test_event_timer_agrees_with_the_synced_wall_clock():
+    backend = create_backend(DeviceSpec("gpu"))
+    backend.setup()
+    timer = backend.step_timer()
+    assert isinstance(timer, CudaEventTimer)
+    a = torch.randn(2048, 2048, device=backend.torch_device)
+    wall = []
+    timer.mark()
+    backend.synchronize()
+    last = time.perf_counter()
+    for _ in range(20):
+        for _ in range(10):
+            a = (a @ a).clamp_(-1, 1)
+        timer.mark()
+        backend.synchronize()
+        now = time.perf_counter()
+        wall.append(now - last)
+        last = now
+    device = timer.intervals()
+    assert len(device) == len(wall)
+    assert abs(sum(device) / sum(wall) - 1) < 0.05
+
+
+@pytest.mark.gpu
+@requires_gpu
+def test_matmul_peak_in_fp32_and_bf16():
+    backend = create_backend(DeviceSpec("gpu"))
+    backend.setup()
+    peaks = measure_peak(backend.torch_device, backend.synchronize,
+                         supports=lambda d: backend.supports_precision("bf16-mixed") if d == "bf16" else (True, ""),
+                         config=PeakConfig.for_budget(0.5))
+    assert peaks["fp32"].flops_per_s and peaks["fp32"].flops_per_s > 1e11
+    if torch.cuda.is_bf16_supported():
+        assert peaks["bf16"].flops_per_s and peaks["bf16"].flops_per_s > 1e11
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+@requires_gpu
+def test_the_whole_scenario_on_the_gpu(tmp_path: Path):
+    from tweetbench.runner import run_device
+
+    job = DeviceJob("gpu", WORKLOADS["tiny"], PRESETS["smoke"], profile=False)
+    result = run_device(job, run_id="gpu-test", run_dir=tmp_path, command=["pytest"]).to_dict()
+    assert result["status"] == "ok", result["reason"]
+    metrics = result["metrics"]
+    timer = metrics["training"]["device_timer"]
+    assert timer["source"] == "cuda-events" and len(timer["raw_step_s"]) == metrics["training"]["measured_steps"]
+    assert abs(timer["total_rel_diff"]) < 0.25  # a smoke run is short; the quick preset is the real check
+    assert set(metrics["energy"]) == {"training", "inference_batch1", "inference_offline"}
+    assert metrics["efficiency"]["training"]["pct_of_peak"] > 0
+    assert {"torch_peak_allocated_bytes", "torch_peak_reserved_bytes"} <= set(metrics["memory"]["device"])
+    assert "nvml" in metrics["device_counters"]
+    assert result["device"]["facts"]["compute_capability"]

@@ -1,0 +1,183 @@
+"""XLA devices: probes without network or torch_xla, compile accounting, and xla-cpu end to end.
+
+The XLA checks run torch_xla on the host CPU (``PJRT_DEVICE=CPU``) in their own processes, as the
+worker does; they skip when torch_xla is not installed (install the ``xla`` extra).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tweetbench.devices import create_backend, parse_device, probe
+from tweetbench.devices.base import diff_counters
+from tweetbench.devices.tpu_guard import tpu_chip_count
+from tweetbench.devices.xla import _torch_xla_problem, compile_problem
+from tweetbench.parity import parity_checks
+from tweetbench.records import read_result
+
+needs_xla = pytest.mark.skipif(bool(_torch_xla_problem()), reason=_torch_xla_problem() or "torch_xla is usable")
+
+
+def python(code: str, *, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def tweetbench(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tweetbench", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=900)
+
+
+# -- probes and pure parts (no torch_xla) -----------------------------------------------------------
+
+def test_xla_cpu_has_one_device_only():
+    availability = probe(parse_device("xla-cpu:1"))
+    assert not availability.available and "xla-cpu:0" in availability.reason
+
+
+@pytest.mark.skipif(tpu_chip_count() > 0, reason="this machine has TPU chips")
+def test_tpu_probe_reads_the_pci_bus_and_says_why_not():
+    availability = probe(parse_device("tpu"))
+    assert not availability.available and availability.reason == "no TPU chip found on the PCI bus"
+
+
+def test_xla_precisions_are_those_of_lightnings_xla_plugin():
+    backend = create_backend(parse_device("xla-cpu"))
+    assert backend.supports_precision("32-true") == (True, "")
+    ok, why = backend.supports_precision("bf16-mixed")
+    assert not ok and "bf16-true" in why
+
+
+def test_a_compile_inside_the_measured_window_is_a_problem_and_none_is_not():
+    backend = create_backend(parse_device("xla-cpu"))
+    assert backend.check_measurement({"compile_count": 0, "compile_s": 0.0}) == ""
+    assert backend.check_measurement({"compile_count": 2, "compile_s": 3.3}) == \
+        "2 XLA compilations during the measured steps (3.3 s)"
+    assert compile_problem({"compile_count": 1, "compile_s": 0.5}).startswith("1 XLA compilation ")
+    assert create_backend(parse_device("cpu")).check_measurement({"compile_count": 5}) == ""
+
+
+def test_the_benchmark_marks_a_result_invalid_when_a_measured_window_compiled():
+    from tweetbench.benchmark import Outcome, _check_windows
+
+    backend = create_backend(parse_device("xla-cpu"))
+    outcome = Outcome()
+    _check_windows(outcome, backend, {"training": {"compile_count": 0},
+                                      "batch-1 inference": {"compile_count": 1, "compile_s": 0.5}})
+    assert outcome.status == "invalid"
+    assert outcome.reason == "1 XLA compilation during the measured steps (0.5 s) of batch-1 inference"
+
+
+def test_counter_snapshots_subtract_nested_and_drop_zero_fallbacks():
+    before = {"compile_count": 3, "compile_s": 1.5, "fallback_ops": {"aten::nonzero": 2, "aten::sort": 1}}
+    after = {"compile_count": 5, "compile_s": 4.0, "fallback_ops": {"aten::nonzero": 2, "aten::sort": 4,
+                                                                     "aten::unique": 1}}
+    assert diff_counters(after, before) == {"compile_count": 2, "compile_s": 2.5,
+                                            "fallback_ops": {"aten::sort": 3, "aten::unique": 1}}
+
+
+def test_the_parent_and_a_cpu_worker_never_import_torch_xla():
+    # Everything the CLI and a cpu worker load, plus probes of every kind and a Lightning fit on the CPU.
+    proc = python("""
+        import sys
+        import tweetbench.cli, tweetbench.suite, tweetbench.runner, tweetbench.benchmark, tweetbench.parity
+        from tweetbench import devices
+        from tweetbench.config import DataSource, get_workload
+        from tweetbench.dataset import load_data, make_loader
+        from tweetbench.harness.trainer import make_trainer
+        from tweetbench.model import build_model
+        from tweetbench.module import TweetClassifier
+        for name in ("cpu", "gpu", "tpu", "xla-cpu"):
+            devices.probe(devices.parse_device(name))
+        wl = get_workload("tiny")
+        data = load_data(wl, DataSource())
+        backend = devices.create_backend(devices.parse_device("cpu"))
+        make_trainer(backend, max_steps=1).fit(TweetClassifier(build_model(wl, data.num_classes), wl.lr),
+                                               make_loader(data.train, wl.batch_size, seed=0, total_batches=1))
+        print("LOADED" if "torch_xla" in sys.modules else "CLEAN")
+    """)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().endswith("CLEAN")
+
+
+# -- torch_xla on the host CPU ----------------------------------------------------------------------
+
+@pytest.mark.xla
+@needs_xla
+def test_measured_window_counts_a_new_graph_and_not_a_cached_one_and_nothing_asks_the_network():
+    proc = python("""
+        import json, torch
+        from tweetbench.devices import create_backend, parse_device
+        backend = create_backend(parse_device("xla-cpu"))
+        backend.setup()
+        from torch_xla._internal import tpu
+
+        def no_network(*args, **kwargs):
+            raise AssertionError("asked the TPU metadata server")
+
+        tpu._get_metadata = tpu.get_tpu_env = no_network
+        from tweetbench.harness.trainer import make_trainer
+
+        make_trainer(backend, max_steps=1)  # Lightning logs TPU availability here
+        x = torch.ones(4, 4, device=backend.torch_device)
+        backend.synchronize()
+        windows = []
+        for _ in range(2):  # the same graph twice: compiled once, then found in the cache
+            backend.begin_measurement()
+            y = (x @ x + 1).sum()
+            backend.synchronize()
+            windows.append(backend.end_measurement())
+        print(json.dumps({"windows": windows, "problems": [backend.check_measurement(w) for w in windows],
+                          "facts": backend.facts(), "value": float(y.cpu()),
+                          "memory": backend.memory()}))
+    """)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    first, second = out["windows"]
+    assert first["compile_count"] == 1 and first["compile_s"] > 0 and first["execute_count"] >= 1
+    assert second["compile_count"] == 0 and second["cached_compile_count"] >= 1
+    assert out["problems"][0].startswith("1 XLA compilation during the measured steps")
+    assert out["problems"][1] == ""
+    assert out["facts"]["pjrt_device"] == "CPU" and out["facts"]["predict_grad_mode"] == "no_grad"
+    assert out["value"] == 80.0
+    assert out["memory"] == {}  # PJRT on the CPU keeps no allocator statistics
+
+
+@pytest.fixture(scope="module")
+def xla_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("xla-results")
+    proc = tweetbench("run", "--devices", "cpu,xla-cpu", "--workload", "tiny", "--preset", "smoke",
+                      "--out", str(out), cwd=out.parent)
+    return proc, out
+
+
+@pytest.mark.slow
+@pytest.mark.xla
+@needs_xla
+def test_xla_cpu_end_to_end_is_ok_with_compile_figures_and_cpu_parity(xla_run):
+    proc, out = xla_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    cpu = read_result(run_dir / "cpu.json").to_dict()
+    xla = read_result(run_dir / "xla-cpu.json").to_dict()
+    assert xla["status"] == "ok", xla["reason"]
+    assert xla["device"]["label"] == "XLA on CPU (not a TPU)" and "TPU" not in xla["device"]["hardware"]
+    metrics = xla["metrics"]
+    totals, window = metrics["device_totals"], metrics["device_counters"]
+    assert totals["compile_count"] >= 2 and totals["compile_s"] > 0 and totals["execute_s"] > 0
+    assert window["compile_count"] == 0 and window["execute_count"] >= metrics["training"]["measured_steps"]
+    assert metrics["device_phases"]["train"]["compile_count"] >= 1
+    train = metrics["training"]
+    assert train["measured_steps"] == 8 and train["step_ms"]["p50"] > 0
+    # The first step carries the compile; the steady steps do not.
+    assert train["time_to_first_step_s"] * 1e3 > 5 * train["step_ms"]["p50"]
+    verdicts = {c.device: c for c in parity_checks([cpu, xla])}
+    assert verdicts["xla-cpu"].verdict == "match", verdicts["xla-cpu"].reason
+    assert "device_totals" not in cpu["metrics"]  # the CPU counts no compiles
+    summary = (out / "summary.md").read_text()
+    assert "## Compile cost (XLA)" in summary and "## Parity with the CPU" in summary
+    assert "| match |" in summary and "break-even" in summary.lower()

@@ -1,0 +1,113 @@
+"""Safe by default, checked in the source: no unpickling, no network client, JSON and Markdown written atomically.
+
+An audit of ``tweetbench/`` by its syntax tree. A new use of one of these must either change to the
+safe form or be added to an allow-list below with the reason it is safe.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "tweetbench"
+
+UNPICKLERS = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "joblib", "shelve", "marshal"}
+NETWORK_CLIENTS = {"urllib.request", "urllib3", "http.client", "requests", "httpx", "aiohttp", "ftplib", "smtplib",
+                   "socket"}
+# (file, module): imports allowed, and why.
+ALLOWED_IMPORTS = {
+    # gethostname() names the host of each data-parallel rank; it opens no connection.
+    ("distributed.py", "socket"),
+}
+# (file, call): loads from files, and why they are safe.
+ALLOWED_LOADS = {
+    # pstats unmarshals the cProfile dump that the same run's AdvancedProfiler has just written.
+    ("profiling.py", "pstats.Stats"),
+}
+# (file, kind): writes that do not go through report.files.write_atomic, and why.
+ALLOWED_WRITES = {
+    ("report/files.py", "open-write"),  # write_atomic's own temporary file, and the lock file (opened to append)
+    ("corpus.py", "open-write"),  # the corpus cache: mkstemp, then os.replace; checked on every read
+    ("suite.py", "open-write"),  # a worker's stderr log, streamed while it runs (not JSON or Markdown)
+    ("distributed.py", "open-write"),  # os.devnull for the progress of ranks other than 0
+    ("distributed.py", "write_text"),  # the rank heartbeat, each second: a temporary file renamed over the last
+}
+
+
+def modules() -> Iterator[tuple[str, ast.AST]]:
+    for path in sorted(PACKAGE.rglob("*.py")):
+        yield path.relative_to(PACKAGE).as_posix(), ast.parse(path.read_text(encoding="utf-8"), str(path))
+
+
+def dotted(node: ast.AST) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return f"{dotted(node.value)}.{node.attr}"
+    return "?"
+
+
+def keyword(call: ast.Call, name: str) -> object:
+    for kw in call.keywords:
+        if kw.arg == name and isinstance(kw.value, ast.Constant):
+            return kw.value.value
+    return None
+
+
+def imports(tree: ast.AST) -> Iterator[str]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+            yield from (f"{node.module}.{alias.name}" for alias in node.names)
+
+
+def calls(tree: ast.AST) -> Iterator[ast.Call]:
+    yield from (node for node in ast.walk(tree) if isinstance(node, ast.Call))
+
+
+def test_the_audit_sees_the_package() -> None:
+    names = {name for name, _ in modules()}
+    assert {"cli.py", "records.py", "report/files.py", "profiling.py"} <= names
+
+
+def test_nothing_is_unpickled() -> None:
+    found = []
+    for name, tree in modules():
+        found += [(name, module) for module in imports(tree) if module.split(".")[0] in UNPICKLERS]
+        for call in calls(tree):
+            func = dotted(call.func)
+            if func.endswith("torch.load") and keyword(call, "weights_only") is not True:
+                found.append((name, "torch.load without weights_only=True"))
+            if func.split(".")[-1] == "load" and func.split(".")[0] in ("np", "numpy") \
+                    and keyword(call, "allow_pickle") is True:
+                found.append((name, "numpy.load(allow_pickle=True)"))
+            if func in ("pstats.Stats", "yaml.load", "yaml.unsafe_load", "eval", "exec"):
+                found.append((name, func))
+    assert set(found) - ALLOWED_LOADS == set()
+
+
+def test_no_network_client_is_imported() -> None:
+    found = {(name, module) for name, tree in modules() for module in imports(tree)
+             if module in NETWORK_CLIENTS or module.split(".")[0] in {"requests", "httpx", "aiohttp", "urllib3"}}
+    assert found - ALLOWED_IMPORTS == set()
+
+
+def test_files_are_written_through_write_atomic() -> None:
+    found = set()
+    for name, tree in modules():
+        for call in calls(tree):
+            func = dotted(call.func)
+            attr = func.split(".")[-1]
+            if attr in ("write_text", "write_bytes"):
+                found.add((name, attr))
+            elif func in ("json.dump", "torch.save", "pickle.dump"):
+                found.add((name, func))
+            elif attr in ("open", "fdopen"):
+                mode = call.args[1] if len(call.args) > 1 else next(
+                    (kw.value for kw in call.keywords if kw.arg == "mode"), None)
+                if isinstance(mode, ast.Constant) and isinstance(mode.value, str) and set(mode.value) & set("wax+"):
+                    found.add((name, "open-write"))
+    assert found - ALLOWED_WRITES == set()

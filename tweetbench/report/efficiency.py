@@ -1,0 +1,150 @@
+"""Pure Markdown renderers for efficiency: FLOP/s against the measured peak, energy, GPU sampling.
+
+Results in, text out; ``report/markdown.py`` places these in the run report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+Result = Mapping[str, Any]
+ENERGY_WINDOWS = (("training", "training samples"), ("inference_batch1", "batch-1 inferences"),
+                  ("inference_offline", "batched inferences"))
+
+
+def _get(node: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def flops_text(value: float | None) -> str:
+    """FLOP/s in the unit that suits it (GFLOP/s or TFLOP/s)."""
+    if not value:
+        return "–"
+    if value >= 1e12:
+        return f"{value / 1e12:,.2f} TFLOP/s"
+    return f"{value / 1e9:,.1f} GFLOP/s"
+
+
+def _rate_cell(part: Mapping[str, Any] | None) -> str:
+    if not part or not part.get("achieved_flops_per_s"):
+        return "–"
+    pct = part.get("pct_of_peak")
+    return flops_text(part["achieved_flops_per_s"]) + (f" ({pct:.1f}%)" if pct is not None else "")
+
+
+def _j(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.2f} J"
+
+
+def _peaks_cell(peaks: Mapping[str, Any] | None) -> str:
+    if not peaks:
+        return "–"
+    return " / ".join(f"{name} {flops_text(_get(peaks, name, 'flops_per_s'))}" for name in peaks)
+
+
+def efficiency_table(results: Sequence[Result]) -> str:
+    """Per device: achieved FLOP/s (% of the measured peak), the peaks, and energy per 1,000 samples."""
+    lines = ["| device | training (% of peak) | batch-1 inference (% of peak) | batched inference (% of peak) | "
+             "measured matmul peak | J / 1k training samples | J / 1k inferences, batch 1 / batched | "
+             "mean power, training |", "|" + "---|" * 8]
+    for r in results:
+        if r["status"] != "ok":
+            continue
+        eff = _get(r, "metrics", "efficiency") or {}
+        energy = _get(r, "metrics", "energy") or {}
+        power = _get(energy, "training", "mean_power_w")
+        lines.append(
+            f"| {r['device']['label']} | {_rate_cell(eff.get('training'))} | "
+            f"{_rate_cell(eff.get('inference_batch1'))} | {_rate_cell(eff.get('inference_offline'))} | "
+            f"{_peaks_cell(eff.get('peak'))} | {_j(_get(energy, 'training', 'j_per_1k'))} | "
+            f"{_j(_get(energy, 'inference_batch1', 'j_per_1k'))} / "
+            f"{_j(_get(energy, 'inference_offline', 'j_per_1k'))} | "
+            f"{'–' if power is None else f'{power:,.0f} W'} |")
+    return "\n".join(lines)
+
+
+def energy_notes(results: Sequence[Result]) -> list[str]:
+    """One line per device and window whose energy was not measured, saying why."""
+    notes = []
+    for r in results:
+        seen: set[str] = set()
+        for window, _ in ENERGY_WINDOWS:
+            reason = _get(r, "metrics", "energy", window, "reason")
+            if reason and reason not in seen:
+                seen.add(reason)
+                notes.append(f"- {r['device']['name']} energy ({window}): {reason}")
+    return notes
+
+
+def efficiency_section(results: Sequence[Result]) -> list[str]:
+    """The run report's efficiency section: the table, the FLOPs convention and the energy caveats."""
+    ok = [r for r in results if r["status"] == "ok" and _get(r, "metrics", "efficiency")]
+    if not ok:
+        return []
+    flops = _get(ok[0], "metrics", "efficiency", "flops") or {}
+    out = ["## Efficiency and energy", "", efficiency_table(results), ""]
+    if flops:
+        out += [f"FLOPs are analytic ({flops.get('convention')}): {flops['forward_per_sample'] / 1e6:,.2f} MFLOP per "
+                f"inference, {flops['training_per_sample'] / 1e6:,.2f} MFLOP per training sample (formula in "
+                "`tweetbench/flops.py`). The percentage is of the matmul peak this run measured on the same device "
+                "in the workload's precision.", ""]
+    notes = energy_notes(results)
+    if notes:
+        out += ["Energy not measured:", "", *notes, ""]
+    return out
+
+
+def _window_energy(energy: Mapping[str, Any], window: str, what: str) -> str:
+    entry = energy.get(window) or {}
+    if entry.get("j_per_1k") is None:
+        return ""
+    power = entry.get("mean_power_w")
+    return (f"{entry['j_per_1k']:,.2f} J per 1,000 {what} ({entry['joules']:,.2f} J over {entry['window_s']:.2f} s"
+            + (f", mean {power:,.0f} W" if power is not None else "") + ")")
+
+
+def _nvml_line(nvml: Mapping[str, Any], facts: Mapping[str, Any]) -> str:
+    def p50(name: str, unit: str, digits: int = 0) -> str:
+        value = _get(nvml, name, "p50")
+        return "–" if value is None else f"{value:,.{digits}f}{unit}"
+
+    limit = facts.get("power_limit_w")
+    start, end = nvml.get("throttle_reasons_start"), nvml.get("throttle_reasons_end")
+    return (f"- GPU during training (NVML, {nvml.get('samples')} samples): utilisation p50 {p50('gpu_util_pct', '%')}, "
+            f"SM clock p50 {p50('sm_clock_mhz', ' MHz')}, power p50 {p50('power_w', ' W')}"
+            + (f" (limit {limit:,.0f} W)" if limit else "")
+            + f"; throttle reasons at start: {', '.join(start) if start else 'none'}, at end: "
+            f"{', '.join(end) if end else 'none'}.")
+
+
+def device_lines(r: Result) -> list[str]:
+    """Bullet lines for one device's section: efficiency, energy, device timer and GPU sampling."""
+    out: list[str] = []
+    eff = _get(r, "metrics", "efficiency")
+    if eff:
+        peak = eff.get("reference_peak_flops_per_s")
+        out.append(f"- Efficiency: training {_rate_cell(eff.get('training'))}, batch-1 inference "
+                   f"{_rate_cell(eff.get('inference_batch1'))}, batched inference "
+                   f"{_rate_cell(eff.get('inference_offline'))}; percentages of the measured "
+                   f"{eff.get('reference_peak')} matmul peak, {flops_text(peak)}"
+                   + (f" ({eff['reason']})" if eff.get("reason") else "") + ".")
+    energy = _get(r, "metrics", "energy") or {}
+    parts = [text for window, what in ENERGY_WINDOWS if (text := _window_energy(energy, window, what))]
+    if parts:
+        out.append(f"- Energy ({_get(energy, 'training', 'source') or '?'}): " + "; ".join(parts) + ".")
+    elif energy:
+        out.append(f"- Energy: {_get(energy, 'training', 'reason') or 'not measured'}.")
+    timer = _get(r, "metrics", "training", "device_timer")
+    if timer:
+        out.append(f"- Step timing: {timer['source']} against the synced wall clock: "
+                   f"{timer['total_rel_diff'] * 100:+.2f}% over the measured steps, "
+                   f"{timer['p50_rel_diff'] * 100:+.2f}% at the median.")
+    nvml = _get(r, "metrics", "device_counters", "nvml")
+    if nvml:
+        out.append(_nvml_line(nvml, _get(r, "device", "facts") or {}))
+    return out

@@ -1,0 +1,81 @@
+"""Workload variants: direction (LSTM or BiLSTM) and numeric precision, each under its own name.
+
+A variant is a whole ``WorkloadConfig``: the direction variants are registered workloads
+(``v1-uni``: ``tweets-lstm-v1-uni``), and a precision other than fp32 appends ``@<precision>``
+to the name (``tweets-bilstm-v1@bf16-mixed``). The precision is part of ``to_dict()``, so each
+variant also has its own fingerprint. Only the fp32 variant keeps the plain name, so fp32
+fingerprints are the same as before variants existed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, get_args
+
+from tweetbench.config import Precision, WorkloadConfig, get_workload
+from tweetbench.errors import UsageError
+
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+DEFAULT_PRECISION = "32-true"
+PRECISION_LABELS = {"32-true": "fp32", "bf16-mixed": "bf16 mixed", "16-mixed": "fp16 mixed"}
+# The keys of a workload config that a variant may change; everything else must match to compare two variants.
+VARIANT_KEYS = ("name", "bidirectional", "precision")
+
+
+def parse_precision(text: str) -> str:
+    """A Lightning precision name, or a one-line ``UsageError``."""
+    value = text.strip()
+    if value not in PRECISIONS:
+        raise UsageError(f"unknown precision {text!r}: choose one of {', '.join(PRECISIONS)}")
+    return value
+
+
+def with_precision(workload: WorkloadConfig, precision: str) -> WorkloadConfig:
+    """``workload`` at ``precision``, renamed ``<name>@<precision>`` unless it is fp32."""
+    precision = parse_precision(precision)
+    base = workload.name.split("@", 1)[0]
+    name = base if precision == DEFAULT_PRECISION else f"{base}@{precision}"
+    return dataclasses.replace(workload, name=name, precision=precision)  # type: ignore[arg-type]
+
+
+def resolve(workload: str, precision: str = DEFAULT_PRECISION) -> WorkloadConfig:
+    """The variant named by a workload key (``v1``, ``v1-uni``, ...) and a precision."""
+    return with_precision(get_workload(workload), precision)
+
+
+def resolve_many(workloads: str, precisions: str) -> list[WorkloadConfig]:
+    """Every variant of the comma-separated workload keys times the comma-separated precisions."""
+    keys = _split(workloads, "--workload")
+    levels = [parse_precision(p) for p in _split(precisions, "--precision")]
+    return [resolve(key, level) for key in keys for level in levels]
+
+
+def _split(text: str, flag: str) -> list[str]:
+    items = [item.strip() for item in text.split(",")]
+    if not text.strip() or any(not item for item in items):
+        raise UsageError(f"{flag} is empty or has an empty entry: give e.g. {flag} "
+                         + ("v1,v1-uni" if flag == "--workload" else "32-true,bf16-mixed"))
+    if len(set(items)) != len(items):
+        raise UsageError(f"{flag} lists a value twice: list each once")
+    return items
+
+
+def direction(config: Mapping[str, Any]) -> str:
+    """``BiLSTM`` or ``LSTM``, from a workload config dict."""
+    return "BiLSTM" if config.get("bidirectional", True) else "LSTM"
+
+
+def precision_label(config: Mapping[str, Any]) -> str:
+    precision = str(config.get("precision", DEFAULT_PRECISION))
+    return PRECISION_LABELS.get(precision, precision)
+
+
+def family_key(config: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """What two variants must share to be compared: every config key except name, direction and precision."""
+    return tuple(sorted((k, repr(v)) for k, v in config.items() if k not in VARIANT_KEYS))
+
+
+def is_reference(config: Mapping[str, Any]) -> bool:
+    """The variant every other one is compared against: the fp32 BiLSTM (the study's model)."""
+    return bool(config.get("bidirectional", True)) and config.get("precision", DEFAULT_PRECISION) == DEFAULT_PRECISION

@@ -213,7 +213,9 @@ def run_benchmark(job: DeviceJob, backend: DeviceBackend, module: TweetClassifie
         # After every timed pass, so that its heat and clocks cannot touch them.
         phases.start("peak", 2)
         peaks = measure_peak(backend.torch_device, backend.synchronize,
-                             supports=lambda dtype: backend.supports_precision("bf16-mixed") if dtype == "bf16"
+                             supports=lambda dtype: (False, backend.peak_probe_problem())
+                             if backend.peak_probe_problem()
+                             else backend.supports_precision("bf16-mixed") if dtype == "bf16"
                              else (True, ""), config=PeakConfig.for_budget(preset.peak_budget_s))
         outcome.metrics["efficiency"] = efficiency_metrics(
             workload_flops(wl, data.num_classes), {name: peak.to_dict() for name, peak in peaks.items()},

@@ -185,6 +185,10 @@ class DeviceBackend(ABC):
         """A device-side step clock to record alongside the synced wall clock; None where there is none."""
         return None
 
+    def peak_probe_problem(self) -> str:
+        """Why the matmul peak probe cannot be trusted on this device, or '' when it can."""
+        return ""
+
     def begin_measurement(self) -> None:
         """Called when the measured steps start (after warm-up): start counters and samplers."""
 

@@ -73,6 +73,14 @@ class RunOptions:
         table = CONVERGENCE_TIMEOUT_S if self.scenario == "convergence" else DEFAULT_TIMEOUT_S
         return table.get(self.preset.name, 1800.0)
 
+    def timeout_for(self, spec: DeviceSpec) -> float:
+        """``--timeout`` if given, else the preset's default scaled by the device kind (XLA compiles)."""
+        if self.timeout_s is not None:
+            return self.timeout_s
+        from tweetbench.devices import BACKENDS
+
+        return self.device_timeout_s * BACKENDS[spec.kind].default_timeout_scale
+
 
 @dataclass
 class RunOutcome:
@@ -261,13 +269,14 @@ def run_device_process(options: RunOptions, spec: DeviceSpec, run_id: str, run_d
         interrupt.worker = worker
         if interrupt.requested:  # the signal came while the worker was starting
             worker.kill()
-    code = worker.wait(options.device_timeout_s)
+    timeout_s = options.timeout_for(spec)
+    code = worker.wait(timeout_s)
     if interrupt is not None:
         interrupt.worker = None
         if interrupt.requested:
             return None  # interrupted: this device did not finish, so it has no result
     if code is None:
-        reason = f"timed out after {options.device_timeout_s:.0f} s (raise it with --timeout)"
+        reason = f"timed out after {timeout_s:.0f} s (raise it with --timeout)"
     elif code != 0:
         reason = _describe_exit(code)
     else:

@@ -101,6 +101,8 @@ class DeviceBackend(ABC):
     """One device kind: availability, placement, synchronisation, memory and device facts."""
 
     kind: str = ""
+    # Multiplies the preset's default per-device timeout (a device that compiles needs longer).
+    default_timeout_scale: float = 1.0
     description: str = ""
     # The data-parallel strategies (tweetbench run --strategy) this kind runs; none by default.
     strategies: tuple[str, ...] = ()

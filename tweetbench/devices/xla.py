@@ -144,6 +144,8 @@ class _XLABackend(DeviceBackend):
     """What TPU and XLA-on-CPU share: lazy tensors, graph cuts, compile metrics."""
 
     pjrt_device = ""
+    # v1 on XLA-on-CPU compiles for about 20 minutes of a quick run; measured 77 min under heavy load.
+    default_timeout_scale = 4.0
 
     def peak_probe_problem(self) -> str:
         # The probe times eager chains of matmuls; under XLA's lazy tensors an unused result is never

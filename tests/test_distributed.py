@@ -12,7 +12,8 @@ import psutil
 import pytest
 
 from tweetbench import cli, distributed
-from tweetbench.config import WORKLOADS, ParallelPlan
+from tweetbench.config import PRESETS, WORKLOADS, ParallelPlan
+from tweetbench.devices.xla import _torch_xla_problem
 from tweetbench.dataset import EncodedSplit, make_loader
 from tweetbench.devices import DeviceSpec
 from tweetbench.errors import ResultsError, UsageError
@@ -270,3 +271,107 @@ def test_a_rank_that_hangs_is_killed_at_the_timeout_and_named(ddp_run, crash_run
     assert result["status"] == "failed"
     assert "rank 1 stopped in train at step 2 outside communication" in result["reason"]
     assert f"timed out after {timeout} s" in result["reason"]
+
+
+# --------------------------------------------------------------------------- Lightning's XLA strategy (TPU cores)
+
+
+@pytest.mark.parametrize("devices, options, message", [
+    ("xla-cpu:2", {}, "no collective operations on XLA:CPU"),
+    ("xla-cpu:1", {}, "refuses a single device"),
+    ("cpu:2", {}, "does not run on cpu: it runs on tpu"),
+    ("tpu:8", {"num_nodes": 2}, "runs on one host"),
+    ("tpu:8", {"launched": distributed.LaunchEnv("torchrun", 8, 0, 0, 0)}, "runs on one host"),
+])
+def test_the_xla_strategy_refuses_what_cannot_run(devices, options, message):
+    kwargs = {"strategy": "xla", "num_nodes": 1, "scaling_baseline": None, "launched": None, **options}
+    with pytest.raises(UsageError, match=message):
+        distributed.run_devices(devices, **kwargs)
+
+
+def test_the_xla_strategy_runs_on_tpu_cores_after_a_single_tpu_baseline():
+    assert distributed.run_devices("tpu:8", strategy="xla", num_nodes=1, scaling_baseline=None,
+                                   launched=None) == (DeviceSpec("tpu"), DeviceSpec("tpu", count=8))
+    assert ParallelPlan("xla", 8).spawned and not PLAN.spawned
+
+
+def test_trainer_options_give_lightnings_xla_strategy_a_root_dir_of_its_own(tmp_path):
+    from pytorch_lightning.strategies import DDPStrategy, XLAStrategy
+
+    options = distributed.trainer_options(ParallelPlan("xla", 8), tmp_path)
+    assert isinstance(options["strategy"], XLAStrategy) and options["devices"] == 8
+    # The launcher hands rank 0's weights back through a checkpoint there, not in the user's directory.
+    assert options["default_root_dir"] == str(tmp_path) and options["use_distributed_sampler"] is False
+    assert isinstance(distributed.trainer_options(PLAN)["strategy"], DDPStrategy)
+
+
+def test_rank_exports_are_read_in_rank_order_and_a_silent_rank_is_named(tmp_path):
+    from tweetbench.harness.ddp import rank_export_path, read_rank_exports
+
+    prefix = str(tmp_path / "job")
+    for rank in (1, 0, 3):
+        rank_export_path(prefix, rank, "train").write_text(json.dumps({"rank": rank}))
+    with pytest.raises(RuntimeError, match=r"rank\(s\) 2 of 4 wrote no train figures"):
+        read_rank_exports(prefix, "train", 4)
+    for rank in (0, 1):
+        rank_export_path(prefix, rank, "train").write_text(json.dumps({"rank": rank}))
+    assert [f["rank"] for f in read_rank_exports(prefix, "train", 2)] == [0, 1]
+    assert not list(tmp_path.glob("job.rank[01].*"))  # read once, then removed
+
+
+def test_a_tpu_count_without_a_tpu_is_unavailable_with_the_reason(tmp_path):
+    proc, _ = _run(["--devices", "tpu:8", "--strategy", "xla"], out=tmp_path / "out", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    run_dir = _only_run_dir(tmp_path / "out")
+    for name in ("tpu.json", "tpu-8.json"):
+        result = read_result(run_dir / name).to_dict()
+        assert result["status"] == "unavailable" and result["reason"], name
+    assert read_result(run_dir / "tpu-8.json").to_dict()["distributed"]["strategy"] == "xla"
+
+
+# Lightning's XLAStrategy refuses one device under PjRT, and XLA:CPU has no collectives to run more
+# (pytorch/xla#5005): with that one refusal patched out, a one-replica run on XLA:CPU takes the whole
+# spawned path a TPU run takes (Lightning's XLA launcher, per-rank export files, the record).
+_ONE_REPLICA = """
+import os, sys
+from pathlib import Path
+from pytorch_lightning.strategies import XLAStrategy
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
+
+def one_replica(self):
+    rank_zero_only.rank = self.global_rank
+
+XLAStrategy.setup_distributed = one_replica
+from tweetbench.config import PRESETS, WORKLOADS, DeviceJob, ParallelPlan
+from tweetbench.records import dumps
+from tweetbench.runner import run_device
+
+out = Path(sys.argv[1])
+os.environ["TWEETBENCH_RANK_REPORTS"] = str(out / "job")
+job = DeviceJob("xla-cpu:1", WORKLOADS["tiny"], PRESETS["smoke"], parallel=ParallelPlan("xla", 1))
+(out / "result.json").write_text(dumps(run_device(job, run_id="t", run_dir=out, command=["test"])))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bool(_torch_xla_problem()), reason=_torch_xla_problem() or "torch_xla is usable")
+def test_the_xla_strategys_spawned_ranks_report_through_their_export_files(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.run([sys.executable, "-c", _ONE_REPLICA, str(out)], capture_output=True, text=True,
+                          timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((out / "result.json").read_text())
+    validate(result, "result.json")
+    assert result["status"] == "ok", result["reason"]
+    d = result["distributed"]
+    assert (d["strategy"], d["world_size"], d["process_group_backend"]) == ("xla", 1, "xla")
+    (rank,) = d["ranks"]
+    smoke = PRESETS["smoke"]
+    assert rank["rank"] == 0 and len(rank["raw_step_s"]) == smoke.measured_steps
+    assert rank["device_counters"]["compile_count"] == 0  # the measured window replayed compiled graphs
+    assert not d["communication"]["measured"] and "compiled into the step" in d["communication"]["method"]
+    assert result["metrics"]["training"]["time_to_first_step_s"] > 0
+    assert result["breakdown"]["ranks"] == 1 and result["breakdown"]["per_rank"] == "distributed.ranks[*].breakdown"
+    # Export files read and removed; Lightning's hand-back checkpoint stayed out of the working directory.
+    assert [p.name for p in out.iterdir()] == ["result.json"] and [p.name for p in tmp_path.iterdir()] == ["out"]

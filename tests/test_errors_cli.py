@@ -107,6 +107,8 @@ CASES: list[tuple[str, Argv, int, str]] = [
     ("non-ASCII digit index", lambda f: ["run", "--devices", "gpu:\u00b2"], 2, "bad device index"),
     ("index on the CPU", lambda f: ["run", "--devices", "cpu:1"], 2, "cpu:1 does not exist"),
     ("xla-cpu index", lambda f: ["run", "--devices", "xla-cpu:3"], 2, "xla-cpu:3 does not exist"),
+    ("XLA strategy on XLA:CPU", lambda f: ["run", "--devices", "xla-cpu:2", "--strategy", "xla"], 2,
+     "no collective operations on XLA:CPU"),
     # values
     ("unknown preset", lambda f: ["run", "--preset", "huge"], 2, "unknown preset 'huge'"),
     ("unknown workload", lambda f: ["run", "--workload", "gpt"], 2, "unknown workload 'gpt'"),

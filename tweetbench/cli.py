@@ -75,9 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-profile", dest="profile", action="store_false", help="skip the profiled passes")
     run.add_argument("--repeats", type=positive_int, default=1, help="independent trials per device, each in a "
                      "fresh process; the headline is their median with an interval (default 1)")
-    run.add_argument("--strategy", choices=STRATEGIES, help="run data-parallel with this Lightning strategy; "
-                     "--devices then gives a count per node (cpu:2, gpu:8), and a single-device run of the same "
-                     "workload comes first for scaling efficiency")
+    run.add_argument("--strategy", choices=STRATEGIES, help="run data-parallel with this Lightning strategy: "
+                     "ddp (cpu, gpu) or xla (TPU cores); --devices then gives a count per node (cpu:2, gpu:8, "
+                     "tpu:8), and a single-device run of the same workload comes first for scaling efficiency")
     run.add_argument("--num-nodes", type=positive_int, default=1, help="nodes of a data-parallel run, each started "
                      "by torchrun or srun (default 1)")
     run.add_argument("--scaling-baseline", type=Path, metavar="RUN_DIR_OR_JSON", help="an earlier single-device "

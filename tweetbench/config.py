@@ -16,10 +16,12 @@ from tweetbench.errors import UsageError
 Precision = Literal["32-true", "bf16-mixed", "16-mixed"]
 PresetName = Literal["smoke", "quick", "standard"]
 ScenarioName = Literal["benchmark", "convergence"]
-# Lightning strategies tweetbench runs data-parallel (DDP over torch.distributed; each device kind
-# lists the ones it supports in DeviceBackend.strategies).
-StrategyName = Literal["ddp"]
-STRATEGIES: tuple[StrategyName, ...] = ("ddp",)
+# Lightning strategies tweetbench runs data-parallel (each device kind lists the ones it supports in
+# DeviceBackend.strategies): DDP over torch.distributed (CPU, CUDA), and XLA across TPU cores, whose
+# ranks Lightning's launcher spawns inside ``fit`` (SPAWNED_STRATEGIES).
+StrategyName = Literal["ddp", "xla"]
+STRATEGIES: tuple[StrategyName, ...] = ("ddp", "xla")
+SPAWNED_STRATEGIES: tuple[StrategyName, ...] = ("xla",)
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,12 @@ class ParallelPlan:
     @property
     def world_size(self) -> int:
         return self.devices * self.num_nodes
+
+    @property
+    def spawned(self) -> bool:
+        """Whether Lightning's launcher starts the ranks inside ``fit`` (and joins them before it
+        returns), so that the process that called ``fit`` is none of them."""
+        return self.strategy in SPAWNED_STRATEGIES
 
     def to_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)

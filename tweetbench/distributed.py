@@ -10,6 +10,11 @@ A rank comes to exist in one of two ways; tweetbench has no launcher of its own.
 * ``torchrun ... -m tweetbench run ...`` or ``srun ... tweetbench run ...``: the launcher started every
   rank. ``LaunchEnv.detect`` reads its environment and ``run_launched`` runs this rank in-process;
   Lightning picks up the same environment (``TorchElasticEnvironment``, ``SLURMEnvironment``).
+* ``tweetbench run --devices tpu:8 --strategy xla``: Lightning's XLA launcher (torch_xla's
+  ``xmp.spawn``) starts one rank per TPU core inside each ``fit`` and joins them before ``fit``
+  returns, so the worker that calls ``fit`` is none of them. Each rank writes its figures to a file
+  (``harness.ddp.RankExport``) that the worker reads back (``harness.ddp.spawned_runs``); the rest is
+  as below. One host only.
 
 What a data-parallel run measures (``run_distributed_benchmark``; the Lightning side is in
 ``harness/ddp.py``, imported only inside a rank), on every rank:
@@ -49,7 +54,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Sampler
 
-from tweetbench.config import DeviceJob, ParallelPlan
+from tweetbench.config import SPAWNED_STRATEGIES, DeviceJob, ParallelPlan
 from tweetbench.dataset import EncodedSplit, TweetData, make_loader
 from tweetbench.devices import DeviceBackend, DeviceSpec
 from tweetbench.errors import ResultsError, UsageError
@@ -165,17 +170,25 @@ def rank_spec(spec: DeviceSpec, plan: ParallelPlan) -> DeviceSpec:
 # --------------------------------------------------------------------------- Lightning strategy
 
 
-def trainer_options(plan: ParallelPlan) -> dict[str, Any]:
+def trainer_options(plan: ParallelPlan, work_dir: Path | None = None) -> dict[str, Any]:
     """The ``Trainer`` arguments that run ``plan``: the strategy, devices per node and nodes.
 
     Lightning's distributed sampler stays off: ``rank_loader`` already gives each rank its share.
+    Under the XLA strategy Lightning's launcher hands rank 0's weights back to the launching
+    process through a checkpoint in the Trainer's root directory: ``work_dir``, not the user's
+    working directory.
     """
-    strategy: Any = plan.strategy
-    if plan.strategy == "ddp":
-        from pytorch_lightning.strategies import DDPStrategy
+    if plan.strategy == "xla":
+        from pytorch_lightning.strategies import XLAStrategy
 
-        timeout = timedelta(seconds=plan.timeout_s) if plan.timeout_s else None
-        strategy = DDPStrategy(timeout=timeout) if timeout else DDPStrategy()
+        options: dict[str, Any] = {"strategy": XLAStrategy(sync_module_states=True), "devices": plan.devices}
+        if work_dir is not None:
+            options["default_root_dir"] = str(work_dir)
+        return {**options, "use_distributed_sampler": False}
+    from pytorch_lightning.strategies import DDPStrategy
+
+    timeout = timedelta(seconds=plan.timeout_s) if plan.timeout_s else None
+    strategy = DDPStrategy(timeout=timeout) if timeout else DDPStrategy()
     return {"strategy": strategy, "devices": plan.devices, "num_nodes": plan.num_nodes,
             "use_distributed_sampler": False}
 
@@ -424,10 +437,18 @@ def run_distributed_benchmark(job: DeviceJob, backend: DeviceBackend, module: Tw
                               progress: ProgressEmitter) -> Outcome | None:
     """This rank's part of a data-parallel run; rank 0 returns the whole run's outcome, the others None."""
     from tweetbench.benchmark import Outcome
-    from tweetbench.harness.ddp import profile_rank, train_rank
+    from tweetbench.harness.ddp import profile_rank, spawned_runs, train_rank
     from tweetbench.harness.memory import PeakRSS
 
     assert job.parallel is not None
+    if job.parallel.spawned:
+        # The ranks run inside Lightning's launcher; this process drives them and reads their figures.
+        phases_s: dict[str, float] = {}
+        with contextlib.ExitStack() as stack:
+            prefix = os.environ.get(REPORT_ENV) or str(
+                Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tweetbench-ranks-"))) / "job")
+            spawned = spawned_runs(job, backend, module, data.train, prefix, progress, phases_s)
+        return _rank0_outcome(job, spawned, Outcome(phases_s=phases_s))
     info = RankInfo.current(job.parallel)
     if info.rank != 0:
         progress = ProgressEmitter(open(os.devnull, "w"))  # noqa: SIM115 (lives as long as the process)
@@ -460,7 +481,11 @@ def run_distributed_benchmark(job: DeviceJob, backend: DeviceBackend, module: Tw
         watch.leave_collective()
     if info.rank != 0:
         return None
-    outcome = Outcome(phases_s=phases)
+    return _rank0_outcome(job, runs, Outcome(phases_s=phases))
+
+
+def _rank0_outcome(job: DeviceJob, runs: list[RankRun], outcome: Outcome) -> Outcome:
+    """The whole run's outcome from every rank's figures."""
     outcome.metrics, outcome.distributed = distributed_metrics(job, runs)
     outcome.breakdown = merged_breakdown(runs)
     non_finite = outcome.metrics["training"]["non_finite_loss_step"]
@@ -519,6 +544,9 @@ def distributed_metrics(job: DeviceJob, runs: list[RankRun]) -> tuple[dict[str, 
             "buckets_per_step": first.buckets_per_step,
             "bytes_per_step": first.bytes_per_step,
         })
+    elif plan.strategy == "xla":
+        communication["method"] = ("not measured: under XLA the gradient all-reduce is compiled into the step's own "
+                                   "graph, with no hook around it (torch_xla's profiler would be needed)")
     else:
         communication["method"] = f"not measured: the {plan.strategy} strategy has no DDP communication hook"
     section = {
@@ -737,9 +765,15 @@ def run_devices(devices: str, *, strategy: str | None, num_nodes: int, scaling_b
         return tuple(parse_device_list(devices))
     specs = parse_device_list(devices, counted=True)
     for spec in specs:
+        problem = BACKENDS[spec.kind].strategy_problem(strategy, spec.count or 1)
+        if problem:
+            raise UsageError(problem)
         if strategy not in BACKENDS[spec.kind].strategies:
             runs = ", ".join(kind for kind, backend in BACKENDS.items() if strategy in backend.strategies)
             raise UsageError(f"--strategy {strategy} does not run on {spec.kind}: it runs on {runs}")
+    if strategy in SPAWNED_STRATEGIES and (num_nodes > 1 or launched is not None):
+        raise UsageError(f"--strategy {strategy} runs on one host, its ranks started by Lightning's launcher: drop "
+                         "--num-nodes and torchrun/srun (a multi-host TPU slice is not supported yet)")
     if num_nodes > 1 and launched is None:
         raise UsageError("--num-nodes > 1 needs a launcher on every node: start tweetbench with torchrun or srun "
                          "(see the README's data-parallel section)")

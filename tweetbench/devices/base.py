@@ -125,6 +125,12 @@ class DeviceBackend(ABC):
         return ""
 
     @classmethod
+    def strategy_problem(cls, strategy: str, count: int) -> str:
+        """Why ``--strategy strategy`` cannot run over ``count`` devices of this kind, or '' (then
+        the strategy must still be one of ``strategies``). Checked up front, as a usage error."""
+        return ""
+
+    @classmethod
     def list_specs(cls) -> list[DeviceSpec]:
         """The devices of this kind that ``tweetbench devices`` lists (one, unless there are several cards)."""
         return [DeviceSpec(cls.kind)]

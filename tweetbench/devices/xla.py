@@ -242,6 +242,8 @@ class TPUBackend(_XLABackend):
     kind = "tpu"
     description = "TPU chips through XLA"
     pjrt_device = "TPU"
+    # Lightning's XLAStrategy: one replica per TPU core, spawned by torch_xla's launcher inside fit.
+    strategies = ("xla",)
 
     @classmethod
     def probe(cls, spec: DeviceSpec) -> Availability:
@@ -261,6 +263,14 @@ class XLACPUBackend(_XLABackend):
     kind = "xla-cpu"
     description = "the XLA compiler on the host CPU (PJRT_DEVICE=CPU), not a TPU"
     pjrt_device = "CPU"
+
+    @classmethod
+    def strategy_problem(cls, strategy: str, count: int) -> str:
+        if strategy != "xla":
+            return ""
+        return ("--strategy xla cannot run on xla-cpu: torch_xla has no collective operations on XLA:CPU (they "
+                "hang; pytorch/xla#5005) and Lightning's XLAStrategy refuses a single device; use it on tpu:N, "
+                "or --devices cpu:N --strategy ddp for data-parallel on this CPU")
 
     @classmethod
     def index_problem(cls, spec: DeviceSpec) -> str:

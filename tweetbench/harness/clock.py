@@ -8,7 +8,7 @@ the optimizer. Warm-up steps are recorded apart from the measured ones.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytorch_lightning as pl
@@ -35,7 +35,7 @@ class StepClock(pl.Callback):
         warmup_steps: int = 0,
         on_step: ProgressFn | None = None,
         on_measure_start: Callable[[], None] | None = None,
-        on_measure_end: Callable[[], None] | None = None,
+        on_measure_end: Callable[[], Mapping[str, Any] | None] | None = None,
         device_timer: StepTimer | None = None,
     ) -> None:
         self.synchronize = synchronize
@@ -49,6 +49,8 @@ class StepClock(pl.Callback):
         self.on_step = on_step
         self.on_measure_start = on_measure_start
         self.on_measure_end = on_measure_end
+        # What on_measure_end returned (e.g. the device's counters over the measured window).
+        self.window: dict[str, Any] = {}
         self.warmup: list[float] = []
         self.measured: list[float] = []
         self.measure_started_at: float | None = None
@@ -96,7 +98,7 @@ class StepClock(pl.Callback):
             if len(self.measured) == self.measured_steps:
                 self.measure_ended_at = now
                 if self.on_measure_end is not None:
-                    self.on_measure_end()
+                    self.window = dict(self.on_measure_end() or {})
                 if trainer is not None:
                     trainer.should_stop = True
         else:

@@ -7,12 +7,18 @@ this module only inside a rank, so that the command line never pays for importin
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import json
 import math
+import os
+import socket
 import statistics
 import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -41,29 +47,33 @@ from tweetbench.harness.train import STEADY_CV, STEADY_WINDOW
 from tweetbench.harness.trainer import make_trainer
 from tweetbench.module import TweetClassifier
 from tweetbench.profiling import breakdown_from_durations
+from tweetbench.progress import ProgressEmitter
 from tweetbench.scaling import union_seconds
 from tweetbench.stats import SteadyStateDetector
 
 
-class AgreedDetector:
+class AgreedDetector(pl.Callback):
     """A steady-state detector whose verdict is the ranks' joint one: warm-up ends when all agree.
 
     Without it each rank would open its measured window at its own step and the ranks would
-    measure different steps. The all-reduce runs after the step's clock was read, so it falls
-    into no measured step but the first.
+    measure different steps. The vote is the strategy's own (``reduce_boolean_decision``: an
+    all-reduce under DDP and XLA alike); it runs after the step's clock was read, so it falls into
+    no measured step but the first. A callback only to learn the strategy when training starts.
     """
 
-    def __init__(self, inner: Any, device: torch.device, watch: RankWatch) -> None:
-        self.inner, self.device, self.watch = inner, device, watch
+    def __init__(self, inner: Any, watch: RankWatch) -> None:
+        self.inner, self.watch = inner, watch
+        self.strategy: Any = None
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.strategy = trainer.strategy
 
     def observe(self, step_seconds: float) -> bool:
-        local = self.inner.observe(step_seconds)
-        if not dist.is_available() or not dist.is_initialized():
-            return bool(local)
-        flag = torch.tensor([1 if local else 0], dtype=torch.int32, device=self.device)
+        local = bool(self.inner.observe(step_seconds))
+        if self.strategy is None or self.strategy.world_size <= 1:
+            return local
         self.watch.enter_collective()
-        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
-        agreed = bool(flag.item())
+        agreed = bool(self.strategy.reduce_boolean_decision(local, all=True))
         self.watch.leave_collective()
         return agreed
 
@@ -144,21 +154,120 @@ class CommTimer(pl.Callback):
 
 
 class _Fault(pl.Callback):
-    """Makes this rank crash or hang at batch ``FAULT_BATCH``, once every rank is in the loop."""
-
-    def __init__(self, fault: str, rank: int) -> None:
-        self.fault, self.rank = fault, rank
+    """Makes the rank that ``TWEETBENCH_TEST_FAULT`` names (``rank1:crash``) crash or hang at batch
+    ``FAULT_BATCH``, once every rank is in the loop. The rank is the trainer's, so that it also
+    holds in ranks that Lightning's launcher spawned."""
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
                              batch_idx: int) -> None:
-        if batch_idx != FAULT_BATCH:
+        fault = rank_fault(trainer.global_rank)
+        if batch_idx != FAULT_BATCH or not fault:
             return
-        if self.fault == "crash":
-            raise RuntimeError(f"tweetbench test fault: rank {self.rank} crashing on purpose")
-        if self.fault == "hang":
-            print(f"tweetbench test fault: rank {self.rank} hanging on purpose", file=sys.stderr, flush=True)
+        if fault == "crash":
+            raise RuntimeError(f"tweetbench test fault: rank {trainer.global_rank} crashing on purpose")
+        if fault == "hang":
+            print(f"tweetbench test fault: rank {trainer.global_rank} hanging on purpose", file=sys.stderr, flush=True)
             while True:
                 time.sleep(1)
+
+
+class _Rank0Progress(pl.Callback):
+    """Progress from rank 0 only, counted per batch: for ranks that Lightning's launcher spawned,
+    which all inherit the worker's output stream."""
+
+    def __init__(self, on_step: Callable[[int], None]) -> None:
+        self.on_step, self.done = on_step, 0
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        self.done += 1
+        if trainer.global_rank == 0:
+            self.on_step(self.done)
+
+
+class RankExport(pl.Callback):
+    """Under a spawned strategy (XLA), each rank's figures, written to a file when its training ends.
+
+    Lightning's launcher starts the ranks inside ``fit`` (processes, or threads on a TPU with
+    several cores per chip) and hands back only rank 0's return value; so every rank writes what it
+    measured as ``<prefix>.rank<R>.<what>.json`` and the launching process reads them all after
+    ``fit`` (``read_rank_exports``). ``collect`` is called in the rank with its trainer and module.
+    """
+
+    def __init__(self, prefix: str, what: str,
+                 collect: Callable[[pl.Trainer, pl.LightningModule], dict[str, Any]]) -> None:
+        self.prefix, self.what, self.collect = prefix, what, collect
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        from tweetbench.report.files import write_atomic
+
+        figures = {"rank": trainer.global_rank, "local_rank": trainer.local_rank, "node_rank": trainer.node_rank,
+                   "host": socket.gethostname(), "pid": os.getpid(), "torch_threads": torch.get_num_threads(),
+                   **self.collect(trainer, pl_module)}
+        write_atomic(rank_export_path(self.prefix, trainer.global_rank, self.what), json.dumps(figures))
+
+
+def rank_export_path(prefix: str, rank: int, what: str) -> Path:
+    return Path(f"{prefix}.rank{rank}.{what}.json")
+
+
+def read_rank_exports(prefix: str, what: str, world_size: int) -> list[dict[str, Any]]:
+    """Every rank's ``what`` figures (``RankExport``), in rank order; an error names the ranks that
+    wrote none (they failed before the end of training, or were never started)."""
+    found: dict[int, dict[str, Any]] = {}
+    for rank in range(world_size):
+        path = rank_export_path(prefix, rank, what)
+        with contextlib.suppress(OSError, ValueError):
+            found[rank] = json.loads(path.read_text(encoding="utf-8"))
+            path.unlink()
+    missing = [rank for rank in range(world_size) if rank not in found]
+    if missing:
+        raise RuntimeError(f"rank(s) {', '.join(map(str, missing))} of {world_size} wrote no {what} figures: "
+                           "they did not finish training (see the log)")
+    return [found[rank] for rank in range(world_size)]
+
+
+def _callback(trainer: pl.Trainer, kind: type[Any]) -> Any:
+    return next(cb for cb in trainer.callbacks if isinstance(cb, kind))  # type: ignore[attr-defined]
+
+
+def _collect_train(backend: DeviceBackend, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, Any]:
+    """In a spawned rank, after its timed training pass: what ``train_rank`` records for it."""
+    from tweetbench.harness.memory import PeakRSS
+
+    clock, detector = _callback(trainer, StepClock), _callback(trainer, AgreedDetector)
+    losses = module.pop_losses()  # type: ignore[operator]
+    return {"warmup_s": list(clock.warmup), "step_s": list(clock.measured), "first_step_at": clock.first_step_at,
+            "losses": [loss if math.isfinite(loss) else None for loss in losses],
+            "warmup_rule": detector.rule, "warmup_capped": detector.capped,
+            "device_counters": clock.window,
+            "peak_rss_bytes": PeakRSS.kernel_peak_bytes(), "device_memory": backend.memory(),
+            # Lightning's XLAStrategy reduces through torch_xla's collectives, not a torch.distributed group.
+            "process_group_backend": dist.get_backend() if dist.is_available() and dist.is_initialized() else "xla"}
+
+
+def _collect_profile(skip: int, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, Any]:
+    """In a spawned rank, after its profiled pass: its breakdown and profiled step times."""
+    clock = _callback(trainer, StepClock)
+    measured = clock.measured[skip:] or clock.measured
+    module.pop_losses()  # type: ignore[operator]
+    return {"profiled_step_s": list(measured),
+            "breakdown": breakdown_from_durations(trainer.profiler.recorded_durations,  # type: ignore[attr-defined]
+                                                  statistics.fmean(measured), skip=skip)}
+
+
+def _train_callbacks(job: DeviceJob, backend: DeviceBackend, watch: RankWatch,
+                     on_step: Callable[[int], None] | None) -> tuple[StepClock, AgreedDetector, CommTimer,
+                                                                    list[pl.Callback]]:
+    """The timed pass's clock, agreed warm-up detector, communication timer and every callback."""
+    preset = job.preset
+    detector = AgreedDetector(SteadyStateDetector(
+        window=min(STEADY_WINDOW, preset.max_warmup_steps), cv_threshold=STEADY_CV,
+        min_warmup=preset.min_warmup_steps, max_warmup=preset.max_warmup_steps), watch)
+    comm = CommTimer(backend.event_clock(), watch)
+    clock = StepClock(backend.synchronize, preset.measured_steps, detector=detector, on_step=on_step,
+                      on_measure_start=backend.begin_measurement, on_measure_end=backend.end_measurement)
+    # The detector learns the strategy first; comm after clock: it reads the step once synchronised.
+    return clock, detector, comm, [detector, clock, comm, _Fault()]
 
 
 def train_rank(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, train: EncodedSplit,
@@ -170,17 +279,7 @@ def train_rank(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, 
     """
     assert job.parallel is not None
     wl, preset = job.workload, job.preset
-    detector = AgreedDetector(SteadyStateDetector(
-        window=min(STEADY_WINDOW, preset.max_warmup_steps), cv_threshold=STEADY_CV,
-        min_warmup=preset.min_warmup_steps, max_warmup=preset.max_warmup_steps), backend.torch_device, watch)
-    comm = CommTimer(backend.event_clock(), watch)
-    clock = StepClock(backend.synchronize, preset.measured_steps, detector=detector, on_step=on_step,
-                      on_measure_start=backend.begin_measurement,
-                      on_measure_end=lambda: run.device_counters.update(backend.end_measurement()))
-    callbacks: list[pl.Callback] = [clock, comm]  # comm after clock: it reads the step once synchronised
-    fault = rank_fault(info.rank)
-    if fault:
-        callbacks.append(_Fault(fault, info.rank))
+    clock, detector, comm, callbacks = _train_callbacks(job, backend, watch, on_step)
     total = preset.max_warmup_steps + preset.measured_steps
     loader = rank_loader(train, wl.batch_size, seed=wl.seed, total_batches=total, rank=info.rank,
                          world=info.world_size, pin_memory=backend.pin_memory)
@@ -191,6 +290,7 @@ def train_rank(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, 
     trainer.fit(module, train_dataloaders=loader)
     run.losses = [loss if math.isfinite(loss) else None for loss in module.pop_losses()]
     run.warmup_s, run.step_s = list(clock.warmup), list(clock.measured)
+    run.device_counters = clock.window
     warmup = len(clock.warmup)
     if comm.measured:
         run.comm_s = comm.per_step[warmup:warmup + len(clock.measured)]
@@ -203,6 +303,10 @@ def train_rank(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, 
     run.process_group_backend = dist.get_backend() if dist.is_available() and dist.is_initialized() else None
 
 
+def _profile_skip(job: DeviceJob) -> int:
+    return min(job.preset.min_warmup_steps, 5)
+
+
 def profile_rank(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, train: EncodedSplit,
                  info: RankInfo, run: RankRun, on_step: Callable[[int], None]) -> None:
     """The SimpleProfiler pass on this rank, under the strategy; fills ``run.breakdown``.
@@ -211,8 +315,7 @@ def profile_rank(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier
     ranks of a multi-node run share no directory).
     """
     assert job.parallel is not None
-    wl, steps = job.workload, job.preset.profile_steps
-    skip = min(job.preset.min_warmup_steps, 5)
+    wl, steps, skip = job.workload, job.preset.profile_steps, _profile_skip(job)
     profiler = SimpleProfiler(extended=True)
     clock = StepClock(backend.synchronize, steps, on_step=on_step)
     loader = rank_loader(train, wl.batch_size, seed=wl.seed, total_batches=steps, rank=info.rank,
@@ -227,3 +330,66 @@ def profile_rank(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier
     measured = clock.measured[skip:] or clock.measured
     run.profiled_step_s = list(measured)
     run.breakdown = breakdown_from_durations(profiler.recorded_durations, statistics.fmean(measured), skip=skip)
+
+
+def spawned_runs(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, train: EncodedSplit,
+                 prefix: str, progress: ProgressEmitter, phases: dict[str, float]) -> list[RankRun]:
+    """Both passes under a spawned strategy (XLA), driven from the process that calls ``fit``.
+
+    Lightning's launcher starts the ranks inside each ``fit`` and joins them before it returns;
+    each rank writes its figures (``RankExport``) and this process reads them back. The ranks
+    number themselves (``trainer.global_rank``), so each loader is built lazily in its rank; here
+    the loaders are rebuilt only to count each rank's measured tokens. Rank watch files are not
+    written: torch_xla's launcher ends every rank when one fails.
+    """
+    assert job.parallel is not None
+    plan, wl, preset = job.parallel, job.workload, job.preset
+    world, work_dir = plan.world_size, Path(prefix).parent
+    quiet = RankWatch(0, environ={})
+    clock, _, _, callbacks = _train_callbacks(job, backend, quiet, on_step=None)
+    total = preset.max_warmup_steps + preset.measured_steps
+    loaders = [rank_loader(train, wl.batch_size, seed=wl.seed, total_batches=total, rank=r, world=world)
+               for r in range(world)]
+    progress.start_phase("train", total)
+    callbacks += [_Rank0Progress(progress.step), RankExport(prefix, "train", functools.partial(_collect_train, backend))]
+    trainer = make_trainer(backend, max_steps=total, callbacks=callbacks, precision=wl.precision,
+                           **trainer_options(plan, work_dir))
+    module.pop_losses()
+    started = time.perf_counter()
+    # Every rank takes its share of the stream: the loader holds all shares and picks by rank.
+    trainer.fit(module, datamodule=_ByRank(loaders))
+    phases["train"] = time.perf_counter() - started
+    trained = read_rank_exports(prefix, "train", world)
+    profiled: list[dict[str, Any]] = [{} for _ in range(world)]
+    if job.profile:
+        steps, skip = preset.profile_steps, _profile_skip(job)
+        started_profile = time.perf_counter()
+        progress.start_phase("profile", steps)
+        profile_loaders = [rank_loader(train, wl.batch_size, seed=wl.seed, total_batches=steps, rank=r, world=world)
+                           for r in range(world)]
+        make_trainer(backend, max_steps=steps, profiler=SimpleProfiler(extended=True), precision=wl.precision,
+                     callbacks=[StepClock(backend.synchronize, steps), _Rank0Progress(progress.step),
+                                RankExport(prefix, "profile", functools.partial(_collect_profile, skip))],
+                     **trainer_options(plan, work_dir)).fit(module, datamodule=_ByRank(profile_loaders))
+        phases["profile"] = time.perf_counter() - started_profile
+        profiled = read_rank_exports(prefix, "profile", world)
+    runs = []
+    for rank, (figures, profile) in enumerate(zip(trained, profiled)):
+        first_step_at = figures.pop("first_step_at")
+        figures.update(profile)
+        run = RankRun(**figures)
+        run.time_to_first_step_s = None if first_step_at is None else first_step_at - started
+        run.non_pad_tokens = non_pad_tokens(loaders[rank], len(run.warmup_s), len(run.step_s))
+        runs.append(run)
+    return runs
+
+
+class _ByRank(pl.LightningDataModule):
+    """One loader per rank; each spawned rank takes its own (``trainer.global_rank``)."""
+
+    def __init__(self, loaders: list[Any]) -> None:
+        super().__init__()
+        self.loaders = loaders
+
+    def train_dataloader(self) -> Any:
+        return self.loaders[self.trainer.global_rank]  # type: ignore[union-attr]

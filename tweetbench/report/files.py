@@ -22,8 +22,9 @@ def _process_umask() -> int:
 _FILE_MODE = 0o666 & ~_process_umask()
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, flush it to disk, then rename it over ``path``.
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Write ``text`` (or bytes, e.g. a PNG) to a temporary file beside ``path``, flush it to disk,
+    then rename it over ``path``.
 
     A reader sees the old file or the new one, never a part of either. An ``OSError`` (a read-only or
     full disk) becomes a one-line ``ResultsError``.
@@ -34,14 +35,15 @@ def write_atomic(path: Path, text: str) -> None:
         raise ResultsError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def _write_atomic(path: Path, text: str | bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    data = text.encode("utf-8") if isinstance(text, str) else text
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with os.fdopen(fd, "wb") as handle:
             # mkstemp makes the file private (0600); results are ordinary files, readable as the umask allows.
             os.fchmod(handle.fileno(), _FILE_MODE)
-            handle.write(text)
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

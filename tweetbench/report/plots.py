@@ -7,6 +7,7 @@ the file names, which the Markdown renderers in ``study.py`` link to.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ matplotlib.use("Agg")
 
 from matplotlib.figure import Figure  # noqa: E402 (after choosing the backend)
 from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from tweetbench.report.files import write_atomic  # noqa: E402
 
 Record = Mapping[str, Any]
 
@@ -34,11 +37,15 @@ TTA_PNG = f"{PLOTS_DIR}/time_to_accuracy.png"
 DPI = 110
 
 
-def _save(fig: Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+def _save(fig: Figure, path: Path, *, tight: bool = True) -> Path:
+    """Write the figure as a PNG, atomically: a reader never sees half a file, and an existing plot
+    stays whole if rendering fails."""
+    if tight:
+        fig.tight_layout()
+    png = io.BytesIO()
     # No timestamp in the PNG: re-rendering the same record gives the same bytes.
-    fig.savefig(path, dpi=DPI, metadata={"Software": None})
+    fig.savefig(png, dpi=DPI, format="png", metadata={"Software": None})
+    write_atomic(path, png.getvalue())
     return path
 
 
@@ -81,7 +88,7 @@ def plot_lr_finder(lr: Record, path: Path, title: str = "") -> Path:
 
 def plot_batch_sweep(sweep: Record, path: Path, title: str = "") -> Path:
     """Throughput and validation accuracy against batch size, peaks marked, sizes that did not fit flagged."""
-    fig = Figure(figsize=(8, 4.6))
+    fig = Figure(figsize=(8, 5))
     ax = fig.add_subplot()
     acc_ax = ax.twinx()
     ok = [p for p in sweep["points"] if p["status"] == "ok"]
@@ -94,17 +101,16 @@ def plot_batch_sweep(sweep: Record, path: Path, title: str = "") -> Path:
     ax.set_xlabel("batch size")
     ax.set_ylabel("training samples / s", color="tab:blue")
     acc_ax.set_ylabel("validation accuracy", color="tab:orange")
+    # Peaks as starred points named in the legend: text labels collide with the other curve.
     peak = sweep.get("throughput_peak")
     if peak:
-        ax.annotate(f"throughput peak\n{peak['samples_per_s']:,.0f}/s @ {peak['batch_size']}",
-                    (peak["batch_size"], peak["samples_per_s"]), textcoords="offset points", xytext=(0, -34),
-                    ha="center", fontsize=8, color="tab:blue", arrowprops={"arrowstyle": "->", "color": "tab:blue"})
+        ax.plot([peak["batch_size"]], [peak["samples_per_s"]], "*", color="tab:blue", markersize=16,
+                markeredgecolor="black", label=f"throughput peak: {peak['samples_per_s']:,.0f}/s at batch "
+                                               f"{peak['batch_size']}")
     best = sweep.get("accuracy_peak")
     if best:
-        acc_ax.annotate(f"accuracy peak\n{best['val_acc']:.3f} @ {best['batch_size']}",
-                        (best["batch_size"], best["val_acc"]), textcoords="offset points", xytext=(0, -34),
-                        ha="center", fontsize=8, color="tab:orange",
-                        arrowprops={"arrowstyle": "->", "color": "tab:orange"})
+        acc_ax.plot([best["batch_size"]], [best["val_acc"]], "*", color="tab:orange", markersize=16,
+                    markeredgecolor="black", label=f"accuracy peak: {best['val_acc']:.3f} at batch {best['batch_size']}")
     if accs:
         spread = (max(accs) - min(accs)) or 0.05
         acc_ax.set_ylim(min(accs) - 0.35 * spread, max(accs) + 0.15 * spread)
@@ -121,10 +127,14 @@ def plot_batch_sweep(sweep: Record, path: Path, title: str = "") -> Path:
         ax.set_ylim(bottom=0)
     handles = ax.get_legend_handles_labels()
     acc_handles = acc_ax.get_legend_handles_labels()
-    ax.legend(handles[0] + acc_handles[0], handles[1] + acc_handles[1], loc="upper left", fontsize=8)
     ax.set_title(title or f"batch-size sweep: {sweep['budget_samples']:,} samples per size at lr {sweep['lr']:g}")
     ax.grid(True, alpha=0.3)
-    return _save(fig, path)
+    fig.tight_layout()
+    # Below the axes, where it covers no point.
+    fig.subplots_adjust(bottom=0.24)
+    fig.legend(handles[0] + acc_handles[0], handles[1] + acc_handles[1], loc="lower center", ncol=2, fontsize=8,
+               frameon=False)
+    return _save(fig, path, tight=False)
 
 
 def write_tune_plots(record: Record, run_dir: Path) -> list[Path]:

@@ -30,10 +30,11 @@ from __future__ import annotations
 import os
 
 import pytest
+import torch
 from benchrig import FAST_WORKLOAD, FULL_WORKLOAD, XLA_KINDS, Mode, Rig, build_rig, device_params
 
 from tweetbench.config import WORKLOADS, get_workload
-from tweetbench.devices import DeviceSpec, probe
+from tweetbench.devices import DeviceSpec, create_backend, probe
 
 
 WORKLOAD_ENV = "TWEETBENCH_BENCH_WORKLOAD"
@@ -62,3 +63,24 @@ def rig(request: pytest.FixtureRequest, mode: Mode) -> Rig:
         pytest.skip(f"{kind}: XLA compiles every new graph (seconds on this CPU, minutes for v1), too slow for "
                     "the fast mode; run it with pytest --benchmark-only -k xla")
     return build_rig(kind, mode.workload)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Start XLA before any benchmark runs when an XLA benchmark will run in this session.
+
+    PyTorch's autograd engine sizes its per-device queues for the device types registered when it
+    first runs a backward pass, counting the devices each type has then; if the CPU benchmarks run one
+    before the XLA runtime has started, every later XLA backward fails with an internal assert
+    (``device_ready_queues_``). So the first XLA kind that is here is set up (``PJRT_DEVICE``,
+    ``import torch_xla``) and its device touched now, before the CPU benchmarks. Only in full mode:
+    fast mode skips the XLA benchmarks.
+    """
+    if not config.getoption("benchmark_only"):
+        return
+    kinds = {getattr(item, "callspec", None) and item.callspec.params.get("rig") for item in items}
+    for kind in XLA_KINDS:
+        if kind in kinds and probe(DeviceSpec(kind)).available:
+            backend = create_backend(DeviceSpec(kind))
+            backend.setup()
+            torch.zeros(1, device=backend.torch_device)  # starts the runtime: XLA now has its devices
+            return

@@ -12,7 +12,7 @@ import functools
 import json
 import math
 import os
-import socket
+import platform
 import statistics
 import sys
 import threading
@@ -201,7 +201,7 @@ class RankExport(pl.Callback):
         from tweetbench.report.files import write_atomic
 
         figures = {"rank": trainer.global_rank, "local_rank": trainer.local_rank, "node_rank": trainer.node_rank,
-                   "host": socket.gethostname(), "pid": os.getpid(), "torch_threads": torch.get_num_threads(),
+                   "host": platform.node(), "pid": os.getpid(), "torch_threads": torch.get_num_threads(),
                    **self.collect(trainer, pl_module)}
         write_atomic(rank_export_path(self.prefix, trainer.global_rank, self.what), json.dumps(figures))
 

@@ -244,3 +244,23 @@ def test_real_process_prints_one_line(case: str, files: dict[str, Path]) -> None
     proc = subprocess.run([sys.executable, "-m", "tweetbench", *argv(files)], capture_output=True, text=True,
                           timeout=120, cwd=files["root"])
     assert_one_line_error(proc.stderr, proc.returncode, code, fragment)
+
+
+def test_a_bug_is_one_line_with_its_traceback_kept_in_a_file(monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    def broken(args, argv):  # noqa: ANN001, ANN202 (stands in for cmd_tune)
+        raise TypeError("write() argument must be str, not bytes")
+
+    monkeypatch.setattr(cli, "cmd_tune", broken)
+    monkeypatch.delenv(cli.TRACEBACK_ENV, raising=False)
+    assert cli.main(["tune", "--device", "cpu"]) == cli.INTERNAL_ERROR_EXIT
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("tweetbench: internal error: TypeError: write() argument must be str, not bytes")
+    path = Path(line.split("traceback in ")[1].split(";")[0])
+    try:
+        assert "in broken" in path.read_text(encoding="utf-8")
+    finally:
+        path.unlink()
+    monkeypatch.setenv(cli.TRACEBACK_ENV, "1")
+    with pytest.raises(TypeError):
+        cli.main(["tune", "--device", "cpu"])

@@ -286,6 +286,27 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# An unexpected exception (a bug, not bad input) exits with this status (sysexits' EX_SOFTWARE).
+INTERNAL_ERROR_EXIT = 70
+TRACEBACK_ENV = "TWEETBENCH_TRACEBACK"
+
+
+def internal_error(exc: BaseException) -> str:
+    """One line about an unexpected exception; its traceback goes to a file that the line names."""
+    import tempfile
+    import traceback
+
+    text = "".join(traceback.format_exception(exc))
+    what = f"{type(exc).__name__}: {str(exc).strip()}".splitlines()[0][:300]
+    try:
+        fd, path = tempfile.mkstemp(prefix="tweetbench-traceback-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError:
+        return f"{what} (set {TRACEBACK_ENV}=1 to see the traceback; please report it)"
+    return f"{what} (traceback in {path}; please report it)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from_console = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -303,6 +324,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TweetbenchError as exc:
         print(f"tweetbench: error: {exc.message}", file=sys.stderr)
         return exc.exit_code
+    except Exception as exc:  # a bug: one line for the user, the traceback kept in a file
+        if os.environ.get(TRACEBACK_ENV):
+            raise
+        print(f"tweetbench: internal error: {internal_error(exc)}", file=sys.stderr)
+        return INTERNAL_ERROR_EXIT
     except KeyboardInterrupt:
         print("tweetbench: interrupted", file=sys.stderr)
         if from_console:

@@ -32,6 +32,7 @@ ALLOWED_WRITES = {
     ("suite.py", "open-write"),  # a worker's stderr log, streamed while it runs (not JSON or Markdown)
     ("distributed.py", "open-write"),  # os.devnull for the progress of ranks other than 0
     ("distributed.py", "write_text"),  # the rank heartbeat, each second: a temporary file renamed over the last
+    ("cli.py", "open-write"),  # an internal error's traceback, to a new mkstemp file outside the results
 }
 
 

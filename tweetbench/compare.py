@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from tweetbench.errors import ResultsError, UsageError
+from tweetbench.records import lookup
 from tweetbench.stats import Comparison, Verdict, compare_samples, regression_exceeds
 
 Record = Mapping[str, Any]
@@ -53,14 +54,14 @@ class Metric:
     batch_path: tuple[str, ...] | None  # throughput = batch / seconds; None: the time itself, in ms
 
     def label_for(self, record: Record) -> str:
-        batch = _get(record, ("metrics", *self.batch_path)) if self.batch_path else None
+        batch = lookup(record, "metrics", *self.batch_path) if self.batch_path else None
         return self.label.format(batch=batch if batch is not None else "N")
 
     def transform(self, record: Record, seconds: Sequence[float]) -> list[float]:
         """Per-step seconds to the shown unit: samples/s (batch / seconds) or milliseconds."""
         if self.batch_path is None:
             return [s * 1e3 for s in seconds]
-        batch = float(_get(record, ("metrics", *self.batch_path)))
+        batch = float(lookup(record, "metrics", *self.batch_path))
         return [batch / s for s in seconds]
 
     def transform_ms(self, record: Record, milliseconds: Sequence[float]) -> list[float]:
@@ -135,14 +136,6 @@ class Side:
     single_file: bool
 
 
-def _get(node: Any, path: Sequence[str]) -> Any:
-    for key in path:
-        if not isinstance(node, Mapping) or key not in node:
-            return None
-        node = node[key]
-    return node
-
-
 # --------------------------------------------------------------------------- inputs
 
 
@@ -195,7 +188,7 @@ def _pairs(a: Side, b: Side) -> tuple[list[tuple[str, Record, Record]], list[str
 
 
 def _fingerprint(record: Record) -> str:
-    return str(_get(record, ("workload", "fingerprint")) or "none")
+    return str(lookup(record, "workload", "fingerprint") or "none")
 
 
 def _workload(record: Record) -> str:
@@ -215,7 +208,7 @@ def check_workloads(pairs: Sequence[tuple[str, Record, Record]], allow: bool) ->
 
 def _trial_medians(record: Record, metric: Metric) -> list[float] | None:
     """The per-trial medians of ``metric`` (in its shown unit), or None if the record has no trials."""
-    per_trial = _get(record, ("trials", "per_trial")) or []
+    per_trial = lookup(record, "trials", "per_trial") or []
     values = [t.get(metric.trial_key) for t in per_trial if t.get("status") == "ok"]
     if not values or any(not isinstance(v, int | float) or v <= 0 for v in values):
         return None
@@ -235,7 +228,7 @@ def _final_verdict(steps: Comparison, trials: Comparison | None) -> tuple[Verdic
 
 def compare_metric(device: str, metric: Metric, ra: Record, rb: Record, bound: float | None) -> Row | None:
     """One row, or None if a side lacks the metric's raw samples."""
-    raw_a, raw_b = _get(ra, ("metrics", *metric.raw_path)), _get(rb, ("metrics", *metric.raw_path))
+    raw_a, raw_b = lookup(ra, "metrics", *metric.raw_path), lookup(rb, "metrics", *metric.raw_path)
     if not raw_a or not raw_b:
         return None
     a, b = metric.transform(ra, raw_a), metric.transform(rb, raw_b)

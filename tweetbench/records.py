@@ -132,8 +132,29 @@ def new_result(*, run_id: str, device: Mapping[str, Any], status: Status, reason
     return DeviceResult(data)
 
 
+def lookup(node: Any, *path: str) -> Any:
+    """The value at ``path`` (a key per level) in a nested record, or None where any level is missing."""
+    for key in path:
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
 def _reject_constant(name: str) -> float:
     raise ValueError(f"non-standard JSON number {name}")
+
+
+def strict_json(text: str, where: str, *, kind: str, advice: str = "") -> Any:
+    """``json.loads`` refusing NaN and Infinity, with a one-line ``ResultsError`` naming ``where``
+    for text that is not JSON (``advice`` is appended) or nests too deeply to be ``kind``."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except (json.JSONDecodeError, ValueError) as exc:
+        raise ResultsError(f"{where} is not valid JSON ({exc.args[0].splitlines()[0]}): it is corrupt or "
+                           f"truncated{advice}") from None
+    except RecursionError:
+        raise ResultsError(f"{where} nests too deeply to be {kind}") from None
 
 
 def parse_result(text: str | bytes, where: str) -> DeviceResult:
@@ -145,13 +166,7 @@ def parse_result(text: str | bytes, where: str) -> DeviceResult:
             raise ResultsError(f"{where} is not UTF-8 text: it is not a tweetbench result") from None
     if not text.strip():
         raise ResultsError(f"{where} is empty: it was not written completely; rerun 'tweetbench run'")
-    try:
-        data = json.loads(text, parse_constant=_reject_constant)
-    except (json.JSONDecodeError, ValueError) as exc:
-        raise ResultsError(f"{where} is not valid JSON ({exc.args[0].splitlines()[0]}): it is corrupt or "
-                           "truncated; rerun 'tweetbench run'") from None
-    except RecursionError:
-        raise ResultsError(f"{where} nests too deeply to be a tweetbench result") from None
+    data = strict_json(text, where, kind="a tweetbench result", advice="; rerun 'tweetbench run'")
     validate(data, where)
     return DeviceResult(data)
 

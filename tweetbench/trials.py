@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from tweetbench.records import K_NOISE_REASONS, K_NOISY, K_TRIAL, K_TRIALS, DeviceResult
+from tweetbench.records import K_NOISE_REASONS, K_NOISY, K_TRIAL, K_TRIALS, DeviceResult, lookup
 from tweetbench.stats import NOISY_CV, Summary, is_noisy, median_with_ci
 
 # Each trial's median-step interval is widened by this fraction of its median on each side before the
@@ -105,46 +105,38 @@ HEADLINES: tuple[tuple[str, tuple[str, ...], str], ...] = (
 )
 
 
-def _get(node: Any, path: Sequence[str]) -> Any:
-    for key in path:
-        if not isinstance(node, Mapping) or key not in node:
-            return None
-        node = node[key]
-    return node
-
-
 def gpu_clocks(record: Mapping[str, Any]) -> dict[str, Any] | None:
     """The GPU's SM clock over the measured training steps (NVML samples) against its maximum, and the
     throttle reasons at the end; None where the device reports no clocks (CPU, XLA, no NVML)."""
-    sm = _get(record, ("metrics", "device_counters", "nvml", "sm_clock_mhz"))
+    sm = lookup(record, "metrics", "device_counters", "nvml", "sm_clock_mhz")
     if not isinstance(sm, Mapping):
         return None
     return {
         "sm_p50_mhz": sm.get("p50"),
         "sm_min_mhz": sm.get("min"),
-        "sm_max_allowed_mhz": _get(record, ("device", "facts", "max_sm_clock_mhz")),
-        "throttle_reasons": _get(record, ("metrics", "device_counters", "nvml", "throttle_reasons_end")),
+        "sm_max_allowed_mhz": lookup(record, "device", "facts", "max_sm_clock_mhz"),
+        "throttle_reasons": lookup(record, "metrics", "device_counters", "nvml", "throttle_reasons_end"),
     }
 
 
 def trial_figures(record: Mapping[str, Any], trial: int, file: str | None) -> dict[str, Any]:
     """One trial's figures for ``trials.per_trial``: its throughput, steps, CV, warm-up and noise state."""
     entry: dict[str, Any] = {"trial": trial, "status": record["status"], "reason": record["reason"], "file": file}
-    noise = _get(record, ("environment", "noise")) or {}
+    noise = lookup(record, "environment", "noise") or {}
     entry["noise"] = {
         "load_average": noise.get("load_average"),
         "cpu_steal_fraction": noise.get("cpu_steal_fraction"),
         "cpu_governor": noise.get("cpu_governor"),
         "cpu_percent": noise.get("cpu_percent"),
-        "torch_threads": _get(record, ("environment", "torch_threads")),
+        "torch_threads": lookup(record, "environment", "torch_threads"),
         "gpu_clocks": gpu_clocks(record),
     }
-    train = _get(record, ("metrics", "training"))
+    train = lookup(record, "metrics", "training")
     if record["status"] != "ok" or not train:
         return entry
     steps_ms = [s * 1e3 for s in train["raw_step_s"]]
     step_ci = median_with_ci(steps_ms)
-    inference = _get(record, ("metrics", "inference")) or {}
+    inference = lookup(record, "metrics", "inference") or {}
     entry.update({
         "train_samples_per_s": train["samples_per_s"],
         "train_tokens_per_s": train["tokens_per_s"],
@@ -155,10 +147,10 @@ def trial_figures(record: Mapping[str, Any], trial: int, file: str | None) -> di
         "warmup_steps": train["warmup_steps"],
         "warmup_capped": bool(train.get("warmup_capped")),
         "measured_steps": train["measured_steps"],
-        "latency_batch1_p50_ms": _get(inference, ("latency_batch1_ms", "p50")),
-        "offline_samples_per_s": _get(inference, ("offline", "samples_per_s")),
-        "offline_batch_p50_ms": _get(inference, ("offline", "batch_ms", "p50")),
-        "overhead_ratio": _get(record, ("metrics", "overhead", "ratio")),
+        "latency_batch1_p50_ms": lookup(inference, "latency_batch1_ms", "p50"),
+        "offline_samples_per_s": lookup(inference, "offline", "samples_per_s"),
+        "offline_batch_p50_ms": lookup(inference, "offline", "batch_ms", "p50"),
+        "overhead_ratio": lookup(record, "metrics", "overhead", "ratio"),
     })
     return entry
 
@@ -174,7 +166,7 @@ def _ms_summary(seconds: Sequence[float]) -> dict[str, Any]:
 
 
 def _pooled(records: Sequence[Mapping[str, Any]], *path: str) -> list[float]:
-    return [x for r in records for x in _get(r["metrics"], path)]
+    return [x for r in records for x in lookup(r["metrics"], *path)]
 
 
 def pooled_metrics(records: Sequence[Mapping[str, Any]], representative: int) -> dict[str, Any]:
@@ -234,7 +226,7 @@ def aggregate(trials: Sequence[DeviceResult], files: Sequence[str | None], reque
             data["reason"] = f"trial {len(records)} of {requested}: {last['reason']}"
         data.update({K_TRIAL: 0, K_TRIALS: section})
         return DeviceResult(data)
-    if not all(_get(r, ("metrics", "training", "raw_step_s")) for r in records):
+    if not all(lookup(r, "metrics", "training", "raw_step_s") for r in records):
         # A scenario without timed training steps (convergence): nothing to pool or to test for noise.
         data = copy.deepcopy(records[0])
         section.update({"representative": 1, "aggregation": "trial 1's record: this scenario has no "
@@ -249,9 +241,9 @@ def aggregate(trials: Sequence[DeviceResult], files: Sequence[str | None], reque
     section["representative"] = rep + 1
     section["breakdown_trial"] = None if with_breakdown is None else with_breakdown + 1
     section["headline"] = {
-        key: headline_interval([_get(r["metrics"], path) for r in records], unit).to_dict()
+        key: headline_interval([lookup(r["metrics"], *path) for r in records], unit).to_dict()
         for key, path, unit in HEADLINES
-        if all(isinstance(_get(r["metrics"], path), int | float) for r in records)
+        if all(isinstance(lookup(r["metrics"], *path), int | float) for r in records)
     }
     noisy, reasons = noise_verdict(per_trial)
     data.update({K_TRIAL: 0, K_TRIALS: section, K_NOISY: noisy, K_NOISE_REASONS: reasons})

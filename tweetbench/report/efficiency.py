@@ -8,17 +8,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tweetbench.records import lookup
+
 Result = Mapping[str, Any]
 ENERGY_WINDOWS = (("training", "training samples"), ("inference_batch1", "batch-1 inferences"),
                   ("inference_offline", "batched inferences"))
-
-
-def _get(node: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(node, Mapping) or key not in node:
-            return None
-        node = node[key]
-    return node
 
 
 def flops_text(value: float | None) -> str:
@@ -44,7 +38,7 @@ def _j(value: float | None) -> str:
 def _peaks_cell(peaks: Mapping[str, Any] | None) -> str:
     if not peaks:
         return "–"
-    return " / ".join(f"{name} {flops_text(_get(peaks, name, 'flops_per_s'))}" for name in peaks)
+    return " / ".join(f"{name} {flops_text(lookup(peaks, name, 'flops_per_s'))}" for name in peaks)
 
 
 def efficiency_table(results: Sequence[Result]) -> str:
@@ -55,15 +49,15 @@ def efficiency_table(results: Sequence[Result]) -> str:
     for r in results:
         if r["status"] != "ok":
             continue
-        eff = _get(r, "metrics", "efficiency") or {}
-        energy = _get(r, "metrics", "energy") or {}
-        power = _get(energy, "training", "mean_power_w")
+        eff = lookup(r, "metrics", "efficiency") or {}
+        energy = lookup(r, "metrics", "energy") or {}
+        power = lookup(energy, "training", "mean_power_w")
         lines.append(
             f"| {r['device']['label']} | {_rate_cell(eff.get('training'))} | "
             f"{_rate_cell(eff.get('inference_batch1'))} | {_rate_cell(eff.get('inference_offline'))} | "
-            f"{_peaks_cell(eff.get('peak'))} | {_j(_get(energy, 'training', 'j_per_1k'))} | "
-            f"{_j(_get(energy, 'inference_batch1', 'j_per_1k'))} / "
-            f"{_j(_get(energy, 'inference_offline', 'j_per_1k'))} | "
+            f"{_peaks_cell(eff.get('peak'))} | {_j(lookup(energy, 'training', 'j_per_1k'))} | "
+            f"{_j(lookup(energy, 'inference_batch1', 'j_per_1k'))} / "
+            f"{_j(lookup(energy, 'inference_offline', 'j_per_1k'))} | "
             f"{'–' if power is None else f'{power:,.0f} W'} |")
     return "\n".join(lines)
 
@@ -74,7 +68,7 @@ def energy_notes(results: Sequence[Result]) -> list[str]:
     for r in results:
         seen: set[str] = set()
         for window, _ in ENERGY_WINDOWS:
-            reason = _get(r, "metrics", "energy", window, "reason")
+            reason = lookup(r, "metrics", "energy", window, "reason")
             if reason and reason not in seen:
                 seen.add(reason)
                 notes.append(f"- {r['device']['name']} energy ({window}): {reason}")
@@ -83,10 +77,10 @@ def energy_notes(results: Sequence[Result]) -> list[str]:
 
 def efficiency_section(results: Sequence[Result]) -> list[str]:
     """The run report's efficiency section: the table, the FLOPs convention and the energy caveats."""
-    ok = [r for r in results if r["status"] == "ok" and _get(r, "metrics", "efficiency")]
+    ok = [r for r in results if r["status"] == "ok" and lookup(r, "metrics", "efficiency")]
     if not ok:
         return []
-    flops = _get(ok[0], "metrics", "efficiency", "flops") or {}
+    flops = lookup(ok[0], "metrics", "efficiency", "flops") or {}
     out = ["## Efficiency and energy", "", efficiency_table(results), ""]
     if flops:
         out += [f"FLOPs are analytic ({flops.get('convention')}): {flops['forward_per_sample'] / 1e6:,.2f} MFLOP per "
@@ -110,7 +104,7 @@ def _window_energy(energy: Mapping[str, Any], window: str, what: str) -> str:
 
 def _nvml_line(nvml: Mapping[str, Any], facts: Mapping[str, Any]) -> str:
     def p50(name: str, unit: str, digits: int = 0) -> str:
-        value = _get(nvml, name, "p50")
+        value = lookup(nvml, name, "p50")
         return "–" if value is None else f"{value:,.{digits}f}{unit}"
 
     limit = facts.get("power_limit_w")
@@ -125,7 +119,7 @@ def _nvml_line(nvml: Mapping[str, Any], facts: Mapping[str, Any]) -> str:
 def device_lines(r: Result) -> list[str]:
     """Bullet lines for one device's section: efficiency, energy, device timer and GPU sampling."""
     out: list[str] = []
-    eff = _get(r, "metrics", "efficiency")
+    eff = lookup(r, "metrics", "efficiency")
     if eff:
         peak = eff.get("reference_peak_flops_per_s")
         out.append(f"- Efficiency: training {_rate_cell(eff.get('training'))}, batch-1 inference "
@@ -133,18 +127,18 @@ def device_lines(r: Result) -> list[str]:
                    f"{_rate_cell(eff.get('inference_offline'))}; percentages of the measured "
                    f"{eff.get('reference_peak')} matmul peak, {flops_text(peak)}"
                    + (f" ({eff['reason']})" if eff.get("reason") else "") + ".")
-    energy = _get(r, "metrics", "energy") or {}
+    energy = lookup(r, "metrics", "energy") or {}
     parts = [text for window, what in ENERGY_WINDOWS if (text := _window_energy(energy, window, what))]
     if parts:
-        out.append(f"- Energy ({_get(energy, 'training', 'source') or '?'}): " + "; ".join(parts) + ".")
+        out.append(f"- Energy ({lookup(energy, 'training', 'source') or '?'}): " + "; ".join(parts) + ".")
     elif energy:
-        out.append(f"- Energy: {_get(energy, 'training', 'reason') or 'not measured'}.")
-    timer = _get(r, "metrics", "training", "device_timer")
+        out.append(f"- Energy: {lookup(energy, 'training', 'reason') or 'not measured'}.")
+    timer = lookup(r, "metrics", "training", "device_timer")
     if timer:
         out.append(f"- Step timing: {timer['source']} against the synced wall clock: "
                    f"{timer['total_rel_diff'] * 100:+.2f}% over the measured steps, "
                    f"{timer['p50_rel_diff'] * 100:+.2f}% at the median.")
-    nvml = _get(r, "metrics", "device_counters", "nvml")
+    nvml = lookup(r, "metrics", "device_counters", "nvml")
     if nvml:
-        out.append(_nvml_line(nvml, _get(r, "device", "facts") or {}))
+        out.append(_nvml_line(nvml, lookup(r, "device", "facts") or {}))
     return out

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tweetbench.profiling import PART_LABELS, PARTS
+from tweetbench.records import lookup
 from tweetbench.report.efficiency import device_lines, efficiency_section
 from tweetbench.report.parity import diverged, parity_flags, parity_section
 from tweetbench.report.scaling import scaling_section
@@ -28,15 +29,6 @@ def _bytes(value: int | None) -> str:
     return f"{value / 2**20:,.0f} MiB"
 
 
-def _get(result: Result, *path: str) -> Any:
-    node: Any = result
-    for key in path:
-        if not isinstance(node, Mapping) or key not in node:
-            return None
-        node = node[key]
-    return node
-
-
 def _when(timestamp: float | None) -> str:
     if timestamp is None:
         return "–"
@@ -53,13 +45,13 @@ def baseline_result(results: Sequence[Result]) -> Result | None:
 def speedup(result: Result, baseline: Result | None) -> float | None:
     if baseline is None or result["status"] != "ok":
         return None
-    base = _get(baseline, "metrics", "training", "samples_per_s")
-    mine = _get(result, "metrics", "training", "samples_per_s")
+    base = lookup(baseline, "metrics", "training", "samples_per_s")
+    mine = lookup(result, "metrics", "training", "samples_per_s")
     return mine / base if base and mine else None
 
 
 def _device_memory(result: Result) -> str:
-    memory = _get(result, "metrics", "memory", "device") or {}
+    memory = lookup(result, "metrics", "memory", "device") or {}
     parts = [f"{key.replace('_bytes', '').replace('_', ' ')} {_bytes(value)}"
              for key, value in memory.items() if isinstance(value, int | float)]
     return "; ".join(parts) if parts else "–"
@@ -74,11 +66,11 @@ def side_by_side_table(results: Sequence[Result]) -> str:
               "bottleneck | speedup vs CPU |")
     lines = [header, "|" + "---|" * 11]
     for r in results:
-        train = _get(r, "metrics", "training") or {}
+        train = lookup(r, "metrics", "training") or {}
         step = train.get("step_ms") or {}
-        latency = _get(r, "metrics", "inference", "latency_batch1_ms") or {}
-        offline = _get(r, "metrics", "inference", "offline", "samples_per_s")
-        verdict = _get(r, "breakdown", "verdict") or "–"
+        latency = lookup(r, "metrics", "inference", "latency_batch1_ms") or {}
+        offline = lookup(r, "metrics", "inference", "offline", "samples_per_s")
+        verdict = lookup(r, "breakdown", "verdict") or "–"
         sp = speedup(r, base)
         status = r["status"] + (" (noisy)" if r.get("noisy") else "")
         status += " (diverged from the CPU)" if r["device"]["name"] in flagged else ""
@@ -87,7 +79,7 @@ def side_by_side_table(results: Sequence[Result]) -> str:
             f"{_fmt(train.get('tokens_per_s'), 0)} | "
             f"{_fmt(step.get('p50'), 2)} / {_fmt(step.get('p90'), 2)} / {_fmt(step.get('p99'), 2)} | "
             f"{_fmt(latency.get('p50'), 3)} / {_fmt(latency.get('p90'), 3)} / {_fmt(latency.get('p99'), 3)} | "
-            f"{_fmt(offline, 0)} | {_bytes(_get(r, 'metrics', 'memory', 'peak_rss_bytes'))} | "
+            f"{_fmt(offline, 0)} | {_bytes(lookup(r, 'metrics', 'memory', 'peak_rss_bytes'))} | "
             f"{_device_memory(r)} | {verdict} | {_fmt(sp, 2, '×')} |"
         )
     return "\n".join(lines)
@@ -101,7 +93,7 @@ def plain_words(results: Sequence[Result]) -> str:
     for r in ok:
         train = r["metrics"]["training"]
         # A data-parallel result measures training only (its single-device baseline has the inference).
-        latency = _get(r, "metrics", "inference", "latency_batch1_ms")
+        latency = lookup(r, "metrics", "inference", "latency_batch1_ms")
         per_device = " per device" if r.get("distributed") else ""
         text = (f"{r['device']['label']} trained the {r['workload']['name']} model at "
                 f"{train['samples_per_s']:,.0f} tweets per second (a median step of {train['step_ms']['p50']:.1f} ms "
@@ -112,7 +104,7 @@ def plain_words(results: Sequence[Result]) -> str:
         if sp is not None and r is not base:
             text += f", {sp:.2f}× the CPU's training throughput"
         sentences.append(text + ".")
-        verdict = _get(r, "breakdown", "verdict")
+        verdict = lookup(r, "breakdown", "verdict")
         if verdict:
             sentences.append(f"Its training step is {verdict}.")
     for r in results:
@@ -146,7 +138,7 @@ def device_section(r: Result) -> str:
     """The details of one device: training, inference, overhead, breakdown, environment."""
     out = [f"### {r['device']['label']} — `{r['device']['name']}`", "", f"Status: **{r['status']}**"
            + (f" — {r['reason']}" if r["reason"] else "")]
-    if r["status"] != "ok" and not _get(r, "metrics", "training"):
+    if r["status"] != "ok" and not lookup(r, "metrics", "training"):
         tail = r.get("error_tail") or []
         if tail:
             out += ["", "Last lines of its error:", "", "```", *tail[-10:], "```"]
@@ -158,19 +150,19 @@ def device_section(r: Result) -> str:
             f"- Warm-up: {train['warmup_steps']} steps ({train['warmup_rule']}"
             + ("; cap reached" if train.get("warmup_capped") else "") + f"), then {train['measured_steps']} "
             "measured steps."]
-    inference = _get(r, "metrics", "inference")
+    inference = lookup(r, "metrics", "inference")
     if inference:
         off = inference["offline"]
         out.append(f"- Inference: batch-1 latency p50 {inference['latency_batch1_ms']['p50']:.3f} ms over "
                    f"{inference['latency_batch1_ms']['count']} requests; batch-{off['batch_size']} "
                    f"{off['samples_per_s']:,.0f} samples/s.")
-    overhead = _get(r, "metrics", "overhead")
+    overhead = lookup(r, "metrics", "overhead")
     if overhead:
         verdict = "meets" if overhead["meets_target"] else "misses"
         out.append(f"- Framework overhead: tweetbench (Lightning) runs at {overhead['ratio']:.3f}× the throughput "
                    f"of a bare PyTorch loop on the same batches ({verdict} the {overhead['target']:.2f} target; "
                    f"rounds: {', '.join(f'{x:.3f}' for x in overhead['round_ratios'])}).")
-    memory = _get(r, "metrics", "memory") or {}
+    memory = lookup(r, "metrics", "memory") or {}
     out.append(f"- Memory: peak RSS {_bytes(memory.get('peak_rss_bytes'))}; device: {_device_memory(r)}.")
     out += device_lines(r)
     out += trials_lines(r)

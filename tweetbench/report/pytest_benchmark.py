@@ -18,6 +18,7 @@ from typing import Any
 import jsonschema
 
 from tweetbench.errors import ResultsError
+from tweetbench.records import strict_json
 from tweetbench.report.files import locked, write_atomic
 
 SAVED = "pytest-benchmark.json"
@@ -57,21 +58,11 @@ SCHEMA: dict[str, Any] = {
 }
 
 
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"non-standard JSON number {name}")
-
-
 def parse_pytest_benchmark(text: str, where: str) -> dict[str, Any]:
     """Parse and validate a pytest-benchmark JSON document, or raise a one-line ``ResultsError``."""
     if not text.strip():
         raise ResultsError(f"{where} is empty: write it with pytest --benchmark-only --benchmark-json={where}")
-    try:
-        data = json.loads(text, parse_constant=_reject_constant)
-    except (json.JSONDecodeError, ValueError) as exc:
-        raise ResultsError(f"{where} is not valid JSON ({exc.args[0].splitlines()[0]}): it is corrupt or "
-                           "truncated") from None
-    except RecursionError:
-        raise ResultsError(f"{where} nests too deeply to be a pytest-benchmark file") from None
+    data = strict_json(text, where, kind="a pytest-benchmark file")
     if isinstance(data, dict) and data.get("tool") == "tweetbench":
         raise ResultsError(f"{where} is a tweetbench result, not a pytest-benchmark file: pass the file written "
                            "by pytest --benchmark-json")

@@ -11,6 +11,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tweetbench.records import lookup
+
 Result = Mapping[str, Any]
 
 BREAK_EVEN_RULE = (
@@ -21,17 +23,9 @@ BREAK_EVEN_RULE = (
 )
 
 
-def _get(node: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(node, Mapping) or key not in node:
-            return None
-        node = node[key]
-    return node
-
-
 def is_compiled(result: Result) -> bool:
     """Whether the result comes from a device that compiles graphs (it counted compilations)."""
-    return _get(result, "metrics", "device_totals", "compile_count") is not None
+    return lookup(result, "metrics", "device_totals", "compile_count") is not None
 
 
 def startup_cost_s(result: Result) -> float | None:
@@ -41,7 +35,7 @@ def startup_cost_s(result: Result) -> float | None:
     settled, so it holds setup and every compile; the steady median step times as many steps is
     what the same steps would have cost without them.
     """
-    train = _get(result, "metrics", "training")
+    train = lookup(result, "metrics", "training")
     if not isinstance(train, Mapping) or not train.get("step_ms"):
         return None
     warmup = [float(s) for s in train.get("raw_warmup_s") or []]
@@ -70,8 +64,8 @@ def break_even_for(result: Result, cpu: Result | None) -> tuple[int | None, str]
     if result["status"] != "ok":
         return None, f"– ({result['status']})"
     mine, theirs = startup_cost_s(result), startup_cost_s(cpu)
-    mine_p50 = _get(result, "metrics", "training", "step_ms", "p50")
-    cpu_p50 = _get(cpu, "metrics", "training", "step_ms", "p50")
+    mine_p50 = lookup(result, "metrics", "training", "step_ms", "p50")
+    cpu_p50 = lookup(cpu, "metrics", "training", "step_ms", "p50")
     if mine is None or theirs is None or mine_p50 is None or cpu_p50 is None:
         return None, "–"
     n = break_even_steps(mine, mine_p50 / 1e3, theirs, cpu_p50 / 1e3)
@@ -100,9 +94,9 @@ def fallback_text(counters: Mapping[str, Any] | None) -> str:
 
 
 def _window_compiles(result: Result) -> str:
-    windows = [_get(result, "metrics", "device_counters"),
-               _get(result, "metrics", "inference", "device_counters"),
-               _get(result, "metrics", "inference", "offline", "device_counters")]
+    windows = [lookup(result, "metrics", "device_counters"),
+               lookup(result, "metrics", "inference", "device_counters"),
+               lookup(result, "metrics", "inference", "offline", "device_counters")]
     return " / ".join("–" if not w else str(w.get("compile_count", "–")) for w in windows)
 
 
@@ -114,11 +108,11 @@ def compile_table(results: Sequence[Result], cpu: Result | None) -> str:
     for r in results:
         if not is_compiled(r):
             continue
-        totals = _get(r, "metrics", "device_totals")
-        p50 = _get(r, "metrics", "training", "step_ms", "p50")
+        totals = lookup(r, "metrics", "device_totals")
+        p50 = lookup(r, "metrics", "training", "step_ms", "p50")
         lines.append(
             f"| {r['device']['label']} | {r['status']} | "
-            f"{_seconds(_get(r, 'metrics', 'training', 'time_to_first_step_s'))} | {_compiles(totals)} | "
+            f"{_seconds(lookup(r, 'metrics', 'training', 'time_to_first_step_s'))} | {_compiles(totals)} | "
             f"{_window_compiles(r)} | {_seconds(totals.get('execute_s'), 2)} | "
             f"{'–' if p50 is None else f'{p50:.2f} ms'} | {break_even_for(r, cpu)[1]} | {fallback_text(totals)} |")
     return "\n".join(lines)
@@ -126,8 +120,8 @@ def compile_table(results: Sequence[Result], cpu: Result | None) -> str:
 
 def phase_table(result: Result) -> str:
     """One compiled device's compiles and executions per phase of the run."""
-    phases = _get(result, "metrics", "device_phases") or {}
-    seconds = _get(result, "timing", "phases_s") or {}
+    phases = lookup(result, "metrics", "device_phases") or {}
+    seconds = lookup(result, "timing", "phases_s") or {}
     lines = ["| phase | wall | compiles | compile time | executions | compile-cache hits |", "|" + "---|" * 6]
     for name, c in phases.items():
         lines.append(f"| {name} | {_seconds(seconds.get(name))} | {c.get('compile_count', '–')} | "
@@ -137,13 +131,13 @@ def phase_table(result: Result) -> str:
 
 
 def _facts_line(r: Result) -> str:
-    facts = _get(r, "device", "facts") or {}
+    facts = lookup(r, "device", "facts") or {}
     parts = [f"PJRT device {facts['pjrt_device']}" if facts.get("pjrt_device") else "",
              f"torch_xla {facts['torch_xla']}" if facts.get("torch_xla") else "",
              f"predict runs under {facts['predict_grad_mode']}" if facts.get("predict_grad_mode") else "",
              ("persistent compile cache on: compiles may be warm" if facts.get("persistent_compile_cache")
               else "no persistent compile cache: every compile is cold")]
-    if _get(r, "breakdown", "parts_synced") is False:
+    if lookup(r, "breakdown", "parts_synced") is False:
         parts.append("its time breakdown is host-side (tracing) time: no sync between the parts of a step, "
                      "which would compile new graphs")
     return f"- {r['device']['label']}: " + "; ".join(p for p in parts if p) + "."
@@ -161,6 +155,6 @@ def compile_section(results: Sequence[Result], cpu: Result | None, *, phases: bo
            compile_table(results, cpu), "", BREAK_EVEN_RULE, "", *[_facts_line(r) for r in compiled], ""]
     if phases:
         for r in compiled:
-            if _get(r, "metrics", "device_phases"):
+            if lookup(r, "metrics", "device_phases"):
                 out += [f"Compiles per phase, {r['device']['label']}:", "", phase_table(r), ""]
     return out

@@ -306,15 +306,15 @@ def test_trainer_options_give_lightnings_xla_strategy_a_root_dir_of_its_own(tmp_
 
 
 def test_rank_exports_are_read_in_rank_order_and_a_silent_rank_is_named(tmp_path):
-    from tweetbench.harness.ddp import rank_export_path, read_rank_exports
+    from tweetbench.harness.ddp import read_rank_exports
 
     prefix = str(tmp_path / "job")
     for rank in (1, 0, 3):
-        rank_export_path(prefix, rank, "train").write_text(json.dumps({"rank": rank}))
+        distributed.rank_file(prefix, rank, "train").write_text(json.dumps({"rank": rank}))
     with pytest.raises(RuntimeError, match=r"rank\(s\) 2 of 4 wrote no train figures"):
         read_rank_exports(prefix, "train", 4)
     for rank in (0, 1):
-        rank_export_path(prefix, rank, "train").write_text(json.dumps({"rank": rank}))
+        distributed.rank_file(prefix, rank, "train").write_text(json.dumps({"rank": rank}))
     assert [f["rank"] for f in read_rank_exports(prefix, "train", 2)] == [0, 1]
     assert not list(tmp_path.glob("job.rank[01].*"))  # read once, then removed
 

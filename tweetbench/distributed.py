@@ -261,7 +261,8 @@ REPORT_ENV = "TWEETBENCH_RANK_REPORTS"
 WATCH_INTERVAL_S = 1.0
 
 
-def _report_path(prefix: str, rank: int, what: str) -> Path:
+def rank_file(prefix: str, rank: int, what: str) -> Path:
+    """Where rank ``rank`` of the job at ``prefix`` writes its ``what`` (error, state, or exported figures)."""
     return Path(f"{prefix}.rank{rank}.{what}.json")
 
 
@@ -289,7 +290,7 @@ def rank_reporting(work_dir: Path, key: str, plan: ParallelPlan | None) -> Itera
         with contextlib.suppress(OSError, ResultsError):
             from tweetbench.report.files import write_atomic
 
-            write_atomic(_report_path(prefix, info.rank, "error"), json.dumps(record))
+            write_atomic(rank_file(prefix, info.rank, "error"), json.dumps(record))
         raise
 
 
@@ -303,7 +304,7 @@ class RankWatch:
 
     def __init__(self, rank: int, environ: Mapping[str, str] | None = None) -> None:
         prefix = (os.environ if environ is None else environ).get(REPORT_ENV)
-        self.path = None if prefix is None else _report_path(prefix, rank, "state")
+        self.path = None if prefix is None else rank_file(prefix, rank, "state")
         self.rank, self.phase, self.step = rank, "setup", 0
         self._waiting = 0
         self._lock = threading.Lock()
@@ -683,7 +684,7 @@ def run_launched(options: RunOptions, launched: LaunchEnv, on_event: EventFn) ->
     from tweetbench.report.files import write_atomic
     from tweetbench.report.writer import write_run_reports
     from tweetbench.runner import run_device
-    from tweetbench.scaling import load_baseline
+    from tweetbench.scaling import given_baseline
 
     if len(options.devices) != 1 or options.devices[0].count is None:
         raise UsageError(f"under {launched.launcher}, give exactly one device count, e.g. --devices gpu:8")
@@ -719,11 +720,7 @@ def run_launched(options: RunOptions, launched: LaunchEnv, on_event: EventFn) ->
         # No baseline then: the launcher is likely tearing the ranks down, and there is no efficiency.
         baseline, source = None, "not run: the data-parallel part did not succeed"
     elif options.scaling_baseline is not None:
-        source = str(options.scaling_baseline)
-        try:
-            baseline = load_baseline(options.scaling_baseline, spec.kind)
-        except ResultsError as exc:  # checked before the run; gone or changed since
-            baseline, source = None, f"{source}: {exc.message}"
+        baseline, source = given_baseline(options.scaling_baseline, spec.kind)
     else:
         on_event(baseline_spec.name, {"event": "device-start"})
         baseline = suite.run_device_process(options, baseline_spec, run_id, run_dir, on_event,

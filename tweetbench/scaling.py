@@ -255,3 +255,12 @@ def load_baseline(path: Path, kind: str | None = None) -> DeviceResult:
     if result.data.get(K_DISTRIBUTED):
         raise ResultsError(f"--scaling-baseline {path} is a data-parallel result: give a single-device one")
     return result
+
+
+def given_baseline(path: Path, kind: str) -> tuple[DeviceResult | None, str]:
+    """The baseline ``--scaling-baseline PATH`` names, and its source for the record. It was checked
+    before the run; a file gone or changed since gives None, with the reason in the source."""
+    try:
+        return load_baseline(path, kind), str(path)
+    except ResultsError as exc:
+        return None, f"{path}: {exc.message}"

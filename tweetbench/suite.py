@@ -317,16 +317,12 @@ def _with_scaling(options: RunOptions, spec: DeviceSpec, result: DeviceResult, e
                   run_dir: Path) -> DeviceResult:
     """A data-parallel result with its scaling efficiency against the single-device baseline."""
     from tweetbench.distributed import finish_result
-    from tweetbench.scaling import load_baseline, pick_baseline
+    from tweetbench.scaling import given_baseline, pick_baseline
 
     plan = _parallel_plan(options, spec)
     assert plan is not None
     if options.scaling_baseline is not None:
-        source = str(options.scaling_baseline)
-        try:
-            baseline = load_baseline(options.scaling_baseline, spec.kind)
-        except ResultsError as exc:  # checked before the run; gone or changed since
-            baseline, source = None, f"{source}: {exc.message}"
+        baseline, source = given_baseline(options.scaling_baseline, spec.kind)
     else:
         baseline, source = pick_baseline(earlier, spec.kind), "this run"
     result = finish_result(result, plan, options.workload.batch_size, baseline, source)

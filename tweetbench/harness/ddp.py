@@ -39,6 +39,7 @@ from tweetbench.distributed import (
     RankWatch,
     non_pad_tokens,
     rank_fault,
+    rank_file,
     rank_loader,
     trainer_options,
 )
@@ -203,11 +204,7 @@ class RankExport(pl.Callback):
         figures = {"rank": trainer.global_rank, "local_rank": trainer.local_rank, "node_rank": trainer.node_rank,
                    "host": platform.node(), "pid": os.getpid(), "torch_threads": torch.get_num_threads(),
                    **self.collect(trainer, pl_module)}
-        write_atomic(rank_export_path(self.prefix, trainer.global_rank, self.what), json.dumps(figures))
-
-
-def rank_export_path(prefix: str, rank: int, what: str) -> Path:
-    return Path(f"{prefix}.rank{rank}.{what}.json")
+        write_atomic(rank_file(self.prefix, trainer.global_rank, self.what), json.dumps(figures))
 
 
 def read_rank_exports(prefix: str, what: str, world_size: int) -> list[dict[str, Any]]:
@@ -215,7 +212,7 @@ def read_rank_exports(prefix: str, what: str, world_size: int) -> list[dict[str,
     wrote none (they failed before the end of training, or were never started)."""
     found: dict[int, dict[str, Any]] = {}
     for rank in range(world_size):
-        path = rank_export_path(prefix, rank, what)
+        path = rank_file(prefix, rank, what)
         with contextlib.suppress(OSError, ValueError):
             found[rank] = json.loads(path.read_text(encoding="utf-8"))
             path.unlink()

@@ -34,10 +34,9 @@ def run_inference(module: TweetClassifier, backend: DeviceBackend, split: Encode
                   warmup: int, batches: int, seed: int, precision: str,
                   on_step: ProgressFn | None = None) -> InferenceRun:
     """Time ``batches`` predict batches of ``batch_size`` after ``warmup`` untimed ones."""
-    counters: dict[str, Any] = {}
     clock = StepClock(backend.synchronize, batches, warmup_steps=warmup, on_step=on_step,
                       on_measure_start=backend.begin_measurement,
-                      on_measure_end=lambda: counters.update(backend.end_measurement()),
+                      on_measure_end=backend.end_measurement,
                       device_timer=backend.step_timer())
     loader = make_loader(split, batch_size, seed=seed, shuffle=True, total_batches=warmup + batches,
                          pin_memory=backend.pin_memory)
@@ -45,6 +44,6 @@ def run_inference(module: TweetClassifier, backend: DeviceBackend, split: Encode
     trainer.predict(module, dataloaders=loader, return_predictions=False)
     module.train()
     device_steps = clock.device_intervals()
-    return InferenceRun(batch_size, clock.warmup, clock.measured, counters,
+    return InferenceRun(batch_size, clock.warmup, clock.measured, clock.window,
                         None if device_steps is None else device_steps[1],
                         None if clock.device_timer is None else clock.device_timer.source)

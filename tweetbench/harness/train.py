@@ -63,11 +63,10 @@ def run_training(module: TweetClassifier, backend: DeviceBackend, train: Encoded
         window=min(STEADY_WINDOW, preset.max_warmup_steps), cv_threshold=STEADY_CV,
         min_warmup=preset.min_warmup_steps, max_warmup=preset.max_warmup_steps,
     )
-    counters: dict[str, Any] = {}
     clock = StepClock(
         backend.synchronize, preset.measured_steps, detector=detector, on_step=on_step,
         on_measure_start=backend.begin_measurement,
-        on_measure_end=lambda: counters.update(backend.end_measurement()),
+        on_measure_end=backend.end_measurement,
         device_timer=backend.step_timer(),
     )
     total_steps = preset.max_warmup_steps + preset.measured_steps
@@ -87,7 +86,7 @@ def run_training(module: TweetClassifier, backend: DeviceBackend, train: Encoded
         non_pad_tokens=measured_tokens(train, batch_size, seed, warmup_steps, len(clock.measured)),
         warmup_rule=detector.rule,
         warmup_capped=detector.capped,
-        device_counters=counters,
+        device_counters=clock.window,
         time_to_first_step_s=None if clock.first_step_at is None else clock.first_step_at - fit_started,
         device_step_seconds=None if device_steps is None else device_steps[1],
         device_timer=None if clock.device_timer is None else clock.device_timer.source,

@@ -10,12 +10,18 @@ import pytest
 import torch
 
 from tweetbench.config import DataSource, WorkloadConfig
-from tweetbench.dataset import TweetData, load_data, make_loader
-from tweetbench.devices import BACKENDS, DeviceBackend, DeviceSpec, create_backend, probe
-from tweetbench.fingerprint import workload_fingerprint
-from tweetbench.model import build_model
-from tweetbench.module import TweetClassifier
-from tweetbench.runner import device_label
+from tweetbench.devices import (
+    BACKENDS,
+    DeviceBackend,
+    DeviceSpec,
+    create_backend,
+    probe,
+)
+from tweetbench.launch.runner import device_label
+from tweetbench.workload.dataset import TweetData, load_data, make_loader
+from tweetbench.workload.fingerprint import workload_fingerprint
+from tweetbench.workload.model import build_model
+from tweetbench.workload.module import TweetClassifier
 
 FAST_ROUNDS = 3
 FULL_WORKLOAD, FAST_WORKLOAD = "v1", "tiny"

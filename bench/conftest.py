@@ -31,11 +31,18 @@ import os
 
 import pytest
 import torch
-from benchrig import FAST_WORKLOAD, FULL_WORKLOAD, XLA_KINDS, Mode, Rig, build_rig, device_params
+from benchrig import (
+    FAST_WORKLOAD,
+    FULL_WORKLOAD,
+    XLA_KINDS,
+    Mode,
+    Rig,
+    build_rig,
+    device_params,
+)
 
 from tweetbench.config import WORKLOADS, get_workload
 from tweetbench.devices import DeviceSpec, create_backend, probe
-
 
 WORKLOAD_ENV = "TWEETBENCH_BENCH_WORKLOAD"
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from benchrig import Mode, Rig, samples_per_s
 
 # (batch size, group, full-mode rounds, full-mode warm-up rounds)

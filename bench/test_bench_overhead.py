@@ -1,6 +1,6 @@
 """tweetbench's framework overhead: Lightning against a bare PyTorch loop, interleaved in one run.
 
-``tweetbench.harness.baseline.run_overhead`` alternates blocks of Lightning ``fit`` steps and
+``tweetbench.harness.overhead.run_overhead`` alternates blocks of Lightning ``fit`` steps and
 bare-loop steps on the same batches (Lightning, bare, bare, Lightning, ...), both timed as whole
 synchronised steps. The ratio (Lightning throughput / bare throughput) goes into ``extra_info``.
 In full mode (``--benchmark-only``) on the v1 shapes, the CPU must reach the 0.95 target: a
@@ -14,10 +14,10 @@ import dataclasses
 import pytest
 from benchrig import Mode, Rig
 
-from tweetbench.benchmark import OVERHEAD_TARGET
+from tweetbench.analysis.stats import Summary
 from tweetbench.config import PRESETS
-from tweetbench.harness.baseline import run_overhead
-from tweetbench.stats import Summary
+from tweetbench.harness.overhead import run_overhead
+from tweetbench.scenarios.benchmark import OVERHEAD_TARGET
 
 TARGET_WORKLOAD = "tweets-bilstm-v1"
 

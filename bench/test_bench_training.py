@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-
 from benchrig import Mode, Rig, samples_per_s
 
 

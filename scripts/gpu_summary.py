@@ -143,11 +143,12 @@ def check_gpu(checks: Checks, name: str, r: dict[str, Any], idle_w: float | None
 
 def check_parity(checks: Checks, results: dict[str, dict[str, Any]]) -> None:
     try:
-        from tweetbench.parity import parity_checks
+        from tweetbench.analysis.parity import parity_checks
+        from tweetbench.devices import REFERENCE_KIND
     except ImportError as exc:
-        checks.add("parity vs CPU", None, f"tweetbench.parity not importable: {exc}")
+        checks.add("parity vs CPU", None, f"tweetbench.analysis.parity not importable: {exc}")
         return
-    for verdict in parity_checks(list(results.values())):
+    for verdict in parity_checks(list(results.values()), REFERENCE_KIND):
         if verdict.verdict == "reference":
             continue
         ok = {"match": True, "diverged": False}.get(verdict.verdict)

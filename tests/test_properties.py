@@ -21,13 +21,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-
 from test_errors_cli import make_run_dir
+
 from tweetbench import cli
 from tweetbench.errors import DataError, ResultsError, TweetbenchError
-from tweetbench.reader import read_tweets
 from tweetbench.records import parse_result
-from tweetbench.tokenizer import NUM, PAD_ID, UNK_ID, URL, Vocabulary, tokenize
+from tweetbench.workload.reader import read_tweets
+from tweetbench.workload.tokenizer import NUM, PAD_ID, UNK_ID, URL, Vocabulary, tokenize
 
 SCALE = int(os.environ.get("TWEETBENCH_HYPOTHESIS_EXAMPLES", "1"))
 FAST = settings(max_examples=100 * SCALE, deadline=None, derandomize=SCALE == 1,

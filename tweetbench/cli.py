@@ -7,10 +7,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from tweetbench import __version__
 from tweetbench.errors import TweetbenchError, UsageError
+
+if TYPE_CHECKING:
+    from tweetbench.harness.ranks import LaunchEnv
+    from tweetbench.launch.options import RunOptions, RunOutcome
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,7 +56,13 @@ def positive_seconds(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tweetbench.config import DEFAULT_PRESET, DEFAULT_WORKLOAD, PRESETS, STRATEGIES, WORKLOADS
+    from tweetbench.config import (
+        DEFAULT_PRESET,
+        DEFAULT_WORKLOAD,
+        PRESETS,
+        STRATEGIES,
+        WORKLOADS,
+    )
 
     parser = _Parser(prog="tweetbench", description="Benchmark a BiLSTM tweet classifier on CPU, GPU and XLA.")
     parser.add_argument("--version", action="version", version=f"tweetbench {__version__}")
@@ -123,60 +133,75 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from rich.console import Console
+def _run_options(args: argparse.Namespace, argv: Sequence[str]) -> list[RunOptions]:
+    """One ``RunOptions`` per workload variant (direction x precision), each its own run and fingerprint."""
+    import dataclasses
 
     from tweetbench.config import DataSource, get_preset
-    from tweetbench.suite import RunOptions, run_suite
-    from tweetbench.ui import RunProgress, results_table
+    from tweetbench.harness.ranks import LaunchEnv
+    from tweetbench.launch.options import RunOptions
+    from tweetbench.launch.plan import run_devices
+    from tweetbench.records.files import ensure_writable_dir
+    from tweetbench.workload.variants import resolve_many
 
-    from tweetbench.variants import resolve_many
-
-    # Each workload variant (direction x precision) is its own run, with its own name and fingerprint.
     workloads = [w.with_seed(args.seed) for w in resolve_many(args.workload, args.precision)]
     preset = get_preset(args.preset)
     if args.max_epochs is not None:
-        import dataclasses
-
         preset = dataclasses.replace(preset, max_epochs=args.max_epochs)
-    from tweetbench.distributed import LaunchEnv, run_devices, run_launched
-
-    launched = LaunchEnv.detect() if args.strategy else None
     specs = run_devices(args.devices, strategy=args.strategy, num_nodes=args.num_nodes,
                         scaling_baseline=args.scaling_baseline, launched=LaunchEnv.detect())
     if args.strategy and args.scenario != "benchmark":
         raise UsageError("--strategy runs the benchmark scenario only")
     data = DataSource(args.data, args.text_column, args.label_column)
     if args.data is not None:
-        from tweetbench.dataset import check_data
+        from tweetbench.workload.dataset import check_data
 
         check_data(workloads[0], data)
-    from tweetbench.report.files import ensure_writable_dir
-
     ensure_writable_dir(args.out)  # before the progress display starts, so the error stays one line
-    code = 0
-    for workload in workloads:
-        options = RunOptions(devices=specs, workload=workload, preset=preset, out=args.out, data=data,
-                             timeout_s=args.timeout, profile=args.profile, require_all=args.require_all,
-                             scenario=args.scenario, command=("tweetbench", *argv), strategy=args.strategy,
-                             repeats=args.repeats,
-                             num_nodes=args.num_nodes, scaling_baseline=args.scaling_baseline)
-        if launched is not None and launched.rank != 0:
-            run_launched(options, launched, lambda device, event: None)  # rank 0 reports the run
-            continue
-        console = Console(stderr=True)
-        with RunProgress(console) as progress:
-            if launched is not None:
-                outcome = run_launched(options, launched, progress.on_event)
-                assert outcome is not None
-            else:
-                outcome = run_suite(options, progress.on_event)
-        if args.scenario == "convergence":
-            from tweetbench.ui import convergence_results_table
+    return [RunOptions(devices=specs, workload=workload, preset=preset, out=args.out, data=data,
+                       timeout_s=args.timeout, profile=args.profile, require_all=args.require_all,
+                       scenario=args.scenario, command=("tweetbench", *argv), strategy=args.strategy,
+                       repeats=args.repeats, num_nodes=args.num_nodes, scaling_baseline=args.scaling_baseline)
+            for workload in workloads]
 
-            Console().print(convergence_results_table(outcome.results))
-        else:
-            Console().print(results_table(outcome.results))
+
+def _run_one(options: RunOptions, launched: LaunchEnv | None) -> RunOutcome | None:
+    """One run with its progress display, in this process's role: the suite, or a launched rank."""
+    from rich.console import Console
+
+    from tweetbench.launch.suite import run_suite
+    from tweetbench.report.console import RunProgress
+
+    if launched is not None and launched.rank != 0:
+        from tweetbench.launch.torchrun import run_launched
+
+        run_launched(options, launched, lambda device, event: None)  # rank 0 reports the run
+        return None
+    with RunProgress(Console(stderr=True)) as progress:
+        if launched is None:
+            return run_suite(options, progress.on_event)
+        from tweetbench.launch.torchrun import (
+            run_launched,  # imports the measuring stack: only in a rank
+        )
+
+        return run_launched(options, launched, progress.on_event)
+
+
+def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from rich.console import Console
+
+    from tweetbench.harness.ranks import LaunchEnv
+    from tweetbench.report.console import convergence_results_table, results_table
+
+    launched = LaunchEnv.detect() if args.strategy else None
+    all_options = _run_options(args, argv)
+    code = 0
+    for options in all_options:
+        outcome = _run_one(options, launched)
+        if outcome is None:
+            continue
+        table = convergence_results_table if args.scenario == "convergence" else results_table
+        Console().print(table(outcome.results))
         print(f"results: {outcome.run_dir}  summary: {args.out / 'summary.md'}")
         if not outcome.complete:
             print("tweetbench: the run was interrupted; it is marked incomplete", file=sys.stderr)
@@ -185,7 +210,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if args.require_all and any(r.status == "unavailable" for r in outcome.results):
             print("tweetbench: a device was unavailable and --require-all was given", file=sys.stderr)
             code = max(code, 1)
-    if len(workloads) > 1:
+    if len(all_options) > 1:
         print(f"variants side by side: {args.out / 'variants.md'}")
     return code
 
@@ -195,15 +220,16 @@ def cmd_tune(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     from tweetbench.config import DataSource
     from tweetbench.devices import parse_device
-    from tweetbench.tune import TuneOptions, get_tune_settings, read_tune, run_tune
-    from tweetbench.variants import resolve
+    from tweetbench.records.tune import read_tune
+    from tweetbench.scenarios.tune import TuneOptions, get_tune_settings, run_tune
+    from tweetbench.workload.variants import resolve
 
     if "," in args.device:
         raise UsageError("tune runs on one device: give --device cpu (or gpu, gpu:N, tpu, xla-cpu)")
     workload = resolve(args.workload, args.precision).with_seed(args.seed)
     data = DataSource(args.data, args.text_column, args.label_column)
     if args.data is not None:
-        from tweetbench.dataset import check_data
+        from tweetbench.workload.dataset import check_data
 
         check_data(workload, data)
     options = TuneOptions(device=parse_device(args.device), workload=workload,
@@ -245,7 +271,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from tweetbench.compare import compare_records, load_side, parse_bound
+    from tweetbench.analysis.compare import compare_records, load_side, parse_bound
     from tweetbench.report.compare import regression_lines, render_markdown, rich_table
     from tweetbench.report.writer import reporting_on
 
@@ -270,14 +296,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.run_dir is not None:  # report writes into the run directory: it must lie inside --out
         args.run_dir = resolve_run_dir(args.out, args.run_dir)
     if args.pytest_benchmark is not None:
-        from tweetbench.report.pytest_benchmark import fold_into_summary
+        from tweetbench.report.writer import fold_into_summary
 
         summary = fold_into_summary(args.out, args.pytest_benchmark, args.run_dir)
         print(f"folded {args.pytest_benchmark} into {summary}")
         return 0
 
     if args.run_dir is not None and (args.run_dir / "tune.json").is_file():
-        from tweetbench.tune import regenerate_tune
+        from tweetbench.report.writer import regenerate_tune
 
         print(f"rewrote {regenerate_tune(args.run_dir)} and its plots")
         return 0

@@ -10,7 +10,12 @@ import torch
 
 from tweetbench.config import PRESETS, WORKLOADS, DeviceJob
 from tweetbench.devices import DeviceSpec, create_backend
-from tweetbench.devices.cuda import CUDABackend, CudaEventTimer, driver_version_from_proc, fp32_math_settings
+from tweetbench.devices.cuda import (
+    CUDABackend,
+    CudaEventClock,
+    driver_version_from_proc,
+    fp32_math_settings,
+)
 from tweetbench.harness.peak import PeakConfig, measure_peak
 
 _gpu = CUDABackend.probe(DeviceSpec("gpu"))
@@ -72,22 +77,22 @@ def test_facts_and_memory_under_their_own_names():
 def test_event_timer_agrees_with_the_synced_wall_clock():
     backend = create_backend(DeviceSpec("gpu"))
     backend.setup()
-    timer = backend.step_timer()
-    assert isinstance(timer, CudaEventTimer)
+    timer = backend.clock()
+    assert isinstance(timer, CudaEventClock)
     a = torch.randn(2048, 2048, device=backend.torch_device)
     wall = []
-    timer.mark()
+    marks = [timer.mark()]
     backend.synchronize()
     last = time.perf_counter()
     for _ in range(20):
         for _ in range(10):
             a = (a @ a).clamp_(-1, 1)
-        timer.mark()
+        marks.append(timer.mark())
         backend.synchronize()
         now = time.perf_counter()
         wall.append(now - last)
         last = now
-    device = timer.intervals()
+    device = timer.intervals(marks)
     assert len(device) == len(wall)
     assert abs(sum(device) / sum(wall) - 1) < 0.05
 
@@ -109,7 +114,7 @@ def test_matmul_peak_in_fp32_and_bf16():
 @pytest.mark.slow
 @requires_gpu
 def test_the_whole_scenario_on_the_gpu(tmp_path: Path):
-    from tweetbench.runner import run_device
+    from tweetbench.launch.runner import run_device
 
     job = DeviceJob("gpu", WORKLOADS["tiny"], PRESETS["smoke"], profile=False)
     result = run_device(job, run_id="gpu-test", run_dir=tmp_path, command=["pytest"]).to_dict()

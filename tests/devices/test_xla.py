@@ -12,11 +12,11 @@ import textwrap
 
 import pytest
 
+from tweetbench.analysis.parity import parity_checks
 from tweetbench.devices import create_backend, parse_device, probe
 from tweetbench.devices.base import diff_counters
 from tweetbench.devices.tpu_guard import tpu_chip_count
 from tweetbench.devices.xla import _torch_xla_problem, compile_problem
-from tweetbench.parity import parity_checks
 from tweetbench.records import read_result
 
 needs_xla = pytest.mark.skipif(bool(_torch_xla_problem()), reason=_torch_xla_problem() or "torch_xla is usable")
@@ -62,7 +62,7 @@ def test_a_compile_inside_the_measured_window_is_a_problem_and_none_is_not():
 
 
 def test_the_benchmark_marks_a_result_invalid_when_a_measured_window_compiled():
-    from tweetbench.benchmark import Outcome, _check_windows
+    from tweetbench.scenarios.benchmark import Outcome, _check_windows
 
     backend = create_backend(parse_device("xla-cpu"))
     outcome = Outcome()
@@ -84,13 +84,13 @@ def test_the_parent_and_a_cpu_worker_never_import_torch_xla():
     # Everything the CLI and a cpu worker load, plus probes of every kind and a Lightning fit on the CPU.
     proc = python("""
         import sys
-        import tweetbench.cli, tweetbench.suite, tweetbench.runner, tweetbench.benchmark, tweetbench.parity
+        import tweetbench.cli, tweetbench.launch.suite, tweetbench.launch.runner, tweetbench.scenarios.benchmark, tweetbench.harness.parity
         from tweetbench import devices
         from tweetbench.config import DataSource, get_workload
-        from tweetbench.dataset import load_data, make_loader
+        from tweetbench.workload.dataset import load_data, make_loader
         from tweetbench.harness.trainer import make_trainer
-        from tweetbench.model import build_model
-        from tweetbench.module import TweetClassifier
+        from tweetbench.workload.model import build_model
+        from tweetbench.workload.module import TweetClassifier
         for name in ("cpu", "gpu", "tpu", "xla-cpu"):
             devices.probe(devices.parse_device(name))
         wl = get_workload("tiny")
@@ -175,7 +175,7 @@ def test_xla_cpu_end_to_end_is_ok_with_compile_figures_and_cpu_parity(xla_run):
     assert train["measured_steps"] == 8 and train["step_ms"]["p50"] > 0
     # The first step carries the compile; the steady steps do not.
     assert train["time_to_first_step_s"] * 1e3 > 5 * train["step_ms"]["p50"]
-    verdicts = {c.device: c for c in parity_checks([cpu, xla])}
+    verdicts = {c.device: c for c in parity_checks([cpu, xla], "cpu")}
     assert verdicts["xla-cpu"].verdict == "match", verdicts["xla-cpu"].reason
     assert "device_totals" not in cpu["metrics"]  # the CPU counts no compiles
     summary = (out / "summary.md").read_text()

@@ -3,7 +3,13 @@
 import numpy as np
 from rich.console import Console
 
-from tweetbench.compare import METRICS, RunComparison, Side, compare_metric, compare_records
+from tweetbench.analysis.compare import (
+    METRICS,
+    RunComparison,
+    Side,
+    compare_metric,
+    compare_records,
+)
 from tweetbench.report.compare import regression_lines, render_markdown, rich_table
 
 

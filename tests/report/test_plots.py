@@ -3,7 +3,6 @@
 import copy
 
 import matplotlib.image
-
 from study_fixtures import convergence_record, sweep_record
 
 from tweetbench.report import plots

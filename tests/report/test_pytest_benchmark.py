@@ -7,7 +7,12 @@ import pytest
 
 from tweetbench.cli import main
 from tweetbench.errors import ResultsError
-from tweetbench.report.pytest_benchmark import SAVED, fold_section, parse_pytest_benchmark, render_section
+from tweetbench.report.pytest_benchmark import (
+    SAVED,
+    fold_section,
+    parse_pytest_benchmark,
+    render_section,
+)
 
 DATA = Path(__file__).parent.parent / "data"
 BENCH = DATA / "pytest_benchmark_fast.json"

@@ -4,7 +4,7 @@ import copy
 import json
 from pathlib import Path
 
-from tweetbench import scaling
+from tweetbench.analysis import scaling
 from tweetbench.report.markdown import render_run_report, render_summary
 from tweetbench.report.scaling import rank_table, scaling_section, scaling_table
 

@@ -3,7 +3,11 @@
 from study_fixtures import convergence_record, sweep_record
 
 from tweetbench.report import plots
-from tweetbench.report.study import convergence_table, render_convergence_report, render_tune_report
+from tweetbench.report.study import (
+    convergence_table,
+    render_convergence_report,
+    render_tune_report,
+)
 
 
 def tune_record():

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
+from tweetbench.analysis.stats import Summary
+from tweetbench.analysis.trials import aggregate
 from tweetbench.records import DeviceResult
 from tweetbench.report.markdown import render_run_report, render_summary
-from tweetbench.stats import Summary
-from tweetbench.trials import aggregate
 
 DATA = Path(__file__).parent.parent / "data"
 BASE = json.loads((DATA / "cpu_result.json").read_text())

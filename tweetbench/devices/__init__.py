@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tweetbench.devices.base import Availability, DeviceBackend, DeviceSpec
+from typing import Any
+
+from tweetbench.devices.base import Availability, DeviceBackend, DeviceSpec, file_stem
 from tweetbench.devices.cpu import CPUBackend
 from tweetbench.devices.cuda import CUDABackend
 from tweetbench.devices.xla import TPUBackend, XLACPUBackend
@@ -12,12 +14,18 @@ BACKENDS: dict[str, type[DeviceBackend]] = {
     backend.kind: backend for backend in (CPUBackend, CUDABackend, TPUBackend, XLACPUBackend)
 }
 
+# The kind every report compares the others against (speedups, parity): the CPU.
+REFERENCE_KIND = next(kind for kind, backend in BACKENDS.items() if backend.reference)
+
 __all__ = [
     "BACKENDS",
+    "REFERENCE_KIND",
     "Availability",
     "DeviceBackend",
     "DeviceSpec",
     "create_backend",
+    "describe",
+    "file_stem",
     "parse_device",
     "parse_device_list",
     "probe",
@@ -88,3 +96,14 @@ def probe(spec: DeviceSpec) -> Availability:
 
 def create_backend(spec: DeviceSpec) -> DeviceBackend:
     return BACKENDS[spec.kind](spec)
+
+
+def describe(spec: DeviceSpec, availability: Availability, facts: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``device`` section of a result: name, kind, the label a reader sees, hardware and facts."""
+    return {
+        "name": spec.name,
+        "kind": spec.kind,
+        "label": BACKENDS[spec.kind].label(availability.hardware),
+        "hardware": availability.hardware,
+        "facts": {**availability.facts, **(facts or {})},
+    }

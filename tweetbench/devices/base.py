@@ -7,13 +7,19 @@ backend modules of this package.
 
 from __future__ import annotations
 
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import torch
+
+from tweetbench.devices.clock import DeviceClock, HostClock
+
+
+def file_stem(device: str) -> str:
+    """A device name as a file or directory name: ``gpu:1`` -> ``gpu-1`` (a colon is not portable)."""
+    return device.replace(":", "-")
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,11 @@ class DeviceSpec:
             return f"{self.kind}:{self.count}"
         return self.kind if self.index is None else f"{self.kind}:{self.index}"
 
+    @property
+    def file_stem(self) -> str:
+        """The device's name where a file or directory is named after it (see ``file_stem``)."""
+        return file_stem(self.name)
+
     def __str__(self) -> str:
         return self.name
 
@@ -46,38 +57,6 @@ class Availability:
     hardware: str
     reason: str = ""
     facts: dict[str, Any] = field(default_factory=dict)
-
-
-class EventClock:
-    """Marks in the device's own order of work, for intervals that end on the device (an all-reduce).
-
-    ``mark()`` may be called from any thread (DDP calls its communication hooks from autograd and
-    process-group threads); ``seconds(start, end)`` is read only after ``synchronize()``. This
-    default is the host clock, right where work completes before it returns (the CPU, gloo).
-    """
-
-    source = "host perf_counter"
-
-    def mark(self) -> Any:
-        return time.perf_counter()
-
-    def seconds(self, start: Any, end: Any) -> float:
-        return float(end - start)
-
-
-class StepTimer(Protocol):
-    """A device-side clock for whole steps (CUDA events, say), read alongside the synced wall clock.
-
-    ``mark()`` is called once before the first step and once at the end of every step, just before
-    the device is synchronised; ``intervals()`` (called after the last mark, once the device is
-    idle) returns the seconds between consecutive marks as the device measured them.
-    """
-
-    source: str
-
-    def mark(self) -> None: ...
-
-    def intervals(self) -> list[float]: ...
 
 
 def energy_window(source: str, scope: str, *, joules: float | None, window_s: float,
@@ -106,6 +85,15 @@ class DeviceBackend(ABC):
     description: str = ""
     # The data-parallel strategies (tweetbench run --strategy) this kind runs; none by default.
     strategies: tuple[str, ...] = ()
+    # What a reader sees, with ``{hardware}`` filled in (XLA on the host CPU is never called a TPU).
+    label_format: str = "{hardware}"
+    # The reference device: every speedup and parity check in a report is taken against it.
+    reference: bool = False
+
+    @classmethod
+    def label(cls, hardware: str) -> str:
+        """The device's name in every report, e.g. ``GPU (NVIDIA H100)``."""
+        return cls.label_format.format(hardware=hardware)
 
     def __init__(self, spec: DeviceSpec) -> None:
         self.spec = spec
@@ -185,13 +173,9 @@ class DeviceBackend(ABC):
         """Whether a Lightning precision runs here, and if not, why."""
         return (precision == "32-true", "" if precision == "32-true" else "unsupported on this device")
 
-    def event_clock(self) -> EventClock:
-        """The clock that times device-side intervals such as the gradient all-reduce (see ``EventClock``)."""
-        return EventClock()
-
-    def step_timer(self) -> StepTimer | None:
-        """A device-side step clock to record alongside the synced wall clock; None where there is none."""
-        return None
+    def clock(self) -> DeviceClock:
+        """This device's clock (see ``DeviceClock``): its own where it has one, else the host's."""
+        return HostClock()
 
     def peak_probe_problem(self) -> str:
         """Why the matmul peak probe cannot be trusted on this device, or '' when it can."""

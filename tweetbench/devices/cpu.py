@@ -8,12 +8,14 @@ import torch
 
 from tweetbench.devices.base import Availability, DeviceBackend, DeviceSpec
 from tweetbench.devices.rapl import RaplMeter
-from tweetbench.environment import cpu_model
+from tweetbench.records.environment import cpu_model
 
 
 class CPUBackend(DeviceBackend):
     kind = "cpu"
     description = "the host CPU, eager PyTorch"
+    label_format = "CPU ({hardware})"
+    reference = True
     strategies = ("ddp",)
     _rapl: RaplMeter | None = None
 

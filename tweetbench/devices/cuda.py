@@ -1,7 +1,7 @@
 """NVIDIA GPUs through CUDA (``gpu`` or ``gpu:N``).
 
 Steps are timed twice: by the harness's wall clock, read after ``torch.cuda.synchronize()``, and
-by CUDA events recorded on the stream at the same points (``CudaEventTimer``); the result keeps
+by CUDA events recorded on the stream at the same points (``CudaEventClock``); the result keeps
 both, so that their agreement can be checked. Host batches are pinned so that the copies to the
 GPU are non-blocking. During each measured window NVML is sampled in the background (see
 ``nvml.py``) for utilisation, SM clock, power, energy and throttle reasons.
@@ -16,40 +16,22 @@ from typing import Any
 
 import torch
 
-from tweetbench.devices.base import Availability, DeviceBackend, DeviceSpec, EventClock, StepTimer
+from tweetbench.devices.base import Availability, DeviceBackend, DeviceSpec
+from tweetbench.devices.clock import DeviceClock
 from tweetbench.devices.nvml import NvmlMonitor
 
 
-class CudaEventTimer:
-    """Step intervals measured on the GPU itself: one timing event per mark, on the current stream."""
+class CudaEventClock(DeviceClock):
+    """Marks as timing events on this GPU's current stream (see ``DeviceClock``).
 
-    source = "cuda-events"
-
-    def __init__(self, index: int) -> None:
-        self.index = index
-        self.events: list[torch.cuda.Event] = []
-
-    def mark(self) -> None:
-        event = torch.cuda.Event(enable_timing=True)
-        event.record(torch.cuda.current_stream(self.index))
-        self.events.append(event)
-
-    def intervals(self) -> list[float]:
-        """Seconds between consecutive marks (waits for the last one)."""
-        if len(self.events) < 2:
-            return []
-        self.events[-1].synchronize()
-        return [a.elapsed_time(b) / 1e3 for a, b in zip(self.events, self.events[1:])]
-
-
-class CudaEventClock(EventClock):
-    """Marks as timing events on this GPU's current stream (see ``EventClock``).
-
-    A mark taken in a future's callback lands on the stream the callback was handed, which waits
-    for the collective's kernels: so the interval ends when the all-reduce ends on the device.
+    Step marks are recorded just before the harness synchronises, so that the events time the same
+    steps as the wall clock. A mark taken in a future's callback lands on the stream the callback was
+    handed, which waits for the collective's kernels: so an all-reduce's interval ends when it ends
+    on the device (NCCL futures complete when the all-reduce is enqueued).
     """
 
     source = "cuda-events"
+    on_device = True
 
     def __init__(self, index: int) -> None:
         self.index = index
@@ -93,6 +75,7 @@ def fp32_math_settings() -> dict[str, Any]:
 class CUDABackend(DeviceBackend):
     kind = "gpu"
     description = "an NVIDIA GPU through CUDA"
+    label_format = "GPU ({hardware})"
     strategies = ("ddp",)
 
     def __init__(self, spec: DeviceSpec) -> None:
@@ -149,16 +132,12 @@ class CUDABackend(DeviceBackend):
     def synchronize(self) -> None:
         torch.cuda.synchronize(self.index)
 
-    def event_clock(self) -> EventClock:
-        # NCCL futures complete when the all-reduce is enqueued: only stream events see it end.
+    def clock(self) -> DeviceClock:
         return CudaEventClock(self.index)
 
     @property
     def pin_memory(self) -> bool:
         return True
-
-    def step_timer(self) -> StepTimer | None:
-        return CudaEventTimer(self.index)
 
     def begin_measurement(self) -> None:
         if self._nvml is not None:

@@ -199,7 +199,9 @@ class BackgroundSampler:
 
 def summarize(samples: list[Reading], names: tuple[str, ...] = SAMPLED) -> dict[str, Any]:
     """A ``Summary`` of each sampled figure that has at least one value."""
-    from tweetbench.stats import Summary  # here: the device registry imports this module, keep it light
+    from tweetbench.analysis.stats import (
+        Summary,  # here: the device registry imports this module, keep it light
+    )
 
     out: dict[str, Any] = {}
     for name in names:

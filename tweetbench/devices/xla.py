@@ -28,7 +28,12 @@ from typing import Any
 
 import torch
 
-from tweetbench.devices.base import Availability, DeviceBackend, DeviceSpec, diff_counters
+from tweetbench.devices.base import (
+    Availability,
+    DeviceBackend,
+    DeviceSpec,
+    diff_counters,
+)
 from tweetbench.devices.tpu_guard import tpu_chip_count
 from tweetbench.errors import UsageError
 
@@ -241,6 +246,7 @@ class _XLABackend(DeviceBackend):
 class TPUBackend(_XLABackend):
     kind = "tpu"
     description = "TPU chips through XLA"
+    label_format = "TPU ({hardware})"
     pjrt_device = "TPU"
     # Lightning's XLAStrategy: one replica per TPU core, spawned by torch_xla's launcher inside fit.
     strategies = ("xla",)
@@ -262,6 +268,7 @@ class TPUBackend(_XLABackend):
 class XLACPUBackend(_XLABackend):
     kind = "xla-cpu"
     description = "the XLA compiler on the host CPU (PJRT_DEVICE=CPU), not a TPU"
+    label_format = "XLA on CPU (not a TPU)"
     pjrt_device = "CPU"
 
     @classmethod

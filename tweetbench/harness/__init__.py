@@ -1,1 +1,1 @@
-"""Timed harnesses: training, inference, the bare-PyTorch baseline and the profiled passes."""
+"""Timed passes: training, inference, the overhead against bare PyTorch, the peak, memory, profiling, parity and the data-parallel ranks."""

@@ -1,8 +1,8 @@
 """Lightning's side of a data-parallel run, on one rank: the timed training pass under the strategy
 (agreed warm-up, per-step all-reduce timing through a DDP communication hook) and the profiled pass.
 
-``tweetbench.distributed`` holds the rest (who the ranks are, gathering, the record) and imports
-this module only inside a rank, so that the command line never pays for importing Lightning.
+``harness/ranks.py`` says who the ranks are and how they report; ``scenarios/dataparallel.py`` runs
+these passes and turns every rank's figures into the record.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import math
 import os
 import platform
 import statistics
-import sys
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,32 +25,52 @@ import pytorch_lightning as pl
 import torch
 import torch.distributed as dist
 from pytorch_lightning.profilers import SimpleProfiler
+from pytorch_lightning.strategies import DDPStrategy, XLAStrategy
 from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
 from torch.nn.parallel import DistributedDataParallel
 
-from tweetbench.config import DeviceJob
-from tweetbench.dataset import EncodedSplit
+from tweetbench import faults
+from tweetbench.analysis.breakdown import breakdown_from_durations
+from tweetbench.analysis.scaling import union_seconds
+from tweetbench.analysis.stats import SteadyStateDetector
+from tweetbench.config import DeviceJob, ParallelPlan
 from tweetbench.devices import DeviceBackend
-from tweetbench.devices.base import EventClock
-from tweetbench.distributed import (
-    FAULT_BATCH,
+from tweetbench.devices.clock import DeviceClock
+from tweetbench.harness.memory import PeakRSS
+from tweetbench.harness.progress import ProgressEmitter
+from tweetbench.harness.ranks import (
     RankInfo,
     RankRun,
     RankWatch,
     non_pad_tokens,
-    rank_fault,
     rank_file,
     rank_loader,
-    trainer_options,
 )
-from tweetbench.harness.clock import StepClock
+from tweetbench.harness.recorder import StepRecorder
 from tweetbench.harness.train import STEADY_CV, STEADY_WINDOW
 from tweetbench.harness.trainer import make_trainer
-from tweetbench.module import TweetClassifier
-from tweetbench.profiling import breakdown_from_durations
-from tweetbench.progress import ProgressEmitter
-from tweetbench.scaling import union_seconds
-from tweetbench.stats import SteadyStateDetector
+from tweetbench.records.files import write_atomic
+from tweetbench.workload.dataset import EncodedSplit
+from tweetbench.workload.module import TweetClassifier
+
+
+def trainer_options(plan: ParallelPlan, work_dir: Path | None = None) -> dict[str, Any]:
+    """The ``Trainer`` arguments that run ``plan``: the strategy, devices per node and nodes.
+
+    Lightning's distributed sampler stays off: ``rank_loader`` already gives each rank its share.
+    Under the XLA strategy Lightning's launcher hands rank 0's weights back to the launching
+    process through a checkpoint in the Trainer's root directory: ``work_dir``, not the user's
+    working directory.
+    """
+    if plan.strategy == "xla":
+        options: dict[str, Any] = {"strategy": XLAStrategy(sync_module_states=True), "devices": plan.devices}
+        if work_dir is not None:
+            options["default_root_dir"] = str(work_dir)
+        return {**options, "use_distributed_sampler": False}
+    timeout = timedelta(seconds=plan.timeout_s) if plan.timeout_s else None
+    strategy = DDPStrategy(timeout=timeout) if timeout else DDPStrategy()
+    return {"strategy": strategy, "devices": plan.devices, "num_nodes": plan.num_nodes,
+            "use_distributed_sampler": False}
 
 
 class AgreedDetector(pl.Callback):
@@ -90,18 +110,18 @@ class AgreedDetector(pl.Callback):
 # --------------------------------------------------------------------------- communication timing
 
 
-class CommTimer(pl.Callback):
+class CommRecorder(pl.Callback):
     """Times every gradient all-reduce through a DDP communication hook, step by step.
 
     The hook is Lightning's default all-reduce (``allreduce_hook``: average the bucket over the
     ranks) with a mark at launch and one when its future completes. At the end of each step the
     marks become one figure: the union of the step's in-flight intervals. On CPU (gloo) the future
     completes when the reduced data is there; on CUDA (NCCL) it completes at enqueue, so the marks
-    are stream events (``DeviceBackend.event_clock``). Registered only under DDP; elsewhere
+    are stream events (``DeviceBackend.clock``). Registered only under DDP; elsewhere
     ``measured`` stays False.
     """
 
-    def __init__(self, clock: EventClock, watch: RankWatch) -> None:
+    def __init__(self, clock: DeviceClock, watch: RankWatch) -> None:
         self.clock, self.watch = clock, watch
         self.measured = False
         self.per_step: list[float] = []
@@ -140,7 +160,7 @@ class CommTimer(pl.Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
         if not self.measured:
             return
-        # After StepClock's hook (callbacks run in order): the device is synchronised, every event is done.
+        # After StepRecorder's hook (callbacks run in order): the device is synchronised, every event is done.
         with self._lock:
             spans, self._open = self._open, []
         if spans:
@@ -155,21 +175,12 @@ class CommTimer(pl.Callback):
 
 
 class _Fault(pl.Callback):
-    """Makes the rank that ``TWEETBENCH_TEST_FAULT`` names (``rank1:crash``) crash or hang at batch
-    ``FAULT_BATCH``, once every rank is in the loop. The rank is the trainer's, so that it also
-    holds in ranks that Lightning's launcher spawned."""
+    """The test suite's rank faults (``tweetbench.faults``), at the start of every training batch. The
+    rank is the trainer's, so that it also holds in ranks that Lightning's launcher spawned."""
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
                              batch_idx: int) -> None:
-        fault = rank_fault(trainer.global_rank)
-        if batch_idx != FAULT_BATCH or not fault:
-            return
-        if fault == "crash":
-            raise RuntimeError(f"tweetbench test fault: rank {trainer.global_rank} crashing on purpose")
-        if fault == "hang":
-            print(f"tweetbench test fault: rank {trainer.global_rank} hanging on purpose", file=sys.stderr, flush=True)
-            while True:
-                time.sleep(1)
+        faults.rank_batch_fault(trainer.global_rank, batch_idx)
 
 
 class _Rank0Progress(pl.Callback):
@@ -199,8 +210,6 @@ class RankExport(pl.Callback):
         self.prefix, self.what, self.collect = prefix, what, collect
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        from tweetbench.report.files import write_atomic
-
         figures = {"rank": trainer.global_rank, "local_rank": trainer.local_rank, "node_rank": trainer.node_rank,
                    "host": platform.node(), "pid": os.getpid(), "torch_threads": torch.get_num_threads(),
                    **self.collect(trainer, pl_module)}
@@ -229,9 +238,7 @@ def _callback(trainer: pl.Trainer, kind: type[Any]) -> Any:
 
 def _collect_train(backend: DeviceBackend, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, Any]:
     """In a spawned rank, after its timed training pass: what ``train_rank`` records for it."""
-    from tweetbench.harness.memory import PeakRSS
-
-    clock, detector = _callback(trainer, StepClock), _callback(trainer, AgreedDetector)
+    clock, detector = _callback(trainer, StepRecorder), _callback(trainer, AgreedDetector)
     losses = module.pop_losses()  # type: ignore[operator]
     return {"warmup_s": list(clock.warmup), "step_s": list(clock.measured), "first_step_at": clock.first_step_at,
             "losses": [loss if math.isfinite(loss) else None for loss in losses],
@@ -244,7 +251,7 @@ def _collect_train(backend: DeviceBackend, trainer: pl.Trainer, module: pl.Light
 
 def _collect_profile(skip: int, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, Any]:
     """In a spawned rank, after its profiled pass: its breakdown and profiled step times."""
-    clock = _callback(trainer, StepClock)
+    clock = _callback(trainer, StepRecorder)
     measured = clock.measured[skip:] or clock.measured
     module.pop_losses()  # type: ignore[operator]
     return {"profiled_step_s": list(measured),
@@ -253,15 +260,15 @@ def _collect_profile(skip: int, trainer: pl.Trainer, module: pl.LightningModule)
 
 
 def _train_callbacks(job: DeviceJob, backend: DeviceBackend, watch: RankWatch,
-                     on_step: Callable[[int], None] | None) -> tuple[StepClock, AgreedDetector, CommTimer,
+                     on_step: Callable[[int], None] | None) -> tuple[StepRecorder, AgreedDetector, CommRecorder,
                                                                     list[pl.Callback]]:
     """The timed pass's clock, agreed warm-up detector, communication timer and every callback."""
     preset = job.preset
     detector = AgreedDetector(SteadyStateDetector(
         window=min(STEADY_WINDOW, preset.max_warmup_steps), cv_threshold=STEADY_CV,
         min_warmup=preset.min_warmup_steps, max_warmup=preset.max_warmup_steps), watch)
-    comm = CommTimer(backend.event_clock(), watch)
-    clock = StepClock(backend.synchronize, preset.measured_steps, detector=detector, on_step=on_step,
+    comm = CommRecorder(backend.clock(), watch)
+    clock = StepRecorder(backend.synchronize, preset.measured_steps, detector=detector, on_step=on_step,
                       on_measure_start=backend.begin_measurement, on_measure_end=backend.end_measurement)
     # The detector learns the strategy first; comm after clock: it reads the step once synchronised.
     return clock, detector, comm, [detector, clock, comm, _Fault()]
@@ -272,7 +279,7 @@ def train_rank(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, 
     """The timed training pass on this rank, under the job's strategy; fills ``run``.
 
     As in ``harness.train``: warm-up until step time settles (here: on every rank), then
-    ``measured_steps`` whole steps timed by the synchronised ``StepClock``.
+    ``measured_steps`` whole steps timed by the synchronised ``StepRecorder``.
     """
     assert job.parallel is not None
     wl, preset = job.workload, job.preset
@@ -314,7 +321,7 @@ def profile_rank(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier
     assert job.parallel is not None
     wl, steps, skip = job.workload, job.preset.profile_steps, _profile_skip(job)
     profiler = SimpleProfiler(extended=True)
-    clock = StepClock(backend.synchronize, steps, on_step=on_step)
+    clock = StepRecorder(backend.synchronize, steps, on_step=on_step)
     loader = rank_loader(train, wl.batch_size, seed=wl.seed, total_batches=steps, rank=info.rank,
                          world=info.world_size, pin_memory=backend.pin_memory)
     module.step_sync = backend.part_sync
@@ -365,7 +372,7 @@ def spawned_runs(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier
         profile_loaders = [rank_loader(train, wl.batch_size, seed=wl.seed, total_batches=steps, rank=r, world=world)
                            for r in range(world)]
         make_trainer(backend, max_steps=steps, profiler=SimpleProfiler(extended=True), precision=wl.precision,
-                     callbacks=[StepClock(backend.synchronize, steps), _Rank0Progress(progress.step),
+                     callbacks=[StepRecorder(backend.synchronize, steps), _Rank0Progress(progress.step),
                                 RankExport(prefix, "profile", functools.partial(_collect_profile, skip))],
                      **trainer_options(plan, work_dir)).fit(module, datamodule=_ByRank(profile_loaders))
         phases["profile"] = time.perf_counter() - started_profile

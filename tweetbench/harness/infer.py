@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tweetbench.dataset import EncodedSplit, make_loader
 from tweetbench.devices import DeviceBackend
-from tweetbench.harness.clock import ProgressFn, StepClock
+from tweetbench.harness.recorder import ProgressFn, StepRecorder, own_clock
 from tweetbench.harness.trainer import make_trainer
-from tweetbench.module import TweetClassifier
+from tweetbench.workload.dataset import EncodedSplit, make_loader
+from tweetbench.workload.module import TweetClassifier
 
 
 @dataclass
@@ -34,10 +34,10 @@ def run_inference(module: TweetClassifier, backend: DeviceBackend, split: Encode
                   warmup: int, batches: int, seed: int, precision: str,
                   on_step: ProgressFn | None = None) -> InferenceRun:
     """Time ``batches`` predict batches of ``batch_size`` after ``warmup`` untimed ones."""
-    clock = StepClock(backend.synchronize, batches, warmup_steps=warmup, on_step=on_step,
+    clock = StepRecorder(backend.synchronize, batches, warmup_steps=warmup, on_step=on_step,
                       on_measure_start=backend.begin_measurement,
                       on_measure_end=backend.end_measurement,
-                      device_timer=backend.step_timer())
+                      device_clock=own_clock(backend.clock()))
     loader = make_loader(split, batch_size, seed=seed, shuffle=True, total_batches=warmup + batches,
                          pin_memory=backend.pin_memory)
     trainer = make_trainer(backend, callbacks=[clock], precision=precision)
@@ -46,4 +46,4 @@ def run_inference(module: TweetClassifier, backend: DeviceBackend, split: Encode
     device_steps = clock.device_intervals()
     return InferenceRun(batch_size, clock.warmup, clock.measured, clock.window,
                         None if device_steps is None else device_steps[1],
-                        None if clock.device_timer is None else clock.device_timer.source)
+                        clock.device_source)

@@ -7,13 +7,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from tweetbench.analysis.stats import SteadyStateDetector
 from tweetbench.config import Preset
-from tweetbench.dataset import EncodedSplit, make_loader
 from tweetbench.devices import DeviceBackend
-from tweetbench.harness.clock import ProgressFn, StepClock
+from tweetbench.harness.recorder import ProgressFn, StepRecorder, own_clock
 from tweetbench.harness.trainer import make_trainer
-from tweetbench.module import TweetClassifier
-from tweetbench.stats import SteadyStateDetector
+from tweetbench.workload.dataset import EncodedSplit, make_loader
+from tweetbench.workload.module import TweetClassifier
 
 STEADY_WINDOW = 10
 STEADY_CV = 0.10
@@ -63,11 +63,11 @@ def run_training(module: TweetClassifier, backend: DeviceBackend, train: Encoded
         window=min(STEADY_WINDOW, preset.max_warmup_steps), cv_threshold=STEADY_CV,
         min_warmup=preset.min_warmup_steps, max_warmup=preset.max_warmup_steps,
     )
-    clock = StepClock(
+    clock = StepRecorder(
         backend.synchronize, preset.measured_steps, detector=detector, on_step=on_step,
         on_measure_start=backend.begin_measurement,
         on_measure_end=backend.end_measurement,
-        device_timer=backend.step_timer(),
+        device_clock=own_clock(backend.clock()),
     )
     total_steps = preset.max_warmup_steps + preset.measured_steps
     loader = make_loader(train, batch_size, seed=seed, total_batches=total_steps, pin_memory=backend.pin_memory)
@@ -89,5 +89,5 @@ def run_training(module: TweetClassifier, backend: DeviceBackend, train: Encoded
         device_counters=clock.window,
         time_to_first_step_s=None if clock.first_step_at is None else clock.first_step_at - fit_started,
         device_step_seconds=None if device_steps is None else device_steps[1],
-        device_timer=None if clock.device_timer is None else clock.device_timer.source,
+        device_timer=clock.device_source,
     )

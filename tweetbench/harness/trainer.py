@@ -8,7 +8,10 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-from tweetbench.devices import DeviceBackend
+from tweetbench.devices import DeviceBackend, tpu_guard
+
+# Every Trainer logs TPU availability; without this, that is a network request (see tpu_guard).
+tpu_guard.install()
 
 for _name in ("pytorch_lightning", "lightning_fabric", "lightning.pytorch", "lightning.fabric"):
     logging.getLogger(_name).setLevel(logging.WARNING)

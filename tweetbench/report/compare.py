@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.table import Table
 
-from tweetbench.compare import Row, RunComparison
+from tweetbench.analysis.compare import Row, RunComparison
 
 VERDICT_STYLE = {"faster": "green", "slower": "red", "no significant difference": "dim"}
 

@@ -6,7 +6,8 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tweetbench.profiling import PART_LABELS, PARTS
+from tweetbench.analysis.breakdown import PART_LABELS, PARTS
+from tweetbench.devices import REFERENCE_KIND
 from tweetbench.records import lookup
 from tweetbench.report.efficiency import device_lines, efficiency_section
 from tweetbench.report.parity import diverged, parity_flags, parity_section
@@ -35,17 +36,17 @@ def _when(timestamp: float | None) -> str:
     return dt.datetime.fromtimestamp(timestamp, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def baseline_result(results: Sequence[Result]) -> Result | None:
-    """The CPU result every speedup is measured against, if the CPU ran ok (one CPU process, not a
-    data-parallel run over several)."""
-    return next((r for r in results if r["device"]["kind"] == "cpu" and r["status"] == "ok"
+def reference_result(results: Sequence[Result]) -> Result | None:
+    """The reference device's (the CPU's) result every speedup is measured against, if it ran ok (one
+    process, not a data-parallel run over several)."""
+    return next((r for r in results if r["device"]["kind"] == REFERENCE_KIND and r["status"] == "ok"
                  and not r.get("distributed")), None)
 
 
-def speedup(result: Result, baseline: Result | None) -> float | None:
-    if baseline is None or result["status"] != "ok":
+def speedup(result: Result, reference: Result | None) -> float | None:
+    if reference is None or result["status"] != "ok":
         return None
-    base = lookup(baseline, "metrics", "training", "samples_per_s")
+    base = lookup(reference, "metrics", "training", "samples_per_s")
     mine = lookup(result, "metrics", "training", "samples_per_s")
     return mine / base if base and mine else None
 
@@ -59,7 +60,7 @@ def _device_memory(result: Result) -> str:
 
 def side_by_side_table(results: Sequence[Result]) -> str:
     """Devices as columns' rows: throughput, latency percentiles, memory, bottleneck and speedup."""
-    base = baseline_result(results)
+    base = reference_result(results)
     flagged = diverged(results)
     header = ("| device | status | train samples/s | tokens/s | step p50 / p90 / p99 (ms) | "
               "batch-1 latency p50 / p90 / p99 (ms) | batch-256 samples/s | peak RSS | device memory | "
@@ -89,10 +90,10 @@ def plain_words(results: Sequence[Result]) -> str:
     """What the numbers mean, in a few sentences."""
     sentences = []
     ok = [r for r in results if r["status"] == "ok"]
-    base = baseline_result(results)
+    base = reference_result(results)
     for r in ok:
         train = r["metrics"]["training"]
-        # A data-parallel result measures training only (its single-device baseline has the inference).
+        # A data-parallel result measures training only (its single-device scaling reference has the inference).
         latency = lookup(r, "metrics", "inference", "latency_batch1_ms")
         per_device = " per device" if r.get("distributed") else ""
         text = (f"{r['device']['label']} trained the {r['workload']['name']} model at "
@@ -213,7 +214,7 @@ def render_run_report(meta: Mapping[str, Any], results: Sequence[Result]) -> str
         "",
         *scaling_section(results),
         *efficiency_section(results),
-        *compile_section(results, baseline_result(results), phases=True),
+        *compile_section(results, reference_result(results), phases=True),
         *parity_section(results),
         "## Devices",
         "",
@@ -241,7 +242,7 @@ def render_summary(meta: Mapping[str, Any], results: Sequence[Result],
     else:
         flags = noise_flags(results) + parity_flags(results)
         lines += [*flags, *([""] if flags else []), side_by_side_table(results), "", plain_words(results), "",
-                  *scaling_section(results), *compile_section(results, baseline_result(results)), *parity_section(results)]
+                  *scaling_section(results), *compile_section(results, reference_result(results)), *parity_section(results)]
     if earlier:
         lines += ["## Earlier runs", "", "| run | status | devices | workload | preset | scenario |",
                   "|---|---|---|---|---|---|"]

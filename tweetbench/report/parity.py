@@ -1,6 +1,6 @@
 """Pure Markdown renderers for cross-device parity: each device's parity losses against the CPU's.
 
-Results in, text out; the verdicts come from ``tweetbench.parity.parity_checks``. A diverged device
+Results in, text out; the verdicts come from ``tweetbench.harness.parity.parity_checks``. A diverged device
 is flagged above the tables, not silently compared.
 """
 
@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tweetbench.parity import TOLERANCE, ParityCheck, parity_checks
+from tweetbench.analysis.parity import TOLERANCE, ParityCheck, parity_checks
+from tweetbench.devices import REFERENCE_KIND
 
 Result = Mapping[str, Any]
 SHOWN_STEPS = 5
@@ -32,7 +33,7 @@ def _diff_text(check: ParityCheck) -> str:
 
 def diverged(results: Sequence[Result]) -> dict[str, ParityCheck]:
     """The devices whose parity losses diverged from the CPU's, by device name."""
-    return {check.device: check for check in parity_checks(results) if check.flagged}
+    return {check.device: check for check in parity_checks(results, REFERENCE_KIND) if check.flagged}
 
 
 def parity_flags(results: Sequence[Result]) -> list[str]:
@@ -46,7 +47,7 @@ def parity_table(results: Sequence[Result]) -> str:
     """Per device: its parity losses, its largest difference from the CPU's and the verdict."""
     by_name = {r["device"]["name"]: r for r in results}
     lines = ["| device | loss per step | max abs diff vs CPU | tolerance | verdict |", "|---|---|---|---|---|"]
-    for check in parity_checks(results):
+    for check in parity_checks(results, REFERENCE_KIND):
         if check.verdict == "no data":
             continue
         r = by_name[check.device]
@@ -57,7 +58,7 @@ def parity_table(results: Sequence[Result]) -> str:
 
 def parity_section(results: Sequence[Result]) -> list[str]:
     """The "parity with the CPU" section (empty when no result has a parity pass)."""
-    checks = parity_checks(results)
+    checks = parity_checks(results, REFERENCE_KIND)
     if all(check.verdict == "no data" for check in checks):
         return []
     steps = max(len(((r.get("metrics") or {}).get("parity") or {}).get("losses") or []) for r in results)

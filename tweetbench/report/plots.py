@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402 (after choosing the backend)
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from tweetbench.report.files import write_atomic  # noqa: E402
+from tweetbench.records.files import write_atomic  # noqa: E402
 
 Record = Mapping[str, Any]
 

@@ -10,7 +10,6 @@ file replaces it. A file that is not a pytest-benchmark JSON is refused with a o
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ import jsonschema
 
 from tweetbench.errors import ResultsError
 from tweetbench.records import strict_json
-from tweetbench.report.files import locked, write_atomic
 
 SAVED = "pytest-benchmark.json"
 SECTION_TITLE = "## pytest-benchmark"
@@ -188,19 +186,3 @@ def fold_saved(out: Path, summary: str) -> str:
     except ResultsError as exc:
         section = f"{SECTION_TITLE}\n\nThe kept pytest-benchmark results cannot be shown: {exc.message}\n"
     return fold_section(summary, section)
-
-
-def fold_into_summary(out: Path, source: Path, run_dir: Path | None = None) -> Path:
-    """Validate ``source``, keep it as ``<out>/pytest-benchmark.json`` and rewrite ``<out>/summary.md``."""
-    from tweetbench.report.files import ensure_writable_dir
-    from tweetbench.report.writer import SUMMARY, earlier_runs, regenerate
-
-    data = read_pytest_benchmark(source)
-    ensure_writable_dir(out)
-    write_atomic(out / SAVED, json.dumps(data, indent=2, allow_nan=False) + "\n")
-    if run_dir is not None or earlier_runs(out, exclude=""):
-        regenerate(out, run_dir)  # renders the summary, which folds the kept file in
-    else:
-        with locked(out):
-            write_atomic(out / SUMMARY, fold_saved(out, "# tweetbench summary\n\nNo tweetbench run yet.\n"))
-    return out / SUMMARY

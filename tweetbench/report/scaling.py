@@ -1,7 +1,7 @@
 """Pure Markdown for data-parallel runs: the scaling table and each run's per-rank table.
 
 Result records in, text out; the figures come from the records' ``distributed`` sections (see
-``tweetbench.scaling`` for their definitions). Nothing here computes a statistic.
+``tweetbench.analysis.scaling`` for their definitions). Nothing here computes a statistic.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def distributed_results(results: Sequence[Result]) -> list[Result]:
     return [r for r in results if r.get("distributed")]
 
 
-def _baseline_row(info: Mapping[str, Any], batch: int) -> str:
+def _reference_row(info: Mapping[str, Any], batch: int) -> str:
     where = "this run" if info.get("source") == "this run" else f"run `{info.get('run_id')}`"
     return (f"| {info.get('device')} (single device, {where}) | 1 | {batch} | {_num(info.get('samples_per_s'), 0)} | "
             f"baseline | – | – | {info.get('status', '?')} |")
@@ -54,10 +54,10 @@ def scaling_table(results: Sequence[Result]) -> str:
     for r in distributed_results(results):
         d = r["distributed"]
         scaling = d.get("scaling") or {}
-        baseline = scaling.get("baseline")
-        if baseline and (baseline.get("run_id"), baseline.get("device")) not in shown:
-            shown.add((baseline.get("run_id"), baseline.get("device")))
-            lines.append(_baseline_row(baseline, d["per_device_batch"]))
+        reference = scaling.get("baseline")
+        if reference and (reference.get("run_id"), reference.get("device")) not in shown:
+            shown.add((reference.get("run_id"), reference.get("device")))
+            lines.append(_reference_row(reference, d["per_device_batch"]))
         train = (r.get("metrics") or {}).get("training") or {}
         efficiency = scaling.get("efficiency")
         eff_text = f"{efficiency:.2f} ({scaling.get('speedup', 0):.2f}× one device)" if efficiency is not None \

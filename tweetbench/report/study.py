@@ -9,8 +9,8 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tweetbench import variants
 from tweetbench.report import plots
+from tweetbench.workload import variants
 
 Record = Mapping[str, Any]
 UNSUPPORTED = "unsupported on this device"

@@ -1,0 +1,174 @@
+"""``tweetbench compare``: ratios with intervals, verdicts, the trial check, the workload check and the gate."""
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tweetbench.analysis.compare import Side, compare_records, load_side, parse_bound
+from tweetbench.cli import main
+from tweetbench.errors import ResultsError, UsageError
+from tweetbench.records import SCHEMA_VERSION, DeviceResult, dumps
+
+DATA = Path(__file__).parent / "data"
+BASE = json.loads((DATA / "cpu_result.json").read_text())
+META = json.loads((DATA / "run_meta.json").read_text())
+
+
+def record(scale=1.0, *, n=300, noise=0.01, seed=0, device="cpu", fingerprint=None, trials=None):
+    """A cpu result whose raw per-step samples are ``scale`` times a fixed base, with ``noise`` spread."""
+    rng = np.random.default_rng(seed)
+    data = copy.deepcopy(BASE)
+    data["device"] = dict(data["device"], name=device, kind=device.split(":")[0])
+    m = data["metrics"]
+    m["training"]["raw_step_s"] = list(0.010 * scale * rng.lognormal(0, noise, n))
+    m["inference"]["raw_latency_s"] = list(0.001 * scale * rng.lognormal(0, noise, n))
+    m["inference"]["offline"]["raw_batch_s"] = list(0.050 * scale * rng.lognormal(0, noise, n // 10))
+    if fingerprint:
+        data["workload"]["fingerprint"] = fingerprint
+    if trials:  # per-trial medians (ms) of the three metrics, as tweetbench.analysis.trials writes them
+        data["trials"] = {"requested": len(trials), "count": len(trials), "headline": {}, "per_trial": [
+            {"trial": i, "status": "ok", "reason": "", "file": None, "noise": {}, "step_p50_ms": 10.0 * t,
+             "latency_batch1_p50_ms": 1.0 * t, "offline_batch_p50_ms": 50.0 * t, "train_samples_per_s": 1.0,
+             "step_p50_ci_ms": [1.0, 1.0], "step_cv": 0.01, "warmup_steps": 3, "measured_steps": n}
+            for i, t in enumerate(trials, 1)]}
+        data.update(noisy=False, noise_reasons=[])
+    return DeviceResult(data).to_dict()
+
+
+def side(*records, label="x"):
+    return Side(label, tuple(records), single_file=len(records) == 1)
+
+
+def verdicts(result):
+    return {row.metric.key: row.verdict for row in result.rows}
+
+
+def test_a_ten_percent_slowdown_at_low_noise_is_detected_and_gated():
+    result = compare_records(side(record()), side(record(1.10, seed=1)), bound=0.05)
+    assert verdicts(result) == {"train": "slower", "latency": "slower", "offline": "slower"}
+    train = result.rows[0]
+    assert train.ratio == pytest.approx(1 / 1.10, rel=0.01)  # throughput: B/A < 1
+    assert train.steps.low < train.ratio < train.steps.high < 1.0
+    assert train.change == pytest.approx(-0.091, abs=0.01)
+    assert result.exit_code == 1 and len(result.regressions) == 3
+    assert compare_records(side(record()), side(record(1.10, seed=1)), bound=0.15).exit_code == 0
+
+
+def test_two_samples_from_the_same_distribution_give_no_significant_difference():
+    result = compare_records(side(record(seed=3)), side(record(seed=4)), bound=0.0)
+    assert set(verdicts(result).values()) == {"no significant difference"}
+    assert all(abs(row.ratio - 1.0) < 0.01 for row in result.rows)
+    assert result.exit_code == 0
+
+
+def test_a_speedup_is_faster_and_never_a_regression():
+    result = compare_records(side(record(1.0)), side(record(0.8, seed=1)), bound=0.0)
+    assert verdicts(result) == {"train": "faster", "latency": "faster", "offline": "faster"}
+    assert result.exit_code == 0
+
+
+def test_with_three_trials_a_side_the_per_step_difference_must_hold_across_trials():
+    a = record(trials=[1.0, 1.12, 0.95])
+    b = record(1.10, seed=1, trials=[1.10, 0.97, 1.2])  # the trials overlap: the step-level gap is not reproduced
+    row = compare_records(side(a), side(b), bound=0.05).rows[0]
+    assert row.steps.verdict == "slower" and row.trials is not None
+    assert row.verdict == "no significant difference" and "not reproduced" in row.note and not row.regression
+    separated = record(1.10, seed=1, trials=[1.09, 1.10, 1.11])
+    a_tight = record(trials=[0.99, 1.0, 1.01])
+    row = compare_records(side(a_tight), side(separated), bound=0.05).rows[0]
+    assert row.verdict == "slower" and row.regression and row.trial_counts == (3, 3)
+
+
+def test_different_workloads_are_refused_with_the_reason_unless_allowed():
+    other = "sha256:" + "f" * 64
+    with pytest.raises(ResultsError, match="different workloads.*--allow-different-workloads") as info:
+        compare_records(side(record()), side(record(fingerprint=other)))
+    assert "\n" not in info.value.message
+    result = compare_records(side(record()), side(record(fingerprint=other)), allow_different_workloads=True)
+    assert result.workloads_differ and any("different workloads" in note for note in result.notes)
+
+
+def test_run_sides_match_devices_by_name_and_say_what_cannot_be_compared():
+    gpu = copy.deepcopy(json.loads((DATA / "gpu_unavailable.json").read_text()))
+    a = side(record(), gpu)
+    b = side(record(1.0, seed=1), record(device="cpu:1"))
+    result = compare_records(a, b)
+    assert {row.device for row in result.rows} == {"cpu"}
+    assert any("gpu: only in A" in n for n in result.notes) and any("cpu:1: only in B" in n for n in result.notes)
+    with pytest.raises(ResultsError, match="nothing to compare"):
+        compare_records(side(gpu, gpu), side(gpu, gpu))
+
+
+def test_two_single_files_of_different_devices_are_compared_directly():
+    result = compare_records(side(record()), side(record(0.5, seed=1, device="gpu")))
+    assert result.rows[0].device == "cpu → gpu" and result.rows[0].verdict == "faster"
+
+
+@pytest.mark.parametrize(("text", "expected"), [("5%", 0.05), (" 12.5% ", 0.125), ("0%", 0.0)])
+def test_bounds_are_percentages(text, expected):
+    assert parse_bound(text) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("text", "match"), [("5", "write 5%"), ("0.05", "% sign is required"),
+                                             ("-5%", "zero or more"), ("abc%", "percentage"), ("nan%", "zero or more"),
+                                             ("inf%", "zero or more")])
+def test_bad_bounds_are_one_line_usage_errors(text, match):
+    with pytest.raises(UsageError, match=match) as info:
+        parse_bound(text)
+    assert "\n" not in info.value.message
+
+
+def write_run(root: Path, run_id: str, *records) -> Path:
+    run_dir = root / run_id
+    run_dir.mkdir(parents=True)
+    (run_dir / "run.json").write_text(json.dumps(dict(META, run_id=run_id, devices=[r["device"]["name"]
+                                                                                    for r in records])))
+    for r in records:
+        (run_dir / f"{r['device']['name']}.json").write_text(dumps(DeviceResult(dict(r, run_id=run_id))))
+    return run_dir
+
+
+def test_cli_compares_run_directories_and_gates(tmp_path, capsys):
+    a = write_run(tmp_path, "20260101-000000-aaaaaa", record())
+    b = write_run(tmp_path, "20260101-000100-bbbbbb", record(1.10, seed=1))
+    assert main(["compare", str(a), str(b), "--markdown"]) == 0
+    out = capsys.readouterr().out
+    assert "| cpu | training throughput (samples/s) |" in out and "**slower (9." in out
+    assert main(["compare", str(a), str(b), "--fail-on-regression", "5%"]) == 1
+    captured = capsys.readouterr()
+    assert "slower" in captured.out and "tweetbench: regression: cpu training throughput" in captured.err
+    assert main(["compare", str(a), str(a / "cpu.json"), "--fail-on-regression", "5%"]) == 0
+
+
+@pytest.mark.parametrize("problem", ["missing", "corrupt", "foreign", "newer", "bound", "negative", "no-run-json"])
+def test_cli_bad_inputs_are_one_line_errors(tmp_path, capsys, problem):
+    good = tmp_path / "a.json"
+    good.write_text(dumps(DeviceResult(record())))
+    other = tmp_path / "b.json"
+    args = [str(good), str(other)]
+    if problem == "missing":
+        pass
+    elif problem == "corrupt":
+        other.write_text(good.read_text()[:200])
+    elif problem == "foreign":
+        other.write_text('{"benchmarks": []}')
+    elif problem == "newer":
+        other.write_text(json.dumps(dict(record(), schema_version=SCHEMA_VERSION + 1)))
+    elif problem == "no-run-json":
+        args[1] = str(tmp_path)
+    else:
+        other.write_text(good.read_text())
+        args += ["--fail-on-regression=5" if problem == "bound" else "--fail-on-regression=-5%"]
+    code = main(["compare", *args])
+    err = capsys.readouterr().err
+    assert code in (2, 4) and err.startswith("tweetbench: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+
+
+def test_load_side_reads_files_and_run_directories(tmp_path):
+    run = write_run(tmp_path, "20260101-000000-cccccc", record())
+    assert load_side(run).single_file is False and len(load_side(run).records) == 1
+    assert load_side(run / "cpu.json").single_file is True

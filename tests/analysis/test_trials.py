@@ -1,0 +1,118 @@
+"""Aggregation over repeated trials: headline medians with honest intervals, pooling, the noisy flag."""
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tweetbench.analysis.stats import Summary
+from tweetbench.analysis.trials import aggregate, headline_interval, min_max_coverage
+from tweetbench.records import DeviceResult, dumps, parse_result
+
+DATA = Path(__file__).parent / "data"
+BASE = json.loads((DATA / "cpu_result.json").read_text())
+
+
+def trial(step_ms, *, load=0.5, status="ok", reason=""):
+    """A trial record whose measured training steps are ``step_ms`` (and everything derived from them)."""
+    data = copy.deepcopy(BASE)
+    steps = [s / 1e3 for s in step_ms]
+    train = data["metrics"]["training"]
+    train.update(raw_step_s=steps, step_ms=Summary.from_samples(step_ms).to_dict(), measured_steps=len(steps),
+                 measured_seconds=sum(steps), samples_per_s=train["batch_size"] * len(steps) / sum(steps),
+                 tokens_per_s=20 * train["batch_size"] * len(steps) / sum(steps))
+    data["environment"]["noise"] = {"load_average": [load, load, load], "cpu_steal_fraction": 0.0,
+                                    "cpu_governor": None, "cpu_percent": 10.0}
+    data.update(status=status, reason=reason)
+    return DeviceResult(data)
+
+
+def steady(mean_ms, n=200, cv=0.01, seed=0):
+    return list(np.random.default_rng(seed).normal(mean_ms, mean_ms * cv, n))
+
+
+def files(n):
+    return [f"trials/cpu.trial{k}.json" for k in range(1, n + 1)]
+
+
+def test_three_quiet_trials_give_the_median_with_the_min_max_range_and_its_true_coverage():
+    trials = [trial(steady(m, seed=i)) for i, m in enumerate((2.0, 2.006, 1.995))]
+    result = aggregate(trials, files(3), 3).to_dict()
+    section = result["trials"]
+    rates = sorted(t.to_dict()["metrics"]["training"]["samples_per_s"] for t in trials)
+    head = section["headline"]["train_samples_per_s"]
+    assert head["estimate"] == pytest.approx(rates[1])
+    assert (head["low"], head["high"]) == pytest.approx((rates[0], rates[2]))
+    assert head["coverage"] == pytest.approx(0.75) and "not 95%" in head["method"]
+    assert result["metrics"]["training"]["samples_per_s"] == pytest.approx(rates[1])
+    # Pooled distributions: every measured step of every trial, in trial order.
+    pooled = [s for t in trials for s in t.to_dict()["metrics"]["training"]["raw_step_s"]]
+    assert result["metrics"]["training"]["raw_step_s"] == pooled
+    assert result["metrics"]["training"]["measured_steps"] == 600
+    # Per-trial figures: CV, warm-up used, interval, noise state, file.
+    per_trial = section["per_trial"]
+    assert [t["trial"] for t in per_trial] == [1, 2, 3]
+    assert per_trial[1]["file"] == "trials/cpu.trial2.json"
+    assert all(t["step_cv"] < 0.02 and t["warmup_steps"] == BASE["metrics"]["training"]["warmup_steps"]
+               for t in per_trial)
+    assert per_trial[0]["noise"]["load_average"] == [0.5, 0.5, 0.5]
+    assert section["representative"] == 1  # the trial with the median throughput (2.0 ms)
+    assert result["trial"] == 0 and result["noisy"] is False and result["noise_reasons"] == []
+    assert parse_result(dumps(DeviceResult(result)), "x").to_dict() == result  # schema-valid, round-trips
+
+
+def test_a_trial_with_cv_above_five_percent_makes_the_result_noisy():
+    result = aggregate([trial(steady(2.0, seed=1)), trial(steady(2.0, cv=0.2, seed=2))], files(2), 2).to_dict()
+    assert result["noisy"] is True
+    assert any(r.startswith("trial 2 CV") for r in result["noise_reasons"])
+
+
+def test_trials_that_disagree_beyond_their_intervals_make_the_result_noisy():
+    # Each trial is steady (CV 1%), but the second runs 20% slower: their median intervals do not overlap.
+    result = aggregate([trial(steady(2.0, seed=1)), trial(steady(2.4, seed=2))], files(2), 2).to_dict()
+    assert result["noisy"] is True
+    assert result["noise_reasons"] and "disagree" in result["noise_reasons"][0]
+    assert not any("CV" in r for r in result["noise_reasons"])
+
+
+def test_a_single_trial_has_no_interval_but_still_gets_the_cv_rule():
+    result = aggregate([trial(steady(2.0, cv=0.1))], files(1), 1).to_dict()
+    head = result["trials"]["headline"]["train_samples_per_s"]
+    assert head["low"] is None and head["high"] is None and "single trial" in head["method"]
+    assert result["noisy"] is True
+
+
+def test_six_trials_reach_a_distribution_free_95_percent_interval():
+    h = headline_interval([10.0, 11.0, 9.0, 10.5, 9.5, 10.2], "samples/s")
+    assert h.method.startswith("order-statistic") and h.coverage >= 0.95
+    assert (h.low, h.high) == (9.0, 11.0)
+    assert min_max_coverage(3) == 0.75 and min_max_coverage(5) == 0.9375
+
+
+def test_a_failed_trial_ends_the_device_with_its_reason_and_keeps_the_earlier_trials():
+    failed = copy.deepcopy(BASE)
+    failed.update(status="failed", reason="worker died from SIGKILL")
+    del failed["metrics"]["training"]
+    result = aggregate([trial(steady(2.0)), DeviceResult(failed)], files(2), 3).to_dict()
+    assert result["status"] == "failed" and result["reason"] == "trial 2 of 3: worker died from SIGKILL"
+    assert [t["status"] for t in result["trials"]["per_trial"]] == ["ok", "failed"]
+    assert result["trials"]["headline"] == {} and "noisy" not in result
+
+
+def test_mismatched_files_are_a_programming_error():
+    with pytest.raises(ValueError):
+        aggregate([trial(steady(2.0))], files(2), 2)
+
+
+def test_gpu_clocks_come_from_the_measured_window_where_the_device_reports_them():
+    record = trial(steady(2.0)).to_dict()
+    assert aggregate([DeviceResult(record)], files(1), 1).to_dict()["trials"]["per_trial"][0]["noise"]["gpu_clocks"] \
+        is None  # the CPU has none
+    record["metrics"]["device_counters"] = {"nvml": {"sm_clock_mhz": {"p50": 1980.0, "min": 1755.0},
+                                                     "throttle_reasons_end": ["sw_thermal_slowdown"]}}
+    record["device"]["facts"] = {"max_sm_clock_mhz": 1980}
+    clocks = aggregate([DeviceResult(record)], files(1), 1).to_dict()["trials"]["per_trial"][0]["noise"]["gpu_clocks"]
+    assert clocks == {"sm_p50_mhz": 1980.0, "sm_min_mhz": 1755.0, "sm_max_allowed_mhz": 1980,
+                      "throttle_reasons": ["sw_thermal_slowdown"]}

@@ -1,0 +1,1 @@
+"""Analysis: pure functions over records (statistics, trials, compare, scaling, efficiency, breakdown, parity)."""

@@ -1,0 +1,257 @@
+"""Repeated trials of one device folded into one result: headline medians with intervals, and noise.
+
+``tweetbench run --repeats N`` runs each device N times, each trial in a fresh worker process.
+``aggregate`` turns those N trial records into the device's result:
+
+* **Headline figures** are medians over the trials (training samples/s, median step time,
+  batch-1 latency, batch-N samples/s), each with an interval from ``stats.median_with_ci``
+  and the method and coverage that interval really has (see ``headline_interval``).
+* **Pooled distributions**: the raw per-step samples of all trials are concatenated, in trial
+  order, and the step/latency/batch summaries are recomputed from them. Everything else in
+  ``metrics`` (losses, warm-up, overhead, memory, counters) and the environment come from the
+  *representative* trial, the one whose training samples/s is the median (the lower middle
+  for an even count); the profile breakdown comes from the first trial that has one.
+* **Per-trial figures** (throughput, median step with its interval, CV, warm-up steps used,
+  noise state) go under ``trials.per_trial``; the trial records themselves are kept as files.
+* **Noise**: ``stats.is_noisy`` on the trials' training step times: a trial whose step-time CV
+  exceeds 5%, or two trials whose median-step intervals (widened by ``DISAGREEMENT_FLOOR``) do
+  not overlap, make the result ``noisy``; the reasons are kept in ``noise_reasons``.
+
+Everything here is pure: records in, a record out.
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from tweetbench.analysis.stats import NOISY_CV, Summary, is_noisy, median_with_ci
+from tweetbench.records import (
+    K_NOISE_REASONS,
+    K_NOISY,
+    K_TRIAL,
+    K_TRIALS,
+    DeviceResult,
+    lookup,
+)
+
+# Each trial's median-step interval is widened by this fraction of its median on each side before the
+# overlap test: with 1000-step trials the intervals are ~0.2% wide, and without a floor any drift
+# between trials smaller than the 1% that ``compare`` treats as no difference would flag a result.
+DISAGREEMENT_FLOOR = 0.005
+NOISE_RULE = (f"noisy if a trial's training step-time CV exceeds {NOISY_CV:.0%}, or two trials' "
+              f"median-step 95% intervals (order statistics, each widened by ±{DISAGREEMENT_FLOOR:.1%} of its "
+              "median) do not overlap")
+AGGREGATION = ("headline = median over trials; per-step distributions pooled over trials; other "
+               "metrics from the representative (median-throughput) trial")
+
+
+@dataclass(frozen=True)
+class Headline:
+    """One headline figure: the median over trials and its interval.
+
+    ``low``/``high`` are None for a single trial. ``coverage`` is the probability that the
+    interval holds the true median of the trial-to-trial distribution (for any continuous
+    distribution); below the nominal 95% when there are too few trials to reach it.
+    """
+
+    estimate: float
+    low: float | None
+    high: float | None
+    n: int
+    coverage: float | None
+    method: str
+    unit: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def min_max_coverage(n: int) -> float:
+    """Coverage of ``[min, max]`` of n values as an interval for their median: ``1 - 2**(1-n)``."""
+    return 1.0 - 2.0 ** (1 - n)
+
+
+def headline_interval(values: Sequence[float], unit: str) -> Headline:
+    """The median of per-trial values with the interval ``stats.median_with_ci`` gives.
+
+    With 2 to 5 trials no distribution-free interval reaches 95%: the bootstrap then returns
+    the trials' ``[min, max]``, and the coverage is stated as what it is (75% for 3 trials).
+    """
+    n = len(values)
+    if n == 1:
+        return Headline(float(values[0]), None, None, 1, None, "single trial: no interval (use --repeats >= 2)",
+                        unit)
+    interval = median_with_ci(values)
+    if interval.method.startswith("bootstrap"):
+        coverage = min_max_coverage(n)
+        method = (f"{interval.method} = [min, max] of {n} trials; covers the median with probability "
+                  f"{coverage:.1%}, not 95% (95% needs >= 6 trials)")
+    else:
+        coverage, method = _stated_coverage(interval.method), interval.method
+    return Headline(interval.estimate, interval.low, interval.high, n, coverage, method, unit)
+
+
+def _stated_coverage(method: str) -> float | None:
+    """The coverage ``median_with_ci`` states at the end of an order-statistic method, e.g. '..., coverage 96.9%'."""
+    try:
+        return float(method.rsplit("coverage ", 1)[1].rstrip("%")) / 100.0
+    except (IndexError, ValueError):
+        return None
+
+
+# Headline figures: (key, path in metrics, unit).
+HEADLINES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("train_samples_per_s", ("training", "samples_per_s"), "samples/s"),
+    ("train_step_p50_ms", ("training", "step_ms", "p50"), "ms"),
+    ("latency_batch1_p50_ms", ("inference", "latency_batch1_ms", "p50"), "ms"),
+    ("offline_samples_per_s", ("inference", "offline", "samples_per_s"), "samples/s"),
+)
+
+
+def gpu_clocks(record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The GPU's SM clock over the measured training steps (NVML samples) against its maximum, and the
+    throttle reasons at the end; None where the device reports no clocks (CPU, XLA, no NVML)."""
+    sm = lookup(record, "metrics", "device_counters", "nvml", "sm_clock_mhz")
+    if not isinstance(sm, Mapping):
+        return None
+    return {
+        "sm_p50_mhz": sm.get("p50"),
+        "sm_min_mhz": sm.get("min"),
+        "sm_max_allowed_mhz": lookup(record, "device", "facts", "max_sm_clock_mhz"),
+        "throttle_reasons": lookup(record, "metrics", "device_counters", "nvml", "throttle_reasons_end"),
+    }
+
+
+def trial_figures(record: Mapping[str, Any], trial: int, file: str | None) -> dict[str, Any]:
+    """One trial's figures for ``trials.per_trial``: its throughput, steps, CV, warm-up and noise state."""
+    entry: dict[str, Any] = {"trial": trial, "status": record["status"], "reason": record["reason"], "file": file}
+    noise = lookup(record, "environment", "noise") or {}
+    entry["noise"] = {
+        "load_average": noise.get("load_average"),
+        "cpu_steal_fraction": noise.get("cpu_steal_fraction"),
+        "cpu_governor": noise.get("cpu_governor"),
+        "cpu_percent": noise.get("cpu_percent"),
+        "torch_threads": lookup(record, "environment", "torch_threads"),
+        "gpu_clocks": gpu_clocks(record),
+    }
+    train = lookup(record, "metrics", "training")
+    if record["status"] != "ok" or not train:
+        return entry
+    steps_ms = [s * 1e3 for s in train["raw_step_s"]]
+    step_ci = median_with_ci(steps_ms)
+    inference = lookup(record, "metrics", "inference") or {}
+    entry.update({
+        "train_samples_per_s": train["samples_per_s"],
+        "train_tokens_per_s": train["tokens_per_s"],
+        "step_p50_ms": step_ci.estimate,
+        "step_p50_ci_ms": [step_ci.low, step_ci.high],
+        "step_p50_ci_method": step_ci.method,
+        "step_cv": train["step_ms"]["cv"],
+        "warmup_steps": train["warmup_steps"],
+        "warmup_capped": bool(train.get("warmup_capped")),
+        "measured_steps": train["measured_steps"],
+        "latency_batch1_p50_ms": lookup(inference, "latency_batch1_ms", "p50"),
+        "offline_samples_per_s": lookup(inference, "offline", "samples_per_s"),
+        "offline_batch_p50_ms": lookup(inference, "offline", "batch_ms", "p50"),
+        "overhead_ratio": lookup(record, "metrics", "overhead", "ratio"),
+    })
+    return entry
+
+
+def _representative(records: Sequence[Mapping[str, Any]]) -> int:
+    """Index of the trial whose training samples/s is the median (the lower middle for an even count)."""
+    order = sorted(range(len(records)), key=lambda i: records[i]["metrics"]["training"]["samples_per_s"])
+    return order[(len(order) - 1) // 2]
+
+
+def _ms_summary(seconds: Sequence[float]) -> dict[str, Any]:
+    return Summary.from_samples([s * 1e3 for s in seconds]).to_dict()
+
+
+def _pooled(records: Sequence[Mapping[str, Any]], *path: str) -> list[float]:
+    return [x for r in records for x in lookup(r["metrics"], *path)]
+
+
+def pooled_metrics(records: Sequence[Mapping[str, Any]], representative: int) -> dict[str, Any]:
+    """The metrics of the representative trial, with headline rates as medians over trials and the
+    per-step distributions pooled over all trials."""
+    metrics = copy.deepcopy(dict(records[representative]["metrics"]))
+    train = metrics["training"]
+    raw_steps = _pooled(records, "training", "raw_step_s")
+    train.update({
+        "samples_per_s": statistics.median(r["metrics"]["training"]["samples_per_s"] for r in records),
+        "tokens_per_s": statistics.median(r["metrics"]["training"]["tokens_per_s"] for r in records),
+        "raw_step_s": raw_steps,
+        "step_ms": _ms_summary(raw_steps),
+        "measured_steps": len(raw_steps),
+        "measured_seconds": sum(r["metrics"]["training"].get("measured_seconds", 0.0) for r in records),
+    })
+    inference = metrics.get("inference")
+    if inference:
+        latency = _pooled(records, "inference", "raw_latency_s")
+        batches = _pooled(records, "inference", "offline", "raw_batch_s")
+        inference.update({"raw_latency_s": latency, "latency_batch1_ms": _ms_summary(latency)})
+        inference["offline"].update({
+            "raw_batch_s": batches,
+            "batch_ms": _ms_summary(batches),
+            "samples_per_s": statistics.median(r["metrics"]["inference"]["offline"]["samples_per_s"]
+                                               for r in records),
+        })
+    return metrics
+
+
+def noise_verdict(per_trial: Sequence[Mapping[str, Any]]) -> tuple[bool, list[str]]:
+    """``stats.is_noisy`` over the ok trials' step-time CVs and median-step intervals."""
+    ok = [t for t in per_trial if t["status"] == "ok"]
+    intervals = [(low - DISAGREEMENT_FLOOR * t["step_p50_ms"], high + DISAGREEMENT_FLOOR * t["step_p50_ms"])
+                 for t in ok for low, high in [t["step_p50_ci_ms"]]]
+    return is_noisy([t["step_cv"] for t in ok], intervals)
+
+
+def aggregate(trials: Sequence[DeviceResult], files: Sequence[str | None], requested: int) -> DeviceResult:
+    """Fold the records of one device's trials (trial 1 first) into its result.
+
+    ``files`` are the trial records' paths relative to the run directory. The trials are run
+    in order and stop at the first one that is not ``ok``: its status and reason become the
+    result's, prefixed with the trial number, and the earlier trials' figures are kept.
+    """
+    if not trials or len(trials) != len(files):
+        raise ValueError(f"aggregate needs one file per trial, got {len(trials)} trials and {len(files)} files")
+    records = [t.to_dict() for t in trials]
+    per_trial = [trial_figures(r, i, f) for i, (r, f) in enumerate(zip(records, files, strict=True), start=1)]
+    section: dict[str, Any] = {"requested": requested, "count": len(records), "aggregation": AGGREGATION,
+                               "noise_rule": NOISE_RULE, "representative": None, "breakdown_trial": None,
+                               "headline": {}, "per_trial": per_trial}
+    last = records[-1]
+    if last["status"] != "ok":
+        data = copy.deepcopy(last)
+        if requested > 1:
+            data["reason"] = f"trial {len(records)} of {requested}: {last['reason']}"
+        data.update({K_TRIAL: 0, K_TRIALS: section})
+        return DeviceResult(data)
+    if not all(lookup(r, "metrics", "training", "raw_step_s") for r in records):
+        # A scenario without timed training steps (convergence): nothing to pool or to test for noise.
+        data = copy.deepcopy(records[0])
+        section.update({"representative": 1, "aggregation": "trial 1's record: this scenario has no "
+                        "per-step training times to pool", "noise_rule": "not assessed: no per-step times"})
+        data.update({K_TRIAL: 0, K_TRIALS: section, K_NOISY: False, K_NOISE_REASONS: []})
+        return DeviceResult(data)
+    rep = _representative(records)
+    data = copy.deepcopy(records[rep])
+    data["metrics"] = pooled_metrics(records, rep)
+    with_breakdown = next((i for i, r in enumerate(records) if r.get("breakdown")), None)
+    data["breakdown"] = copy.deepcopy(records[with_breakdown]["breakdown"]) if with_breakdown is not None else None
+    section["representative"] = rep + 1
+    section["breakdown_trial"] = None if with_breakdown is None else with_breakdown + 1
+    section["headline"] = {
+        key: headline_interval([lookup(r["metrics"], *path) for r in records], unit).to_dict()
+        for key, path, unit in HEADLINES
+        if all(isinstance(lookup(r["metrics"], *path), int | float) for r in records)
+    }
+    noisy, reasons = noise_verdict(per_trial)
+    data.update({K_TRIAL: 0, K_TRIALS: section, K_NOISY: noisy, K_NOISE_REASONS: reasons})
+    return DeviceResult(data)

@@ -1,0 +1,162 @@
+"""The step recorder: a Lightning callback that records whole-step times off the synchronised wall clock.
+
+Each sample is the interval between two consecutive batch ends, read after the device has been
+synchronised, so it covers a whole step: fetching the batch, copying it, forward, backward and
+the optimizer. Warm-up steps are recorded apart from the measured ones.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pytorch_lightning as pl
+
+from tweetbench.analysis.stats import SteadyStateDetector
+from tweetbench.devices.clock import DeviceClock
+
+ProgressFn = Callable[[int], None]
+
+
+def own_clock(clock: DeviceClock) -> DeviceClock | None:
+    """``clock`` where it is the device's own (worth recording beside the wall clock), else None."""
+    return clock if clock.on_device else None
+
+
+class StepRecorder(pl.Callback):
+    """Records whole-step times; stops training once ``measured_steps`` have been measured.
+
+    With a ``detector`` the measured window opens once step time has settled (the detector's
+    rule); with ``warmup_steps`` it opens after that fixed number of steps.
+    """
+
+    def __init__(
+        self,
+        synchronize: Callable[[], None],
+        measured_steps: int,
+        *,
+        detector: SteadyStateDetector | None = None,
+        warmup_steps: int = 0,
+        on_step: ProgressFn | None = None,
+        on_measure_start: Callable[[], None] | None = None,
+        on_measure_end: Callable[[], Mapping[str, Any] | None] | None = None,
+        device_clock: DeviceClock | None = None,
+    ) -> None:
+        self.synchronize = synchronize
+        # The device's own clock (CUDA events), marked at the same points as the wall clock.
+        self.device_clock = device_clock
+        self._marks: list[object] = []
+        self._open_mark = 0
+        self.measured_steps = measured_steps
+        self.detector = detector
+        self.fixed_warmup = warmup_steps
+        self.on_step = on_step
+        self.on_measure_start = on_measure_start
+        self.on_measure_end = on_measure_end
+        # What on_measure_end returned (e.g. the device's counters over the measured window).
+        self.window: dict[str, Any] = {}
+        self.warmup: list[float] = []
+        self.measured: list[float] = []
+        self.measure_started_at: float | None = None
+        self.measure_ended_at: float | None = None
+        # perf_counter() at the end of the first step (synchronised): compile included, on XLA.
+        self.first_step_at: float | None = None
+        self._last: float | None = None
+        self._measuring = detector is None and warmup_steps == 0
+
+    # -- the clock -------------------------------------------------------------------------------
+    def _mark(self) -> None:
+        if self.device_clock is not None:
+            self._marks.append(self.device_clock.mark())
+
+    def _start(self) -> None:
+        self._mark()
+        self.synchronize()
+        self._last = time.perf_counter()
+        if self._measuring:
+            self._open_window(self._last)
+
+    def _open_window(self, now: float) -> None:
+        self._measuring = True
+        if self.on_measure_start is not None:
+            self.on_measure_start()
+            # Starting samplers belongs to no step: the first measured step starts after the hook.
+            # (The device was synchronised just before it, and the hook queues no device work.)
+            self._mark()
+            now = self._last = time.perf_counter()
+        self.measure_started_at = now
+        self._open_mark = max(len(self._marks) - 1, 0)
+
+    def _tick(self, trainer: pl.Trainer | None) -> None:
+        self._mark()
+        self.synchronize()
+        now = time.perf_counter()
+        assert self._last is not None
+        step = now - self._last
+        self._last = now
+        if self.first_step_at is None:
+            self.first_step_at = now
+        if self._measuring:
+            self.measured.append(step)
+            if len(self.measured) == self.measured_steps:
+                self.measure_ended_at = now
+                if self.on_measure_end is not None:
+                    self.window = dict(self.on_measure_end() or {})
+                if trainer is not None:
+                    trainer.should_stop = True
+        else:
+            self.warmup.append(step)
+            settled = (
+                self.detector.observe(step) if self.detector is not None else len(self.warmup) >= self.fixed_warmup
+            )
+            if settled:
+                self._open_window(now)
+        if self.on_step is not None:
+            self.on_step(len(self.warmup) + len(self.measured))
+
+    def device_intervals(self) -> tuple[list[float], list[float]] | None:
+        """(warm-up, measured) step times by the device's own clock, or None without one.
+
+        Call it after the last step: reading the clock waits for the device.
+        """
+        if self.device_clock is None:
+            return None
+        intervals = self.device_clock.intervals(self._marks)
+        measured = intervals[self._open_mark:self._open_mark + len(self.measured)]
+        return intervals[:len(self.warmup)], measured
+
+    @property
+    def device_source(self) -> str | None:
+        """What the device clock is (``cuda-events``), or None without one."""
+        return None if self.device_clock is None else self.device_clock.source
+
+    @property
+    def done(self) -> bool:
+        return len(self.measured) >= self.measured_steps
+
+    @property
+    def measured_seconds(self) -> float:
+        if self.measure_started_at is None or self.measure_ended_at is None:
+            return float(sum(self.measured))
+        return self.measure_ended_at - self.measure_started_at
+
+    # -- Lightning hooks -------------------------------------------------------------------------
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start()
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        self._tick(trainer)
+
+    def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start()
+
+    def on_predict_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        self._tick(None)
+
+    # -- for loops outside Lightning (the bare-PyTorch side of the overhead comparison) ---------------------------------
+    def start(self) -> None:
+        self._start()
+
+    def tick(self) -> None:
+        self._tick(None)

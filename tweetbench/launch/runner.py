@@ -1,0 +1,88 @@
+"""Run one device job inside its worker process and turn what it measured into a result record."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tweetbench import devices
+from tweetbench.config import DeviceJob
+from tweetbench.devices import Availability, DeviceBackend, DeviceSpec
+from tweetbench.harness.progress import ProgressEmitter
+from tweetbench.harness.ranks import rank_spec
+from tweetbench.records import DeviceResult, new_result, workload_section
+from tweetbench.records.environment import capture_environment, noise_state
+from tweetbench.scenarios.benchmark import run_benchmark
+from tweetbench.scenarios.convergence import run_convergence
+from tweetbench.scenarios.dataparallel import run_distributed_benchmark
+from tweetbench.scenarios.outcome import Outcome
+from tweetbench.workload.dataset import TweetData, load_data
+from tweetbench.workload.fingerprint import workload_fingerprint
+from tweetbench.workload.model import build_model
+from tweetbench.workload.module import TweetClassifier
+
+
+def run_device(job: DeviceJob, *, run_id: str, run_dir: Path, command: list[str],
+               inject_nan: bool = False, progress: ProgressEmitter | None = None) -> DeviceResult | None:
+    """Probe the device; if it is here, run the job's scenario on it and return the result.
+
+    A data-parallel job (``job.parallel``) runs in every rank's process: rank 0 returns the
+    result of the whole run, the other ranks None.
+    """
+    started = time.time()
+    spec = devices.parse_device(job.device, counted=job.parallel is not None)
+    availability = devices.probe(spec)
+    common: dict[str, Any] = dict(run_id=run_id, command=command, scenario=job.scenario, trial=job.trial,
+                                  preset=job.preset.__dict__)
+    why = availability.reason if not availability.available else \
+        devices.create_backend(spec).supports_precision(job.workload.precision)[1]
+    if not availability.available or why:
+        return new_result(device=devices.describe(spec, availability), status="unavailable", reason=why,
+                          workload=workload_section(job, None, None), environment=capture_environment(), **common)
+    noise = noise_state()
+    backend = devices.create_backend(spec if job.parallel is None else rank_spec(spec, job.parallel))
+    backend.setup()
+    data = load_data(job.workload, job.data)
+    model = build_model(job.workload, data.num_classes)
+    fingerprint = workload_fingerprint(job.workload, data, model)
+    module = TweetClassifier(model, job.workload.lr, log_metrics=job.scenario == "convergence")
+    if inject_nan:
+        module.inject_nan_at_step = job.preset.min_warmup_steps + 1
+    outcome = _run_scenario(job, backend, module, data, run_dir, progress or ProgressEmitter())
+    if outcome is None:
+        return None  # a rank > 0 of a data-parallel run: rank 0 writes the result
+    environment = {**capture_environment(), "noise": noise}
+    return _record(job, spec, availability, backend, outcome, started,
+                   workload=workload_section(job, fingerprint, data.source), environment=environment, **common)
+
+
+def _run_scenario(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, data: TweetData, run_dir: Path,
+                  progress: ProgressEmitter) -> Outcome | None:
+    """The job's scenario on this device; None on a rank > 0 of a data-parallel run."""
+    if job.scenario == "convergence":
+        return run_convergence(job, backend, module, data, run_dir, progress)
+    if job.parallel is not None:
+        return run_distributed_benchmark(job, backend, module, data, progress)
+    return run_benchmark(job, backend, module, data, run_dir, progress)
+
+
+def _record(job: DeviceJob, spec: DeviceSpec, availability: Availability, backend: DeviceBackend, outcome: Outcome,
+            started: float, **fields: Any) -> DeviceResult:
+    """The result record of a scenario that ran."""
+    device = devices.describe(spec, availability, backend.facts())
+    if outcome.distributed is not None:
+        device["label"] += f" ×{outcome.distributed['world_size']} ({outcome.distributed['strategy']})"
+        fields["distributed"] = outcome.distributed
+    return new_result(
+        device=device,
+        status=outcome.status,  # type: ignore[arg-type]
+        reason=outcome.reason,
+        metrics=outcome.metrics,
+        breakdown=outcome.breakdown,
+        timing={"started_at": started, "finished_at": time.time(), "wall_s": time.time() - started,
+                "phases_s": outcome.phases_s, "torch_threads": torch.get_num_threads()},
+        **fields,
+    )

@@ -1,0 +1,155 @@
+"""The benchmark scenario on one device: train, infer, overhead and profile, then derive the metrics.
+
+The passes run in a fixed order: the timed ones first (training, batch-1 and batched inference,
+the Lightning-vs-bare-PyTorch overhead), then the profiled ones, the matmul peak probe and the
+numerical-parity check last, so that none of them can warm or heat what the timed passes measure.
+A data-parallel job runs ``scenarios/dataparallel.py`` instead.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+from tweetbench.analysis.efficiency import efficiency_metrics, energy_metrics
+from tweetbench.config import DeviceJob
+from tweetbench.devices import DeviceBackend
+from tweetbench.harness.infer import InferenceRun, run_inference
+from tweetbench.harness.memory import PeakRSS
+from tweetbench.harness.overhead import run_overhead
+from tweetbench.harness.parity import run_parity
+from tweetbench.harness.peak import PeakConfig, measure_peak
+from tweetbench.harness.profiling import run_profiles
+from tweetbench.harness.progress import ProgressEmitter
+from tweetbench.harness.train import TrainingRun, run_training
+from tweetbench.scenarios.metrics import (
+    inference_metrics,
+    overhead_metrics,
+    profile_breakdown,
+    training_metrics,
+)
+from tweetbench.scenarios.outcome import Outcome, Phases, check_windows
+from tweetbench.workload.dataset import TweetData
+from tweetbench.workload.flops import workload_flops
+from tweetbench.workload.model import build_model
+from tweetbench.workload.module import TweetClassifier
+
+
+def run_benchmark(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, data: TweetData,
+                  run_dir: Path, progress: ProgressEmitter) -> Outcome:
+    """Every measured pass of the benchmark scenario, in order, on one device."""
+    outcome = Outcome()
+    phases = Phases(progress, outcome, backend)
+    with PeakRSS() as rss:
+        backend.reset_peak_memory()
+        training = _train(job, backend, module, data, phases)
+        latency, offline = _infer(job, backend, module, data, phases, training)
+        device_memory = backend.memory()
+        _overhead(job, backend, module, data, phases)
+        if job.profile:
+            _profile(job, backend, module, data, run_dir, phases, training)
+        _peak_and_parity(job, backend, data, phases, latency)
+        phases.stop()
+        totals = backend.counters()
+        if totals:
+            outcome.metrics["device_totals"] = totals
+    outcome.metrics["memory"] = {
+        "peak_rss_bytes": rss.peak,
+        "kernel_max_rss_bytes": PeakRSS.kernel_peak_bytes(),
+        "device": device_memory,
+    }
+    return outcome
+
+
+def _common(job: DeviceJob) -> dict[str, Any]:
+    return dict(batch_size=job.workload.batch_size, seed=job.workload.seed)
+
+
+def _train(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, data: TweetData,
+           phases: Phases) -> TrainingRun:
+    preset, outcome = job.preset, phases.outcome
+    step = phases.start("train", preset.max_warmup_steps + preset.measured_steps).step
+    training = run_training(module, backend, data.train, preset=preset, precision=job.workload.precision,
+                            on_step=step, **_common(job))
+    outcome.metrics["training"] = training_metrics(training)
+    outcome.metrics["device_counters"] = training.device_counters
+    if training.first_non_finite_step is not None:
+        outcome.status = "invalid"
+        outcome.reason = f"training loss became NaN/Inf at step {training.first_non_finite_step}"
+    return training
+
+
+def _infer(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, data: TweetData,
+           phases: Phases, training: TrainingRun) -> tuple[InferenceRun, InferenceRun]:
+    """Batch-1 latency and batched throughput, then the energy and validity of every measured window."""
+    wl, preset, outcome = job.workload, job.preset, phases.outcome
+    step = phases.start("infer-latency", preset.latency_warmup + preset.latency_requests).step
+    latency = run_inference(module, backend, data.val, batch_size=1, warmup=preset.latency_warmup,
+                            batches=preset.latency_requests, seed=wl.seed, precision=wl.precision, on_step=step)
+    step = phases.start("infer-offline", preset.offline_warmup_batches + preset.offline_batches).step
+    offline = run_inference(module, backend, data.val, batch_size=preset.offline_batch_size,
+                            warmup=preset.offline_warmup_batches, batches=preset.offline_batches,
+                            seed=wl.seed, precision=wl.precision, on_step=step)
+    outcome.metrics["inference"] = inference_metrics(latency, offline)
+    counters = training.device_counters
+    outcome.metrics["energy"] = energy_metrics({
+        "training": (counters, training.batch_size * len(training.step_seconds)),
+        "inference_batch1": (latency.device_counters, len(latency.batch_seconds)),
+        "inference_offline": (offline.device_counters, offline.batch_size * len(offline.batch_seconds)),
+    })
+    check_windows(outcome, backend, {"training": counters,
+                                     "batch-1 inference": latency.device_counters,
+                                     f"batch-{offline.batch_size} inference": offline.device_counters})
+    return latency, offline
+
+
+def _overhead(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, data: TweetData,
+              phases: Phases) -> None:
+    preset = job.preset
+    total = preset.overhead_rounds * 2 * (preset.min_warmup_steps + preset.overhead_steps)
+    step = phases.start("overhead", total).step
+    overhead = run_overhead(module, backend, data.train, lr=job.workload.lr, preset=preset, on_step=step,
+                            **_common(job))
+    phases.outcome.metrics["overhead"] = overhead_metrics(overhead)
+
+
+def _profile(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, data: TweetData, run_dir: Path,
+             phases: Phases, training: TrainingRun) -> None:
+    preset = job.preset
+    step = phases.start("profile", preset.profile_steps + preset.advanced_profile_steps).step
+    profiles = run_profiles(module, backend, data.train, run_dir / "profiles" / job.device,
+                            simple_steps=preset.profile_steps, advanced_steps=preset.advanced_profile_steps,
+                            precision=job.workload.precision, skip=min(preset.min_warmup_steps, 5),
+                            on_step=step, **_common(job))
+    breakdown = profile_breakdown(profiles, statistics.median(training.step_seconds), run_dir)
+    # False on XLA: no sync between the parts, so they are host-side (tracing) time.
+    breakdown["parts_synced"] = backend.part_sync is not None
+    phases.outcome.breakdown = breakdown
+
+
+def _peak_and_parity(job: DeviceJob, backend: DeviceBackend, data: TweetData, phases: Phases,
+                     latency: InferenceRun) -> None:
+    wl, metrics = job.workload, phases.outcome.metrics
+    # After every timed pass, so that its heat and clocks cannot touch them.
+    phases.start("peak", 2)
+    peaks = measure_peak(backend.torch_device, backend.synchronize, supports=lambda dtype: _peak_support(backend, dtype),
+                         config=PeakConfig.for_budget(job.preset.peak_budget_s))
+    metrics["efficiency"] = efficiency_metrics(
+        workload_flops(wl, data.num_classes), {name: peak.to_dict() for name, peak in peaks.items()},
+        wl.precision, train_samples_per_s=metrics["training"]["samples_per_s"],
+        offline_samples_per_s=metrics["inference"]["offline"]["samples_per_s"],
+        latency_p50_s=statistics.median(latency.batch_seconds))
+    # Last, so that it cannot warm anything the timed passes measure; the model is built afresh
+    # from the workload's seed, so every device starts it from the same weights.
+    phases.start("parity", job.preset.parity_steps)
+    metrics["parity"] = run_parity(build_model(wl, data.num_classes), backend, data.train,
+                                   steps=job.preset.parity_steps, lr=wl.lr, precision=wl.precision, **_common(job))
+
+
+def _peak_support(backend: DeviceBackend, dtype: str) -> tuple[bool, str]:
+    """Whether the matmul peak probe runs in ``dtype`` on this device, and if not, why."""
+    problem = backend.peak_probe_problem()
+    if problem:
+        return False, problem
+    return backend.supports_precision("bf16-mixed") if dtype == "bf16" else (True, "")

@@ -1,0 +1,56 @@
+"""What a scenario yields on one device: its status, metrics, breakdown and the time of each phase."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from tweetbench.devices import DeviceBackend
+from tweetbench.devices.base import diff_counters
+from tweetbench.harness.progress import ProgressEmitter
+
+
+@dataclass
+class Outcome:
+    """What the scenario measured, and whether the result is valid."""
+
+    status: str = "ok"
+    reason: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    breakdown: dict[str, Any] | None = None
+    phases_s: dict[str, float] = field(default_factory=dict)
+    # A data-parallel run's world, per-rank figures, communication and scaling (scenarios/dataparallel.py).
+    distributed: dict[str, Any] | None = None
+
+
+class Phases:
+    """Times each phase and, where the device keeps counters (XLA compiles), what it counted in it."""
+
+    def __init__(self, progress: ProgressEmitter, outcome: Outcome, backend: DeviceBackend) -> None:
+        self.progress, self.outcome, self.backend = progress, outcome, backend
+        self._name, self._start = "", 0.0
+        self._counters: dict[str, Any] = {}
+
+    def start(self, name: str, total: int) -> ProgressEmitter:
+        self.stop()
+        self._name, self._start = name, time.perf_counter()
+        self._counters = self.backend.counters()
+        self.progress.start_phase(name, total)
+        return self.progress
+
+    def stop(self) -> None:
+        if self._name:
+            self.outcome.phases_s[self._name] = time.perf_counter() - self._start
+            if self._counters:
+                phases = self.outcome.metrics.setdefault("device_phases", {})
+                phases[self._name] = diff_counters(self.backend.counters(), self._counters)
+            self._name = ""
+
+
+def check_windows(outcome: Outcome, backend: DeviceBackend, windows: dict[str, dict[str, Any]]) -> None:
+    """Mark the outcome invalid if the device rejects a measured window (e.g. an XLA compile inside it)."""
+    for what, window in windows.items():
+        problem = backend.check_measurement(window)
+        if problem and outcome.status == "ok":
+            outcome.status, outcome.reason = "invalid", f"{problem} of {what}"

@@ -1,0 +1,36 @@
+"""The workload fingerprint: one hash over the config, the token tensors and the initial weights.
+
+Two results with the same fingerprint measured exactly the same work; it does not depend on the
+device, the preset or the time of the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import torch
+from torch import nn
+
+from tweetbench.config import WorkloadConfig
+from tweetbench.workload.dataset import TweetData
+
+
+def _update_tensor(digest: "hashlib._Hash", name: str, tensor: torch.Tensor) -> None:
+    tensor = tensor.detach().to("cpu").contiguous()
+    digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+    digest.update(tensor.numpy().tobytes())
+
+
+def workload_fingerprint(workload: WorkloadConfig, data: TweetData, model: nn.Module) -> str:
+    """``sha256:<hex>`` over the workload config, every split's tensors and the model's initial weights."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps(workload.to_dict(), sort_keys=True).encode())
+    digest.update(json.dumps(list(data.authors)).encode())
+    for split_name in ("train", "val", "test"):
+        split = getattr(data, split_name)
+        _update_tensor(digest, f"{split_name}.tokens", split.tokens)
+        _update_tensor(digest, f"{split_name}.labels", split.labels)
+    for name, tensor in sorted(model.state_dict().items()):
+        _update_tensor(digest, f"weight.{name}", tensor)
+    return f"sha256:{digest.hexdigest()}"

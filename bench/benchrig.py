@@ -17,7 +17,6 @@ from tweetbench.devices import (
     create_backend,
     probe,
 )
-from tweetbench.launch.runner import device_label
 from tweetbench.workload.dataset import TweetData, load_data, make_loader
 from tweetbench.workload.fingerprint import workload_fingerprint
 from tweetbench.workload.model import build_model
@@ -92,7 +91,7 @@ def build_rig(kind: str, workload: WorkloadConfig) -> Rig:
     fingerprint = workload_fingerprint(workload, data, model)  # of the initial weights, as tweetbench run does
     module = TweetClassifier(model, workload.lr).to(backend.torch_device)
     tokens, labels = next(iter(make_loader(data.train, workload.batch_size, seed=workload.seed, total_batches=1)))
-    return Rig(backend, device_label(kind, availability.hardware), workload, data, fingerprint, module,
+    return Rig(backend, BACKENDS[kind].label(availability.hardware), workload, data, fingerprint, module,
                (tokens.to(backend.torch_device), labels.to(backend.torch_device)))
 
 

@@ -17,7 +17,7 @@ from benchrig import Mode, Rig
 from tweetbench.analysis.stats import Summary
 from tweetbench.config import PRESETS
 from tweetbench.harness.overhead import run_overhead
-from tweetbench.scenarios.benchmark import OVERHEAD_TARGET
+from tweetbench.scenarios.metrics import OVERHEAD_TARGET
 
 TARGET_WORKLOAD = "tweets-bilstm-v1"
 

@@ -16,22 +16,20 @@ UNPICKLERS = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "joblib", "
 NETWORK_CLIENTS = {"urllib.request", "urllib3", "http.client", "requests", "httpx", "aiohttp", "ftplib", "smtplib",
                    "socket"}
 # (file, module): imports allowed, and why.
-ALLOWED_IMPORTS = {
-    # gethostname() names the host of each data-parallel rank; it opens no connection.
-    ("distributed.py", "socket"),
-}
+ALLOWED_IMPORTS: set[tuple[str, str]] = set()
 # (file, call): loads from files, and why they are safe.
 ALLOWED_LOADS = {
     # pstats unmarshals the cProfile dump that the same run's AdvancedProfiler has just written.
-    ("profiling.py", "pstats.Stats"),
+    ("harness/profiling.py", "pstats.Stats"),
 }
-# (file, kind): writes that do not go through report.files.write_atomic, and why.
+# (file, kind): writes that do not go through records.files.write_atomic, and why.
 ALLOWED_WRITES = {
-    ("report/files.py", "open-write"),  # write_atomic's own temporary file, and the lock file (opened to append)
-    ("corpus.py", "open-write"),  # the corpus cache: mkstemp, then os.replace; checked on every read
-    ("suite.py", "open-write"),  # a worker's stderr log, streamed while it runs (not JSON or Markdown)
-    ("distributed.py", "open-write"),  # os.devnull for the progress of ranks other than 0
-    ("distributed.py", "write_text"),  # the rank heartbeat, each second: a temporary file renamed over the last
+    ("records/files.py", "open-write"),  # write_atomic's own temporary file, and the lock file (opened to append)
+    ("workload/corpus.py", "open-write"),  # the corpus cache: mkstemp, then os.replace; checked on every read
+    ("launch/process.py", "open-write"),  # a worker's stderr log, streamed while it runs (not JSON or Markdown)
+    ("launch/torchrun.py", "open-write"),  # os.devnull for the progress of ranks other than 0
+    ("scenarios/dataparallel.py", "open-write"),  # os.devnull for the progress of ranks other than 0
+    ("harness/ranks.py", "write_text"),  # the rank heartbeat, each second: a temporary file renamed over the last
     ("cli.py", "open-write"),  # an internal error's traceback, to a new mkstemp file outside the results
 }
 
@@ -71,7 +69,7 @@ def calls(tree: ast.AST) -> Iterator[ast.Call]:
 
 def test_the_audit_sees_the_package() -> None:
     names = {name for name, _ in modules()}
-    assert {"cli.py", "records.py", "report/files.py", "profiling.py"} <= names
+    assert {"cli.py", "records/result.py", "records/files.py", "harness/profiling.py"} <= names
 
 
 def test_nothing_is_unpickled() -> None:

@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "--benchmark-json file into summary.md (kept there by later runs)")
 
     compare = sub.add_parser("compare", help="is run B faster or slower than run A? ratios, intervals, verdicts")
-    compare.add_argument("a", type=Path, metavar="A", help="the baseline: a run directory or a device JSON file")
+    compare.add_argument("a", type=Path, metavar="A", help="the reference side: a run directory or a device JSON file")
     compare.add_argument("b", type=Path, metavar="B", help="the candidate: a run directory or a device JSON file")
     compare.add_argument("--markdown", action="store_true", help="print Markdown instead of the terminal table")
     compare.add_argument("--allow-different-workloads", action="store_true",

@@ -32,7 +32,7 @@ _MEMORY_CAP = "oom-above-"
 def _entries(environ: Mapping[str, str] | None) -> list[tuple[str, str]]:
     env = os.environ if environ is None else environ
     return [(target.strip(), fault) for target, _, fault in
-            (item.strip().partition(":") for item in env.get(FAULT_ENV, "").split(",") if item.strip())]
+            (item.strip().rpartition(":") for item in env.get(FAULT_ENV, "").split(",") if item.strip())]
 
 
 def _fault_for(target: str, environ: Mapping[str, str] | None) -> str | None:

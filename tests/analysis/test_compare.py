@@ -12,7 +12,7 @@ from tweetbench.cli import main
 from tweetbench.errors import ResultsError, UsageError
 from tweetbench.records import SCHEMA_VERSION, DeviceResult, dumps
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent.parent / "data"
 BASE = json.loads((DATA / "cpu_result.json").read_text())
 META = json.loads((DATA / "run_meta.json").read_text())
 

@@ -136,7 +136,7 @@ def test_efficiency_is_not_computed_for_a_failed_data_parallel_run():
 # --------------------------------------------------------------------------- records and files
 
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent.parent / "data"
 
 
 def _valid_reference(**changes) -> DeviceResult:

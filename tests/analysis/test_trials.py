@@ -11,7 +11,7 @@ from tweetbench.analysis.stats import Summary
 from tweetbench.analysis.trials import aggregate, headline_interval, min_max_coverage
 from tweetbench.records import DeviceResult, dumps, parse_result
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent.parent / "data"
 BASE = json.loads((DATA / "cpu_result.json").read_text())
 
 

@@ -10,12 +10,7 @@ import torch
 
 from tweetbench.config import PRESETS, WORKLOADS, DeviceJob
 from tweetbench.devices import DeviceSpec, create_backend
-from tweetbench.devices.cuda import (
-    CUDABackend,
-    CudaEventClock,
-    driver_version_from_proc,
-    fp32_math_settings,
-)
+from tweetbench.devices.cuda import CUDABackend, CudaEventClock, driver_version_from_proc, fp32_math_settings
 from tweetbench.harness.peak import PeakConfig, measure_peak
 
 _gpu = CUDABackend.probe(DeviceSpec("gpu"))

@@ -62,12 +62,12 @@ def test_a_compile_inside_the_measured_window_is_a_problem_and_none_is_not():
 
 
 def test_the_benchmark_marks_a_result_invalid_when_a_measured_window_compiled():
-    from tweetbench.scenarios.benchmark import Outcome, _check_windows
+    from tweetbench.scenarios.outcome import Outcome, check_windows
 
     backend = create_backend(parse_device("xla-cpu"))
     outcome = Outcome()
-    _check_windows(outcome, backend, {"training": {"compile_count": 0},
-                                      "batch-1 inference": {"compile_count": 1, "compile_s": 0.5}})
+    check_windows(outcome, backend, {"training": {"compile_count": 0},
+                                     "batch-1 inference": {"compile_count": 1, "compile_s": 0.5}})
     assert outcome.status == "invalid"
     assert outcome.reason == "1 XLA compilation during the measured steps (0.5 s) of batch-1 inference"
 

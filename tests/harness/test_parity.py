@@ -14,7 +14,7 @@ from tweetbench.harness.parity import run_parity, without_dropout
 from tweetbench.workload.dataset import load_data
 from tweetbench.workload.model import build_model
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent.parent / "data"
 
 
 def record(name: str, kind: str, losses, *, status: str = "ok", precision: str = "32-true"):

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tweetbench.launch.suite import new_run_dir
 from tweetbench.records import read_result
 from tweetbench.records.files import locked, write_atomic
-from tweetbench.report.writer import RUN_ID_RE
+from tweetbench.records.run import RUN_ID_RE, new_run_dir
 
 
 def test_run_ids_are_unique_when_made_at_the_same_moment(tmp_path: Path) -> None:

@@ -73,13 +73,13 @@ def test_ranks_share_the_single_device_batch_stream():
 
     split = EncodedSplit(torch.arange(40 * 4).reshape(40, 4) + 1, torch.zeros(40, dtype=torch.long))
     whole = [tokens for tokens, _ in make_loader(split, 4, seed=3, total_batches=6)]
-    ranks = [[tokens for tokens, _ in ranks.rank_loader(split, 4, seed=3, total_batches=3, rank=r, world=2)]
-             for r in (0, 1)]
-    assert [len(r) for r in ranks] == [3, 3]
-    interleaved = [batch for pair in zip(*ranks) for batch in pair]
+    shares = [[tokens for tokens, _ in ranks.rank_loader(split, 4, seed=3, total_batches=3, rank=r, world=2)]
+              for r in (0, 1)]
+    assert [len(r) for r in shares] == [3, 3]
+    interleaved = [batch for pair in zip(*shares) for batch in pair]
     assert all(torch.equal(a, b) for a, b in zip(interleaved, whole, strict=True))
     assert ranks.non_pad_tokens(ranks.rank_loader(split, 4, seed=3, total_batches=3, rank=1, world=2),
-                                      1, 2) == 2 * 4 * 4
+                                1, 2) == 2 * 4 * 4
 
 
 # --------------------------------------------------------------------------- what a failed rank leaves behind

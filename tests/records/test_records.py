@@ -12,7 +12,7 @@ from tweetbench.records import (
     validate,
 )
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent.parent / "data"
 
 
 def stored(name="cpu_result.json"):

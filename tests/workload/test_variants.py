@@ -16,7 +16,7 @@ from tweetbench.workload.dataset import load_data
 from tweetbench.workload.fingerprint import workload_fingerprint
 from tweetbench.workload.model import build_model
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent.parent / "data"
 
 
 def test_direction_variant_is_a_registered_workload_with_its_own_name():

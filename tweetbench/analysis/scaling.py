@@ -32,6 +32,7 @@ from tweetbench.analysis.breakdown import PARTS, VERDICT_WORDS
 from tweetbench.analysis.stats import Summary
 from tweetbench.errors import ResultsError
 from tweetbench.records import K_DISTRIBUTED, K_NOISY, DeviceResult, read_result
+from tweetbench.records.run import result_files
 
 PENDING = "not computed yet: no single-device baseline was compared"
 
@@ -239,7 +240,7 @@ def load_reference(path: Path, kind: str | None = None) -> DeviceResult:
     """The single-device result that ``--scaling-baseline PATH`` names: a result JSON, or a run
     directory holding one (of device kind ``kind``, when given). ``ResultsError`` if there is none."""
     if path.is_dir():
-        files = sorted(p for p in path.glob("*.json") if p.name != "run.json")
+        files = result_files(path)
         if not files:
             raise ResultsError(f"--scaling-baseline {path}: no result files in it (give a run directory or a "
                                "result JSON)")

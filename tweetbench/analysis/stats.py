@@ -271,7 +271,7 @@ def compare_samples(
     min_effect: float = 0.01,
     seed: int = 0,
 ) -> Comparison:
-    """Compare candidate ``b`` with baseline ``a`` (raw samples, all strictly positive).
+    """Compare candidate ``b`` with the reference ``a`` (raw samples, all strictly positive).
 
     * ``ratio`` is ``median(b) / median(a)``.
     * ``[low, high]`` is its ``1 - alpha`` (95% by default) percentile-bootstrap interval:

@@ -1,4 +1,4 @@
-"""The bare-PyTorch baseline: the same model, batches and optimizer with no Lightning, interleaved.
+"""The overhead comparison: the same model, batches and optimizer in a bare PyTorch loop, interleaved with Lightning.
 
 tweetbench's own overhead is the ratio of its training throughput to this loop's, measured in
 the same process in alternating blocks (Lightning, bare, bare, Lightning, ...) so that drifts in

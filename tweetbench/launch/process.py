@@ -63,18 +63,8 @@ class Worker:
         return code
 
 
-def _describe_exit(code: int) -> str:
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = str(-code)
-        hint = " (killed: out of memory?)" if name == "SIGKILL" else ""
-        return f"worker died from {name}{hint}"
-    return f"worker exited with code {code}"
-
-
 def describe_exit(code: int) -> str:
+    """How a worker process ended, in words (a signal by name, with a hint for SIGKILL)."""
     if code < 0:
         try:
             name = signal.Signals(-code).name

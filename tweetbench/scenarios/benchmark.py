@@ -14,7 +14,7 @@ from typing import Any
 
 from tweetbench.analysis.efficiency import efficiency_metrics, energy_metrics
 from tweetbench.config import DeviceJob
-from tweetbench.devices import DeviceBackend
+from tweetbench.devices import DeviceBackend, file_stem
 from tweetbench.harness.infer import InferenceRun, run_inference
 from tweetbench.harness.memory import PeakRSS
 from tweetbench.harness.overhead import run_overhead
@@ -118,7 +118,7 @@ def _profile(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, da
              phases: Phases, training: TrainingRun) -> None:
     preset = job.preset
     step = phases.start("profile", preset.profile_steps + preset.advanced_profile_steps).step
-    profiles = run_profiles(module, backend, data.train, run_dir / "profiles" / job.device,
+    profiles = run_profiles(module, backend, data.train, run_dir / "profiles" / file_stem(job.device),
                             simple_steps=preset.profile_steps, advanced_steps=preset.advanced_profile_steps,
                             precision=job.workload.precision, skip=min(preset.min_warmup_steps, 5),
                             on_step=step, **_common(job))

@@ -29,7 +29,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 
 from tweetbench.config import DeviceJob
 from tweetbench.devices import DeviceBackend
-from tweetbench.devices.base import diff_counters
+from tweetbench.devices.base import diff_counters, file_stem
 from tweetbench.harness.memory import PeakRSS
 from tweetbench.harness.progress import ProgressEmitter
 from tweetbench.harness.trainer import make_trainer
@@ -156,16 +156,15 @@ def run_convergence(job: DeviceJob, backend: DeviceBackend, module: TweetClassif
     ``module`` must log its epoch metrics (``TweetClassifier(..., log_metrics=True)``).
     """
     wl, outcome = job.workload, Outcome()
-    max_epochs = job.preset.max_epochs
     train, val, test = _loaders(job, data, backend.pin_memory)
     batches = len(train)
     tracker = ConvergenceTracker(backend.synchronize, wl.target_accuracy, on_batch=progress.step,
                                  on_epoch=lambda epoch: progress.start_phase(f"epoch {epoch}", batches),
                                  counters=backend.counters)
     stopper = EarlyStopping(monitor=MONITOR, mode="min", patience=PATIENCE, min_delta=MIN_DELTA, check_finite=True)
-    tb_name = job.device.replace(":", "-")
-    logger = TensorBoardLogger(save_dir=str(run_dir), name=TENSORBOARD_DIR, version=tb_name, default_hp_metric=False)
-    trainer = make_trainer(backend, max_epochs=max_epochs, callbacks=[tracker, stopper], logger=logger,
+    logger = TensorBoardLogger(save_dir=str(run_dir), name=TENSORBOARD_DIR, version=file_stem(job.device),
+                               default_hp_metric=False)
+    trainer = make_trainer(backend, max_epochs=job.preset.max_epochs, callbacks=[tracker, stopper], logger=logger,
                            precision=wl.precision, validate=True, log_every_n_steps=max(1, min(50, batches)),
                            default_root_dir=str(run_dir / "work"))
     # Dropout draws from the global generators: the same seed on every device (and every rerun).
@@ -179,19 +178,28 @@ def run_convergence(job: DeviceJob, backend: DeviceBackend, module: TweetClassif
         if tracker.best_state is not None:
             module.load_state_dict(tracker.best_state)
         progress.start_phase("test", len(test))
-        tested = make_trainer(backend, precision=wl.precision, validate=True, logger=False)
-        scores = tested.test(module, dataloaders=test, verbose=False)[0]
+        scores = make_trainer(backend, precision=wl.precision, validate=True, logger=False).test(
+            module, dataloaders=test, verbose=False)[0]
     logger.finalize("success")
     outcome.phases_s = {"fit": fit_s, "test": time.perf_counter() - started - fit_s}
-    curves = tracker.curves
+    outcome.metrics["convergence"] = _convergence_metrics(job, data, tracker, scores, batches, fit_s)
+    outcome.metrics["convergence"]["device_counters"] = {"fit": counters_fit, "to_accuracy": tracker.counters_to_accuracy}
+    outcome.metrics["memory"] = {"peak_rss_bytes": rss.peak, "kernel_max_rss_bytes": PeakRSS.kernel_peak_bytes(),
+                                 "device": backend.memory()}
+    _judge(outcome, tracker.curves, wl.target_accuracy)
+    return outcome
+
+
+def _convergence_metrics(job: DeviceJob, data: TweetData, tracker: ConvergenceTracker, scores: dict[str, Any],
+                         batches: int, fit_s: float) -> dict[str, Any]:
+    """The ``convergence`` metrics: time and epochs to the target, the best epoch, test scores, the curves."""
+    wl, max_epochs, curves = job.workload, job.preset.max_epochs, tracker.curves
     epochs_run = len(curves["epoch"])
     train_s = curves["train_s"][-1] if epochs_run else 0.0
-    val_accs = [a for a in curves["val_acc"] if a is not None]
-    best_acc = max(val_accs) if val_accs else None
-    reached = tracker.time_to_accuracy_s is not None
-    outcome.metrics["convergence"] = {
+    best_acc = _best_val_acc(curves)
+    return {
         "target_accuracy": wl.target_accuracy,
-        "target_reached": reached,
+        "target_reached": tracker.time_to_accuracy_s is not None,
         "time_to_accuracy_s": tracker.time_to_accuracy_s,
         "time_to_accuracy_train_s": tracker.time_to_accuracy_train_s,
         "epochs_to_accuracy": tracker.epochs_to_accuracy,
@@ -216,17 +224,24 @@ def run_convergence(job: DeviceJob, backend: DeviceBackend, module: TweetClassif
         "train_s": train_s,
         "samples_per_s": batches * wl.batch_size * epochs_run / train_s if train_s > 0 else None,
         "curves": curves,
-        "tensorboard_dir": f"{TENSORBOARD_DIR}/{tb_name}",
-        "device_counters": {"fit": counters_fit, "to_accuracy": tracker.counters_to_accuracy},
+        "tensorboard_dir": f"{TENSORBOARD_DIR}/{file_stem(job.device)}",
     }
-    outcome.metrics["memory"] = {"peak_rss_bytes": rss.peak, "kernel_max_rss_bytes": PeakRSS.kernel_peak_bytes(),
-                                 "device": backend.memory()}
+
+
+def _best_val_acc(curves: dict[str, list[Any]]) -> float | None:
+    val_accs = [a for a in curves["val_acc"] if a is not None]
+    return max(val_accs) if val_accs else None
+
+
+def _judge(outcome: Outcome, curves: dict[str, list[Any]], target: float) -> None:
+    """Invalid on a NaN/Inf loss; a reason, but still ok, when the target was not reached."""
+    epochs_run = len(curves["epoch"])
     non_finite = [i + 1 for i, loss in enumerate(curves["train_loss"]) if loss is None]
+    best_acc = _best_val_acc(curves)
     if non_finite or (epochs_run and curves["val_loss"][-1] is None):
         outcome.status = "invalid"
         outcome.reason = f"loss became NaN/Inf in epoch {(non_finite or [epochs_run])[0]}"
-    elif not reached:
+    elif not outcome.metrics["convergence"]["target_reached"]:
         outcome.reason = (f"target not reached: best validation accuracy {best_acc:.4f} < target "
-                          f"{wl.target_accuracy:.2f} in {epochs_run} epochs" if best_acc is not None
+                          f"{target:.2f} in {epochs_run} epochs" if best_acc is not None
                           else "target not reached")
-    return outcome

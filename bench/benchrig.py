@@ -86,12 +86,15 @@ def build_rig(kind: str, workload: WorkloadConfig) -> Rig:
     availability = probe(spec)
     backend = create_backend(spec)
     backend.setup()
+    math = backend.configure_precision(workload.precision)
     data = load_data(workload, DataSource())
     model = build_model(workload, data.num_classes)
     fingerprint = workload_fingerprint(workload, data, model)  # of the initial weights, as tweetbench run does
-    module = TweetClassifier(model, workload.lr).to(backend.torch_device)
+    module = TweetClassifier(model, workload.lr, optimizer_options=backend.optimizer_options(workload.precision))
+    module = module.to(backend.torch_device)
     tokens, labels = next(iter(make_loader(data.train, workload.batch_size, seed=workload.seed, total_batches=1)))
-    return Rig(backend, BACKENDS[kind].label(availability.hardware), workload, data, fingerprint, module,
+    label = f"{BACKENDS[kind].label(availability.hardware)} [{math['math_mode']}]"
+    return Rig(backend, label, workload, data, fingerprint, module,
                (tokens.to(backend.torch_device), labels.to(backend.torch_device)))
 
 

@@ -8,7 +8,8 @@
 # 3. runs `tweetbench run --devices cpu,gpu --preset quick` (the full scenario: training, inference,
 #    bare-PyTorch overhead comparison, profile, matmul peak, parity);
 # 4. runs the GPU tests (every test marked gpu) and the GPU benchmarks (pytest --benchmark-only -k gpu);
-# 5. prints a compact summary: samples/s, batch-1 latency, speedup, overhead ratio, J per 1k samples,
+# 5. prints a compact summary: samples/s, batch-1 request and model latency, overlap gain, speedup, overhead
+#    ratio with its interval, J per 1k samples,
 #    % of measured peak, and the checks (CUDA events vs wall clock, power, memory, parity).
 #
 # Without a GPU every GPU step says why it is skipped and the rest still runs (PRESET=smoke WORKLOAD=tiny
@@ -88,14 +89,16 @@ if [ -z "$GPU_REASON" ]; then
   # The card's power before any work: the low bound of the energy check.
   IDLE_W=$("$PY" - <<'EOF' 2>>"$LOG"
 import time
-import pynvml
-pynvml.nvmlInit()
-h = pynvml.nvmlDeviceGetHandleByIndex(0)
+from tweetbench.devices.nvml import NvmlDevice
+# The NVML device behind torch's cuda:0 (the `gpu` of the run), matched by UUID, not NVML's index 0.
+device, why = NvmlDevice.for_torch_index(0)
+if device is None:
+    raise SystemExit(why)
 readings = []
 for _ in range(10):
-    readings.append(pynvml.nvmlDeviceGetPowerUsage(h) / 1000)
+    readings.append(device.read()["power_w"])
     time.sleep(0.1)
-print(f"{min(readings):.1f}")
+print(f"{min(r for r in readings if r is not None):.1f}")
 EOF
   ) || IDLE_W=""
   say "GPU found; idle power ${IDLE_W:-?} W"

@@ -60,14 +60,18 @@ def test_window_energy_from_the_counter_its_absence_and_the_power_fallback():
     assert energy["joules"] == 150.0 and energy["mean_power_w"] == 150.0 and energy["counter_updates"] == 1
     assert energy["source"] == "nvml-energy-counter"
 
-    still = window_energy([{"t": 0.0, "energy_mj": 5}, {"t": 0.01, "energy_mj": 5}], 0.01)
+    still = window_energy([{"t": 0.0, "energy_mj": 5}, {"t": 1.5, "energy_mj": 5}], 1.5)
     assert still["joules"] is None and "did not advance" in still["reason"]
+
+    # Under a second NVML cannot count: the window is marked, whatever the counter did.
+    short = window_energy([{"t": 0.0, "energy_mj": 5}, {"t": 0.01, "energy_mj": 900}], 0.01)
+    assert short["joules"] is None and short["reason"].startswith("window too short: 10 ms")
 
     power = window_energy([{"t": 0.0, "power_w": 100.0, "energy_mj": None},
                            {"t": 2.0, "power_w": 200.0, "energy_mj": None}], 2.0)
     assert power["source"] == "nvml-power-integral" and power["joules"] == 300.0
 
-    nothing = window_energy([{"t": 0.0}], 0.5)
+    nothing = window_energy([{"t": 0.0}], 1.5)
     assert nothing["joules"] is None and nothing["reason"]
 
 

@@ -27,9 +27,9 @@ def python(code: str, *, env: dict[str, str] | None = None, timeout: float = 300
                           timeout=timeout, env={**os.environ, **(env or {})})
 
 
-def tweetbench(*args: str, cwd) -> subprocess.CompletedProcess:
+def tweetbench(*args: str, cwd, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "tweetbench", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=900)
+                          timeout=900, env={**os.environ, **(env or {})})
 
 
 # -- probes and pure parts (no torch_xla) -----------------------------------------------------------
@@ -66,10 +66,14 @@ def test_the_benchmark_marks_a_result_invalid_when_a_measured_window_compiled():
 
     backend = create_backend(parse_device("xla-cpu"))
     outcome = Outcome()
-    check_windows(outcome, backend, {"training": {"compile_count": 0},
-                                     "batch-1 inference": {"compile_count": 1, "compile_s": 0.5}})
+    check_windows(outcome, backend, {"training": ({"compile_count": 0, "transfer_to_device_count": 970}, 10),
+                                     "batch-1 inference": ({"compile_count": 1, "compile_s": 0.5}, 10)})
     assert outcome.status == "invalid"
     assert outcome.reason == "1 XLA compilation during the measured steps (0.5 s) of batch-1 inference"
+    # Host round-trips beyond the batch's tensors (+ the RNG seed) are flagged, not invalid.
+    (warning,) = outcome.metrics["window_warnings"]
+    assert warning.startswith("97.0 host-to-device transfers per measured step, beyond the batch's 3: ")
+    assert warning.endswith(" of training")
 
 
 def test_counter_snapshots_subtract_nested_and_drop_zero_fallbacks():
@@ -150,8 +154,9 @@ def test_measured_window_counts_a_new_graph_and_not_a_cached_one_and_nothing_ask
 @pytest.fixture(scope="module")
 def xla_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("xla-results")
+    # A compile cache of its own: the run is cold, so the compile figures below are real compiles.
     proc = tweetbench("run", "--devices", "cpu,xla-cpu", "--workload", "tiny", "--preset", "smoke",
-                      "--out", str(out), cwd=out.parent)
+                      "--out", str(out), cwd=out.parent, env={"XLA_PERSISTENT_CACHE_PATH": str(out.parent / "cache")})
     return proc, out
 
 
@@ -165,7 +170,8 @@ def test_xla_cpu_end_to_end_is_ok_with_compile_figures_and_cpu_parity(xla_run):
     cpu = read_result(run_dir / "cpu.json").to_dict()
     xla = read_result(run_dir / "xla-cpu.json").to_dict()
     assert xla["status"] == "ok", xla["reason"]
-    assert xla["device"]["label"] == "XLA on CPU (not a TPU)" and "TPU" not in xla["device"]["hardware"]
+    assert xla["device"]["label"] == "XLA on CPU (not a TPU) [fp32 IEEE (XLA matmul precision highest)]"
+    assert "TPU" not in xla["device"]["hardware"] and xla["device"]["facts"]["compile_cache_state"] == "cold"
     metrics = xla["metrics"]
     totals, window = metrics["device_totals"], metrics["device_counters"]
     assert totals["compile_count"] >= 2 and totals["compile_s"] > 0 and totals["execute_s"] > 0
@@ -173,6 +179,11 @@ def test_xla_cpu_end_to_end_is_ok_with_compile_figures_and_cpu_parity(xla_run):
     assert metrics["device_phases"]["train"]["compile_count"] >= 1
     train = metrics["training"]
     assert train["measured_steps"] == 8 and train["step_ms"]["p50"] > 0
+    # Host round-trips per step are counted; the batch's own two tensors at least.
+    transfers = train["host_transfers"]
+    assert transfers["to_device_per_step"] >= 2 and transfers["allowed_to_device_per_step"] == 3
+    assert train["overlap_gain"] > 0 and metrics["inference"]["offline"]["overlap_gain"] > 0
+    assert totals["persistent_cache_misses"] >= 1
     # The first step carries the compile; the steady steps do not.
     assert train["time_to_first_step_s"] * 1e3 > 5 * train["step_ms"]["p50"]
     verdicts = {c.device: c for c in parity_checks([cpu, xla], "cpu")}
@@ -181,3 +192,29 @@ def test_xla_cpu_end_to_end_is_ok_with_compile_figures_and_cpu_parity(xla_run):
     summary = (out / "summary.md").read_text()
     assert "## Compile cost (XLA)" in summary and "## Parity with the CPU" in summary
     assert "| match |" in summary and "break-even" in summary.lower()
+
+
+def _fake_pci(root, *device_ids: str):
+    for i, device in enumerate(device_ids):
+        slot = root / f"0000:00:0{i}.0"
+        slot.mkdir(parents=True)
+        (slot / "vendor").write_text("0x1ae0\n")
+        (slot / "device").write_text(device + "\n")
+    return root
+
+
+def test_tpu7x_chips_are_counted_on_the_pci_bus(tmp_path):
+    assert tpu_chip_count(_fake_pci(tmp_path, "0x0076", "0x0076", "0x9999")) == 2
+
+
+def test_a_tpu_index_beyond_the_chips_is_unavailable_not_failed(tmp_path, monkeypatch):
+    from tweetbench import devices
+    from tweetbench.devices import xla
+
+    root = _fake_pci(tmp_path, "0x0076", "0x0076")
+    monkeypatch.setattr(xla, "tpu_chip_count", lambda: tpu_chip_count(root))
+    availability = devices.probe(parse_device("tpu:3"))
+    assert not availability.available
+    assert availability.reason == "tpu:3 does not exist: this machine has 2 TPU chip(s), tpu:0..tpu:1"
+    many = devices.probe(parse_device("tpu:4", counted=True))
+    assert not many.available and "4 devices per node asked for" in many.reason

@@ -57,3 +57,27 @@ def test_only_a_device_s_own_clock_is_recorded_beside_the_wall_clock():
     clock = OwnHostClock()
     assert own_clock(clock) is clock
     assert StepRecorder(lambda: None, 1, device_clock=clock).device_source == "host perf_counter"
+
+
+def test_an_overlapped_window_syncs_only_at_its_ends_then_synced_steps_follow():
+    events: list[str] = []
+    clock = StepRecorder(lambda: events.append("sync"), measured_steps=4, warmup_steps=2, overlap=True,
+                         synced_steps=3, on_measure_start=lambda: events.append("begin"),
+                         on_measure_end=lambda: events.append("end") or {})
+    trainer = FakeTrainer()
+    clock.start()
+    for _ in range(2 + 4 + 3):
+        clock._tick(trainer)
+        events.append("tick")
+    # start, 2 warm-up steps, the window's last step only, then 3 synced steps.
+    assert events.count("sync") == 1 + 2 + 1 + 3
+    window = events[events.index("begin"):events.index("end")]
+    # Inside the window only its last step synchronises (the first "tick" is the warm-up step that opened it).
+    assert window.count("sync") == 1 and window[-1] == "sync" and window.count("tick") == 4
+    assert len(clock.measured) == 4 and len(clock.synced) == 3 and clock.done and trainer.should_stop
+    assert clock.measured_seconds >= 0
+
+
+def test_without_overlap_no_synced_steps_are_added():
+    clock = StepRecorder(lambda: None, measured_steps=2, synced_steps=5)
+    assert clock.synced_steps == 0

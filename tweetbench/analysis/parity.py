@@ -18,6 +18,9 @@ from typing import Any, Literal
 # themselves: bf16 keeps 8 bits of mantissa (~4e-3 relative), fp16 11 bits.
 TOLERANCE: dict[str, float] = {
     "32-true": 1e-3,
+    # TF32 keeps 10 bits of mantissa in the matmul (as fp16); XLA's default matmul rounds to bf16.
+    "32-tf32": 2e-2,
+    "32-xla-default": 5e-2,
     "16-mixed": 2e-2,
     "16-true": 2e-2,
     "bf16-mixed": 5e-2,

@@ -16,6 +16,13 @@ import torch
 
 from tweetbench.devices.clock import DeviceClock, HostClock
 
+# What each precision computes, where the device does not say more (see configure_precision).
+MATH_MODES = {
+    "32-true": "fp32 IEEE",
+    "bf16-mixed": "bf16 autocast, fp32 weights",
+    "16-mixed": "fp16 autocast, fp32 weights",
+}
+
 
 def file_stem(device: str) -> str:
     """A device name as a file or directory name: ``gpu:1`` -> ``gpu-1`` (a colon is not portable)."""
@@ -143,6 +150,13 @@ class DeviceBackend(ABC):
     def setup(self) -> None:
         """Prepare the process for this device (called once, before anything is placed on it)."""
 
+    def step_boundary(self) -> None:
+        """Mark the end of a step without waiting for the device (inside an overlapped window).
+
+        Nothing by default: eager devices run what they are given. On XLA it cuts the graph, so that
+        each step is executed (asynchronously) rather than traced into one ever-growing graph.
+        """
+
     @property
     def part_sync(self) -> Callable[[], None] | None:
         """What the profiled passes call between the parts of a step (forward, backward, optimizer).
@@ -170,8 +184,17 @@ class DeviceBackend(ABC):
         return {}
 
     def supports_precision(self, precision: str) -> tuple[bool, str]:
-        """Whether a Lightning precision runs here, and if not, why."""
+        """Whether a workload precision runs here, and if not, why."""
         return (precision == "32-true", "" if precision == "32-true" else "unsupported on this device")
+
+    def configure_precision(self, precision: str) -> dict[str, Any]:
+        """Set this device's math mode for ``precision`` (after ``setup``, before any work) and say what
+        really runs: ``math_mode``, the words every report label carries, and the settings read back."""
+        return {"math_mode": MATH_MODES.get(precision, precision)}
+
+    def optimizer_options(self, precision: str) -> dict[str, Any]:
+        """Extra ``torch.optim.Adam`` arguments on this device: the same Adam, computed the device's way."""
+        return {}
 
     def clock(self) -> DeviceClock:
         """This device's clock (see ``DeviceClock``): its own where it has one, else the host's."""
@@ -194,6 +217,18 @@ class DeviceBackend(ABC):
         XLA, for one, refuses a window that contains a graph compilation.
         """
         return ""
+
+    def measurement_warning(self, window: Mapping[str, Any], steps: int, allowed_transfers: int) -> str:
+        """What a valid measured window of ``steps`` steps did that a reader must know, or ''.
+
+        XLA warns of more host-to-device transfers per step than ``allowed_transfers`` (the batch's
+        own tensors and the RNG seed): the step goes back to the host, so the host may bound it.
+        """
+        return ""
+
+    def device_loader(self, loader: Any) -> Any:
+        """``loader`` as this device wants it fed (XLA: prefetched to the device); by default as it is."""
+        return loader
 
     def counters(self) -> dict[str, Any]:
         """The device runtime's cumulative counters for this process (e.g. XLA compilations); empty if none.

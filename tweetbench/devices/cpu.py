@@ -56,4 +56,6 @@ class CPUBackend(DeviceBackend):
     def supports_precision(self, precision: str) -> tuple[bool, str]:
         if precision in ("32-true", "bf16-mixed"):
             return True, ""
-        return False, "unsupported on this device: Lightning's 16-mixed needs a GPU"
+        if precision == "16-mixed":
+            return False, "unsupported on this device: Lightning's 16-mixed needs a GPU"
+        return False, f"unsupported on this device: {precision} is a GPU/XLA math mode; the CPU computes fp32 as IEEE"

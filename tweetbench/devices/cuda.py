@@ -55,20 +55,60 @@ def driver_version_from_proc(path: Path = Path("/proc/driver/nvidia/version")) -
     return match.group(1) if match else None
 
 
+# torch's fp32 math switches: "ieee" is true fp32, "tf32" rounds the matmul inputs to 10 bits of mantissa.
+FP32_MATH = {"32-true": "ieee", "32-tf32": "tf32", "16-mixed": "ieee"}
+BF16_MIXED_REFUSAL = ("bf16-mixed on CUDA would run the LSTM in fp16 (autocast's cuDNN RNN path casts to half "
+                      "whatever dtype it is asked for) and with no gradient scaler: use 16-mixed (fp16 with a "
+                      "scaler) or 32-true")
+
+
+def set_fp32_math(mode: str) -> None:
+    """Set the fp32 math of matmuls and of cuDNN (the LSTM's kernels) to ``mode``: ``ieee`` or ``tf32``.
+
+    Matmuls go through ``set_float32_matmul_precision``, which keeps every backend's switch in step
+    (torch 2.9 refuses to read a mix, and Lightning reads it); cuDNN's RNN and convolution switches
+    are set on their own (torch >= 2.9), or through the older ``allow_tf32`` flag.
+    """
+    torch.set_float32_matmul_precision("highest" if mode == "ieee" else "high")
+    cudnn_parts = [getattr(torch.backends.cudnn, name, None) for name in ("rnn", "conv")]
+    if all(part is not None and hasattr(part, "fp32_precision") for part in cudnn_parts):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for part in cudnn_parts:
+                part.fp32_precision = mode  # type: ignore[union-attr]
+    else:
+        torch.backends.cudnn.allow_tf32 = mode == "tf32"
+
+
+def math_mode(settings: dict[str, Any]) -> str:
+    """What the fp32 matmuls and the LSTM really compute, from the switches as read back."""
+    values = {str(value).lower() for key, value in settings.items()
+              if key.endswith(("fp32_precision", "allow_tf32"))} - {"none"}
+    if values <= {"ieee", "false"}:
+        return "fp32 IEEE"
+    if values <= {"tf32", "true"}:
+        return "TF32"
+    return "mixed fp32/TF32: " + ", ".join(f"{k}={v}" for k, v in sorted(settings.items()))
+
+
 def fp32_math_settings() -> dict[str, Any]:
     """How torch lets fp32 matmuls and cuDNN (the LSTM) use TF32 tensor cores, as set in this process."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch 2.9 warns about whichever of its two APIs is read
         settings: dict[str, Any] = {}
         for name, owner in (("cuda_matmul", torch.backends.cuda.matmul), ("cudnn", torch.backends.cudnn),
-                            ("cudnn_rnn", getattr(torch.backends.cudnn, "rnn", None))):
+                            ("cudnn_rnn", getattr(torch.backends.cudnn, "rnn", None)),
+                            ("cudnn_conv", getattr(torch.backends.cudnn, "conv", None))):
             value = getattr(owner, "fp32_precision", None) if owner is not None else None
             if value is not None:
                 settings[f"{name}_fp32_precision"] = str(value)
         if not settings:  # torch before 2.9
             settings["cuda_matmul_allow_tf32"] = bool(torch.backends.cuda.matmul.allow_tf32)
             settings["cudnn_allow_tf32"] = bool(torch.backends.cudnn.allow_tf32)
-        settings["float32_matmul_precision"] = torch.get_float32_matmul_precision()
+        try:
+            settings["float32_matmul_precision"] = torch.get_float32_matmul_precision()
+        except RuntimeError:  # torch 2.9 refuses to summarise switches set to different values
+            settings["float32_matmul_precision"] = "mixed"
     return settings
 
 
@@ -194,6 +234,20 @@ class CUDABackend(DeviceBackend):
         return facts
 
     def supports_precision(self, precision: str) -> tuple[bool, str]:
-        if precision == "bf16-mixed" and not torch.cuda.is_bf16_supported():
-            return False, "unsupported on this device: no bf16 support"
+        if precision == "bf16-mixed":
+            return False, BF16_MIXED_REFUSAL
+        if precision not in FP32_MATH:
+            return False, f"unsupported on this device: {precision} is an XLA math mode"
         return True, ""
+
+    def configure_precision(self, precision: str) -> dict[str, Any]:
+        set_fp32_math(FP32_MATH[precision])
+        settings = fp32_math_settings()
+        mode = math_mode(settings)
+        if precision == "16-mixed":
+            mode = f"fp16 autocast (LSTM and matmuls), fp32 weights; other fp32 ops {mode}"
+        return {"math_mode": mode, "fp32_math": settings}
+
+    def optimizer_options(self, precision: str) -> dict[str, Any]:
+        # Under 16-mixed the gradient scaler checks for inf on the host each step unless Adam is fused.
+        return {"fused": True} if precision == "16-mixed" else {}

@@ -220,8 +220,17 @@ def power_integral_j(samples: list[Reading]) -> float | None:
     return sum((t1 - t0) * (p0 + p1) / 2 for (t0, p0), (t1, p1) in zip(points, points[1:]))
 
 
+# NVML's energy counter and power readings update every ~20-100 ms: under a second they miscount.
+MIN_ENERGY_WINDOW_S = 1.0
+
+
 def window_energy(samples: list[Reading], window_s: float) -> dict[str, Any]:
-    """The energy of a window from its samples: the counter's difference, else the power integral."""
+    """The energy of a window from its samples: the counter's difference, else the power integral;
+    none for a window under ``MIN_ENERGY_WINDOW_S`` (marked "window too short")."""
+    if window_s < MIN_ENERGY_WINDOW_S:
+        return energy_window("nvml-energy-counter", SCOPE, joules=None, window_s=window_s,
+                             reason=f"window too short: {window_s * 1e3:.0f} ms, under the {MIN_ENERGY_WINDOW_S:.0f} s "
+                                    "NVML needs to count energy")
     counter = [int(s["energy_mj"]) for s in samples if s.get("energy_mj") is not None]  # type: ignore[arg-type]
     if len(counter) >= 2:
         updates = len(set(counter)) - 1

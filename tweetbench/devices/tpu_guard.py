@@ -13,7 +13,8 @@ import functools
 from pathlib import Path
 
 _GOOGLE_PCI_VENDOR_ID = "0x1ae0"
-_TPU_PCI_DEVICE_IDS = {"0x0027", "0x0056", "0x005e", "0x0062", "0x0063", "0x006f"}
+# v2/v3, (plc), v4, v5p, v5e, v6e, TPU7x (the ids JAX's hardware_utils lists).
+_TPU_PCI_DEVICE_IDS = {"0x0027", "0x0056", "0x005e", "0x0062", "0x0063", "0x006f", "0x0076"}
 
 
 def tpu_chip_count(pci_root: Path = Path("/sys/bus/pci/devices")) -> int:

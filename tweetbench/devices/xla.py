@@ -24,6 +24,7 @@ import importlib.util
 import os
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -36,10 +37,17 @@ from tweetbench.devices.base import (
 )
 from tweetbench.devices.tpu_guard import tpu_chip_count
 from tweetbench.errors import UsageError
+from tweetbench.workload.corpus import default_cache_dir
 
 PJRT_ENV = "PJRT_DEVICE"
 # Lightning's XLA precision plugin accepts only these (bf16-mixed / 16-mixed are GPU/CPU AMP modes).
 XLA_PRECISIONS = ("32-true", "16-true", "bf16-true")
+# torch_xla's matmul precision per workload precision: "highest" is fp32 (six bf16 passes), "default"
+# rounds the fp32 inputs to bf16 in one pass (torch_xla's own default, and a TPU's native mode).
+XLA_MAT_MUL = {"32-true": "highest", "32-xla-default": "default"}
+XLA_MATH_MODES = {"highest": "fp32 IEEE (XLA matmul precision highest)",
+                  "high": "fp32 via three bf16 matmul passes (XLA matmul precision high)",
+                  "default": "fp32 inputs rounded to bf16 in the matmul (XLA matmul precision default)"}
 FALLBACK_PREFIX = "aten::"
 
 
@@ -97,8 +105,29 @@ def xla_counters() -> dict[str, Any]:
         "transfer_from_device_count": from_device_count,
         "transfer_from_device_s": from_device_s,
         "graph_cuts": counter("MarkStep"),
+        # The on-disk compile cache (initialize_cache): graphs loaded from it instead of compiled.
+        "persistent_cache_hits": counter("PersistentCacheHit"),
+        "persistent_cache_misses": counter("PersistentCacheMiss"),
         "fallback_ops": {name: n for name, n in fallbacks.items() if n},
     }
+
+
+def transfer_problem(window: Mapping[str, Any], steps: int, allowed_per_step: int) -> str:
+    """Why a measured window went back to the host too often: more host-to-device transfers per step
+    than the batch's own tensors (and the RNG seed), or ''."""
+    if steps <= 0 or "transfer_to_device_count" not in window:
+        return ""
+    per_step = int(window.get("transfer_to_device_count") or 0) / steps
+    if per_step <= allowed_per_step:
+        return ""
+    return (f"{per_step:.1f} host-to-device transfers per measured step, beyond the batch's "
+            f"{allowed_per_step}: tensors made on the host at every step (on v1 and tiny: the int64 index "
+            f"tensors of torch_xla's nn.LSTM lowering, several per time step)")
+
+
+def compile_cache_dir() -> Path:
+    """Where torch_xla keeps compiled graphs between runs: under the tweetbench cache directory."""
+    return default_cache_dir() / "xla-compile"
 
 
 def compile_problem(window: Mapping[str, Any]) -> str:
@@ -160,6 +189,7 @@ class _XLABackend(DeviceBackend):
     def __init__(self, spec: DeviceSpec) -> None:
         super().__init__(spec)
         self._window_start: dict[str, Any] | None = None
+        self._cache_files_at_start: int | None = None
 
     @property
     def index(self) -> int:
@@ -173,6 +203,15 @@ class _XLABackend(DeviceBackend):
                              f"{PJRT_ENV}={self.pjrt_device}: run it in its own process")
         os.environ[PJRT_ENV] = self.pjrt_device
         import torch_xla  # noqa: F401  (starts the PJRT client for this device type)
+        import torch_xla.runtime as xr
+
+        # Compiled graphs persist between runs, so a warm run skips the minutes of LSTM compiles;
+        # time to first step is recorded for both (cold: a new cache; warm: a filled one).
+        if not torch_xla._XLAC._xla_computation_cache_is_initialized():
+            cache = Path(os.environ.get("XLA_PERSISTENT_CACHE_PATH") or compile_cache_dir())
+            cache.mkdir(parents=True, exist_ok=True)
+            self._cache_files_at_start = sum(1 for _ in cache.iterdir())
+            xr.initialize_cache(str(cache), readonly=False)
 
     @property
     def torch_device(self) -> torch.device:
@@ -188,6 +227,11 @@ class _XLABackend(DeviceBackend):
         torch_xla.sync()
         xm.wait_device_ops()
 
+    def step_boundary(self) -> None:
+        import torch_xla
+
+        torch_xla.sync()  # dispatches the step's graph; no wait_device_ops(), so the host runs ahead
+
     @property
     def part_sync(self) -> None:
         # A cut between forward, backward and optimizer would split the step's one graph into
@@ -195,10 +239,21 @@ class _XLABackend(DeviceBackend):
         return None
 
     def supports_precision(self, precision: str) -> tuple[bool, str]:
-        if precision in XLA_PRECISIONS:
+        if precision in XLA_MAT_MUL:
             return True, ""
         return False, (f"unsupported on this device: Lightning's XLA plugin runs {', '.join(XLA_PRECISIONS)}, "
-                       f"not {precision}")
+                       f"of which tweetbench measures 32-true (and 32-xla-default), not {precision}")
+
+    def configure_precision(self, precision: str) -> dict[str, Any]:
+        from torch_xla.backends import get_mat_mul_precision, set_mat_mul_precision
+
+        set_mat_mul_precision(XLA_MAT_MUL[precision])  # type: ignore[arg-type]
+        actual = str(get_mat_mul_precision())
+        return {"math_mode": XLA_MATH_MODES.get(actual, actual), "xla_mat_mul_precision": actual}
+
+    def optimizer_options(self, precision: str) -> dict[str, Any]:
+        # Adam's step count stays on the device: no new host scalars to upload (and trace) every step.
+        return {"capturable": True}
 
     def memory(self) -> dict[str, Any]:
         import torch_xla.core.xla_model as xm
@@ -208,8 +263,12 @@ class _XLABackend(DeviceBackend):
         except RuntimeError:
             return {}  # PJRT on the CPU keeps no allocator statistics
         # torch_xla's keys (bytes_used, bytes_limit, peak_bytes_used) -> xla_used_bytes, xla_limit_bytes, ...
-        return {f"xla_{key.replace('bytes_', '').replace('_bytes', '')}_bytes": int(value)
-                for key, value in info.items() if isinstance(value, int)}
+        figures: dict[str, Any] = {f"xla_{key.replace('bytes_', '').replace('_bytes', '')}_bytes": int(value)
+                                   for key, value in info.items() if isinstance(value, int)}
+        if figures:
+            # torch_xla has no peak reset: a phase's peak is the process's peak up to its end.
+            figures["xla_peak_scope"] = "since the process started (torch_xla cannot reset its peak)"
+        return figures
 
     def counters(self) -> dict[str, Any]:
         return xla_counters()
@@ -227,6 +286,20 @@ class _XLABackend(DeviceBackend):
     def check_measurement(self, window: Mapping[str, Any]) -> str:
         return compile_problem(window)
 
+    def measurement_warning(self, window: Mapping[str, Any], steps: int, allowed_transfers: int) -> str:
+        return transfer_problem(window, steps, allowed_transfers)
+
+    def device_loader(self, loader: Any) -> Any:
+        # Single-device XLA too: prefetch batches to the device in the background (Lightning's
+        # XLAStrategy does the same across cores), so that no step waits for its own upload.
+        from torch_xla.distributed.parallel_loader import MpDeviceLoader
+
+        wrapped = MpDeviceLoader(loader, self.torch_device)
+        # What Lightning reads of a DataLoader (as its XLAStrategy.process_dataloader sets).
+        wrapped.dataset = loader.dataset
+        wrapped.batch_sampler = getattr(loader, "batch_sampler", None)
+        return wrapped
+
     def facts(self) -> dict[str, Any]:
         import torch_xla
         import torch_xla.runtime as xr
@@ -237,9 +310,10 @@ class _XLABackend(DeviceBackend):
             "torch_xla": torch_xla_version(),
             # Lightning runs predict under no_grad on XLA, not inference_mode (loops/utilities.py).
             "predict_grad_mode": "no_grad",
-            # tweetbench never enables the on-disk compile cache, so compiles are cold; but a user's
-            # environment may (xr.initialize_cache() works through this variable), and then say so.
-            "persistent_compile_cache": bool(os.environ.get("XLA_PERSISTENT_CACHE_PATH")),
+            # The on-disk compile cache (setup): where it is, and whether this run found it empty (cold).
+            "persistent_compile_cache": os.environ.get("XLA_PERSISTENT_CACHE_PATH"),
+            "compile_cache_state": None if self._cache_files_at_start is None
+            else ("cold" if self._cache_files_at_start == 0 else "warm"),
         }
 
 
@@ -256,6 +330,9 @@ class TPUBackend(_XLABackend):
         chips = tpu_chip_count()
         if chips == 0:
             return Availability(False, "none", "no TPU chip found on the PCI bus")
+        if (spec.index or 0) >= chips:
+            return Availability(False, f"{chips} TPU chip(s)", f"{spec.name} does not exist: this machine has "
+                                f"{chips} TPU chip(s), tpu:0..tpu:{chips - 1}")
         problem = _torch_xla_problem()
         if problem:
             return Availability(False, f"{chips} TPU chip(s)", problem)

@@ -1,7 +1,10 @@
 """The inference harness: batch-1 latency (like MLPerf SingleStream) and batched throughput (like Offline).
 
 Both run through ``Trainer.predict``, which puts the model in eval mode under
-``torch.inference_mode()`` (``no_grad`` on XLA, where Lightning does not use inference mode).
+``torch.inference_mode()`` (``no_grad`` on XLA, where Lightning does not use inference mode). Each
+batch is timed twice: the whole request through Lightning's predict loop (batch end to batch end,
+synchronised), and the model's forward alone, synchronised before and after, inside ``predict_step``.
+Their ratio is the inference overhead of the framework.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import Any
 
 from tweetbench.devices import DeviceBackend
 from tweetbench.harness.recorder import ProgressFn, StepRecorder, own_clock
+from tweetbench.harness.train import synced_steps
 from tweetbench.harness.trainer import make_trainer
 from tweetbench.workload.dataset import EncodedSplit, make_loader
 from tweetbench.workload.module import TweetClassifier
@@ -28,22 +32,38 @@ class InferenceRun:
     # The timed batches as the device's own timer saw them (CUDA events), where it has one.
     device_batch_seconds: list[float] | None = None
     device_timer: str | None = None
+    # The forward alone of each timed batch (the model's latency), synchronised before and after.
+    model_seconds: list[float] = field(default_factory=list)
+    # With overlap: the window's synchronised wall time, its host marks, and the synced batches after it.
+    window_seconds: float = 0.0
+    host_batch_seconds: list[float] = field(default_factory=list)
+    synced_seconds: list[float] = field(default_factory=list)
 
 
 def run_inference(module: TweetClassifier, backend: DeviceBackend, split: EncodedSplit, *, batch_size: int,
-                  warmup: int, batches: int, seed: int, precision: str,
+                  warmup: int, batches: int, seed: int, precision: str, overlap: bool = False,
                   on_step: ProgressFn | None = None) -> InferenceRun:
-    """Time ``batches`` predict batches of ``batch_size`` after ``warmup`` untimed ones."""
+    """Time ``batches`` predict batches of ``batch_size`` after ``warmup`` untimed ones.
+
+    Without ``overlap`` (latency) every batch is synchronised and its forward is timed alone too;
+    with it (throughput) the window is synchronised only at its ends, then synced batches follow.
+    """
     clock = StepRecorder(backend.synchronize, batches, warmup_steps=warmup, on_step=on_step,
-                      on_measure_start=backend.begin_measurement,
-                      on_measure_end=backend.end_measurement,
-                      device_clock=own_clock(backend.clock()))
-    loader = make_loader(split, batch_size, seed=seed, shuffle=True, total_batches=warmup + batches,
-                         pin_memory=backend.pin_memory)
+                         on_measure_start=backend.begin_measurement, on_measure_end=backend.end_measurement,
+                         device_clock=own_clock(backend.clock()), overlap=overlap,
+                         synced_steps=synced_steps(batches), step_boundary=backend.step_boundary)
+    loader = backend.device_loader(make_loader(split, batch_size, seed=seed, shuffle=True,
+                                               total_batches=warmup + batches + clock.synced_steps,
+                                               pin_memory=backend.pin_memory))
     trainer = make_trainer(backend, callbacks=[clock], precision=precision)
-    trainer.predict(module, dataloaders=loader, return_predictions=False)
+    module.forward_sync, module.forward_seconds = (None if overlap else backend.synchronize), []
+    try:
+        trainer.predict(module, dataloaders=loader, return_predictions=False)
+    finally:
+        module.forward_sync = None
     module.train()
     device_steps = clock.device_intervals()
-    return InferenceRun(batch_size, clock.warmup, clock.measured, clock.window,
-                        None if device_steps is None else device_steps[1],
-                        clock.device_source)
+    return InferenceRun(batch_size, clock.warmup, clock.measured if device_steps is None else device_steps[1],
+                        clock.window, None if device_steps is None else device_steps[1], clock.device_source,
+                        module.forward_seconds[len(clock.warmup):], clock.measured_seconds, clock.measured,
+                        clock.synced)

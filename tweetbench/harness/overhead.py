@@ -1,19 +1,24 @@
 """The overhead comparison: the same model, batches and optimizer in a bare PyTorch loop, interleaved with Lightning.
 
 tweetbench's own overhead is the ratio of its training throughput to this loop's, measured in
-the same process in alternating blocks (Lightning, bare, bare, Lightning, ...) so that drifts in
-machine load hit both sides alike. Both sides time whole steps, data fetch included.
+the same process in short alternating blocks (Lightning, bare, bare, Lightning, ...: ABBA) so that
+drifts in machine load hit both sides alike. Both sides time whole steps, data fetch included, in
+the same precision (autocast and, for fp16, a gradient scaler, as Lightning's plugin does) and with
+the same Adam (the device's options: fused, capturable).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import statistics
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
+from tweetbench.analysis.overhead import pooled_ratio
 from tweetbench.config import Preset
 from tweetbench.devices import DeviceBackend
 from tweetbench.harness.recorder import ProgressFn, StepRecorder
@@ -21,6 +26,9 @@ from tweetbench.harness.trainer import make_trainer
 from tweetbench.workload.dataset import EncodedSplit, make_loader
 from tweetbench.workload.model import BiLSTMClassifier
 from tweetbench.workload.module import TweetClassifier
+
+# The autocast dtype of each mixed precision (Lightning's MixedPrecision plugin uses the same).
+AUTOCAST_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 
 @dataclass
@@ -34,9 +42,7 @@ class OverheadRun:
     @property
     def ratio(self) -> float:
         """Lightning throughput over bare throughput (median step times); 1.0 means no overhead."""
-        bare = statistics.median(s for block in self.bare_seconds for s in block)
-        lightning = statistics.median(s for block in self.lightning_seconds for s in block)
-        return bare / lightning
+        return pooled_ratio(self.lightning_seconds, self.bare_seconds)
 
     @property
     def round_ratios(self) -> list[float]:
@@ -44,27 +50,56 @@ class OverheadRun:
                 for lt, b in zip(self.lightning_seconds, self.bare_seconds, strict=True)]
 
 
-def _bare_block(model: BiLSTMClassifier, optimizer: torch.optim.Optimizer, backend: DeviceBackend,
-                loader: torch.utils.data.DataLoader, clock: StepRecorder) -> None:
-    device = backend.torch_device
-    model.train()
-    clock.start()
-    for tokens, labels in loader:
-        tokens = tokens.to(device, non_blocking=True)
-        labels = labels.to(device, non_blocking=True)
-        loss = F.cross_entropy(model(tokens), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        clock.tick()
+@contextlib.contextmanager
+def _autocast(device: torch.device, precision: str) -> Iterator[None]:
+    dtype = AUTOCAST_DTYPES.get(precision)
+    if dtype is None:
+        yield
+        return
+    with torch.autocast(device.type, dtype=dtype):
+        yield
+
+
+class _BareLoop:
+    """The bare-PyTorch side: forward, loss, backward and Adam, in the workload's precision."""
+
+    def __init__(self, module: TweetClassifier, backend: DeviceBackend, precision: str) -> None:
+        self.backend, self.precision = backend, precision
+        self.model: BiLSTMClassifier = copy.deepcopy(module.model).to(backend.torch_device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=module.lr, **module.optimizer_options)
+        self.scaler = torch.amp.GradScaler(backend.torch_device.type) if precision == "16-mixed" else None
+
+    def block(self, loader: torch.utils.data.DataLoader, clock: StepRecorder) -> None:
+        device = self.backend.torch_device
+        self.model.train()
+        clock.start()
+        for tokens, labels in loader:
+            tokens = tokens.to(device, non_blocking=True)
+            labels = labels.to(device, non_blocking=True)
+            with _autocast(device, self.precision):
+                loss = F.cross_entropy(self.model(tokens).float(), labels)
+            self.optimizer.zero_grad()
+            if self.scaler is None:
+                loss.backward()
+                self.optimizer.step()
+            else:
+                self.scaler.scale(loss).backward()
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            clock.tick()
+
+
+def abba(rounds: int) -> list[tuple[str, str]]:
+    """The sides of each round: Lightning then bare, bare then Lightning, and so on (ABBA)."""
+    return [("lightning", "bare") if i % 2 == 0 else ("bare", "lightning") for i in range(rounds)]
 
 
 def run_overhead(module: TweetClassifier, backend: DeviceBackend, train: EncodedSplit, *, batch_size: int,
-                 seed: int, lr: float, preset: Preset, on_step: ProgressFn | None = None) -> OverheadRun:
+                 seed: int, preset: Preset, precision: str = "32-true",
+                 on_step: ProgressFn | None = None) -> OverheadRun:
     """Alternate Lightning and bare-PyTorch blocks of ``preset.overhead_steps`` measured steps each."""
     warmup, steps = preset.min_warmup_steps, preset.overhead_steps
-    bare_model = copy.deepcopy(module.model).to(backend.torch_device)
-    optimizer = torch.optim.Adam(bare_model.parameters(), lr=lr)
+    bare = _BareLoop(module, backend, precision)
     done = 0
 
     def progress(n: int) -> None:
@@ -72,18 +107,18 @@ def run_overhead(module: TweetClassifier, backend: DeviceBackend, train: Encoded
             on_step(done + n)
 
     result = OverheadRun([], [], [])
-    for round_index in range(preset.overhead_rounds):
-        sides = ("lightning", "bare") if round_index % 2 == 0 else ("bare", "lightning")
+    for round_index, sides in enumerate(abba(preset.overhead_rounds)):
         for side in sides:
             clock = StepRecorder(backend.synchronize, steps, warmup_steps=warmup, on_step=progress)
             loader = make_loader(train, batch_size, seed=seed + round_index, total_batches=warmup + steps,
                                  pin_memory=backend.pin_memory)
             if side == "lightning":
-                make_trainer(backend, max_steps=warmup + steps, callbacks=[clock]).fit(module, loader)
+                make_trainer(backend, max_steps=warmup + steps, callbacks=[clock], precision=precision).fit(
+                    module, loader)
                 module.pop_losses()
                 result.lightning_seconds.append(clock.measured)
             else:
-                _bare_block(bare_model, optimizer, backend, loader, clock)
+                bare.block(loader, clock)
                 result.bare_seconds.append(clock.measured)
             result.order.append(side)
             done += warmup + steps

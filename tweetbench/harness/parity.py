@@ -39,7 +39,7 @@ def run_parity(model: nn.Module, backend: DeviceBackend, train: EncodedSplit, *,
 
     ``model`` must hold the workload's initial weights; it is copied, never changed.
     """
-    module = TweetClassifier(without_dropout(model), lr)
+    module = TweetClassifier(without_dropout(model), lr, optimizer_options=backend.optimizer_options(precision))
     loader = make_loader(train, batch_size, seed=seed, total_batches=steps, pin_memory=backend.pin_memory)
     make_trainer(backend, max_steps=steps, precision=precision).fit(module, loader)
     losses = module.pop_losses()

@@ -28,7 +28,15 @@ class StepRecorder(pl.Callback):
     """Records whole-step times; stops training once ``measured_steps`` have been measured.
 
     With a ``detector`` the measured window opens once step time has settled (the detector's
-    rule); with ``warmup_steps`` it opens after that fixed number of steps.
+    rule); with ``warmup_steps`` it opens after that fixed number of steps. Warm-up steps are
+    always synchronised one by one.
+
+    With ``overlap`` the measured window keeps the overlap of host and device: the device is
+    synchronised only at the window's two ends, so the host queues step N+1 while the device runs
+    step N, and throughput is the window's samples over its synchronised wall time
+    (``measured_seconds``). The per-step times are then the device clock's where it has one, else
+    the host's. ``synced_steps`` more steps follow, each synchronised (``synced``): the figure
+    without overlap, so that the report can give the overlap gain.
     """
 
     def __init__(
@@ -42,8 +50,13 @@ class StepRecorder(pl.Callback):
         on_measure_start: Callable[[], None] | None = None,
         on_measure_end: Callable[[], Mapping[str, Any] | None] | None = None,
         device_clock: DeviceClock | None = None,
+        overlap: bool = False,
+        synced_steps: int = 0,
+        step_boundary: Callable[[], None] | None = None,
     ) -> None:
         self.synchronize = synchronize
+        # What ends a step inside an overlapped window without waiting (XLA: a graph cut).
+        self.step_boundary = step_boundary
         # The device's own clock (CUDA events), marked at the same points as the wall clock.
         self.device_clock = device_clock
         self._marks: list[object] = []
@@ -58,6 +71,10 @@ class StepRecorder(pl.Callback):
         self.window: dict[str, Any] = {}
         self.warmup: list[float] = []
         self.measured: list[float] = []
+        self.overlap = overlap
+        self.synced_steps = synced_steps if overlap else 0
+        # The steps after the overlapped window, each synchronised.
+        self.synced: list[float] = []
         self.measure_started_at: float | None = None
         self.measure_ended_at: float | None = None
         # perf_counter() at the end of the first step (synchronised): compile included, on XLA.
@@ -88,9 +105,15 @@ class StepRecorder(pl.Callback):
         self.measure_started_at = now
         self._open_mark = max(len(self._marks) - 1, 0)
 
+    def _in_overlap(self) -> bool:
+        return self._measuring and self.overlap and len(self.measured) < self.measured_steps
+
     def _tick(self, trainer: pl.Trainer | None) -> None:
         self._mark()
-        self.synchronize()
+        if not self._in_overlap() or len(self.measured) + 1 == self.measured_steps:
+            self.synchronize()  # inside an overlapped window only its last step waits for the device
+        elif self.step_boundary is not None:
+            self.step_boundary()
         now = time.perf_counter()
         assert self._last is not None
         step = now - self._last
@@ -98,13 +121,7 @@ class StepRecorder(pl.Callback):
         if self.first_step_at is None:
             self.first_step_at = now
         if self._measuring:
-            self.measured.append(step)
-            if len(self.measured) == self.measured_steps:
-                self.measure_ended_at = now
-                if self.on_measure_end is not None:
-                    self.window = dict(self.on_measure_end() or {})
-                if trainer is not None:
-                    trainer.should_stop = True
+            self._measured_step(step, now, trainer)
         else:
             self.warmup.append(step)
             settled = (
@@ -113,7 +130,19 @@ class StepRecorder(pl.Callback):
             if settled:
                 self._open_window(now)
         if self.on_step is not None:
-            self.on_step(len(self.warmup) + len(self.measured))
+            self.on_step(len(self.warmup) + len(self.measured) + len(self.synced))
+
+    def _measured_step(self, step: float, now: float, trainer: pl.Trainer | None) -> None:
+        if len(self.measured) < self.measured_steps:
+            self.measured.append(step)
+            if len(self.measured) == self.measured_steps:
+                self.measure_ended_at = now
+                if self.on_measure_end is not None:
+                    self.window = dict(self.on_measure_end() or {})
+        else:
+            self.synced.append(step)
+        if self.done and trainer is not None:
+            trainer.should_stop = True
 
     def device_intervals(self) -> tuple[list[float], list[float]] | None:
         """(warm-up, measured) step times by the device's own clock, or None without one.
@@ -133,7 +162,7 @@ class StepRecorder(pl.Callback):
 
     @property
     def done(self) -> bool:
-        return len(self.measured) >= self.measured_steps
+        return len(self.measured) >= self.measured_steps and len(self.synced) >= self.synced_steps
 
     @property
     def measured_seconds(self) -> float:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 
+from tweetbench.config import lightning_precision
 from tweetbench.devices import DeviceBackend, tpu_guard
 
 # Every Trainer logs TPU availability; without this, that is a network request (see tpu_guard).
@@ -38,7 +39,7 @@ def make_trainer(
         callbacks=list(callbacks),
         profiler=profiler,
         logger=logger,
-        precision=precision,
+        precision=lightning_precision(precision),
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,

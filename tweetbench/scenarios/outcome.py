@@ -48,9 +48,17 @@ class Phases:
             self._name = ""
 
 
-def check_windows(outcome: Outcome, backend: DeviceBackend, windows: dict[str, dict[str, Any]]) -> None:
-    """Mark the outcome invalid if the device rejects a measured window (e.g. an XLA compile inside it)."""
-    for what, window in windows.items():
+# Host-to-device transfers a measured step may make: the batch's tokens and labels, and the RNG seed.
+ALLOWED_TRANSFERS_PER_STEP = 3
+
+
+def check_windows(outcome: Outcome, backend: DeviceBackend, windows: dict[str, tuple[dict[str, Any], int]]) -> None:
+    """Mark the outcome invalid if the device rejects a measured window (an XLA compile inside it), and
+    keep the device's warnings about a window (host round-trips beyond the batch's own tensors)."""
+    for what, (window, steps) in windows.items():
         problem = backend.check_measurement(window)
         if problem and outcome.status == "ok":
             outcome.status, outcome.reason = "invalid", f"{problem} of {what}"
+        warning = backend.measurement_warning(window, steps, ALLOWED_TRANSFERS_PER_STEP)
+        if warning:
+            outcome.metrics.setdefault("window_warnings", []).append(f"{warning} of {what}")

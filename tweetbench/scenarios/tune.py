@@ -207,7 +207,8 @@ class TuneContext:
             model.register_forward_pre_hook(hook)
         if self.memory_cap is not None:
             model.register_forward_pre_hook(MemoryCap(self.memory_cap))
-        return TweetClassifier(model, self.workload.lr)
+        return TweetClassifier(model, self.workload.lr,
+                               optimizer_options=self.backend.optimizer_options(self.workload.precision))
 
     def trainer(self, **options: Any) -> pl.Trainer:
         return make_trainer(self.backend, precision=self.workload.precision,
@@ -380,6 +381,7 @@ def run_tune(options: TuneOptions, on_phase: PhaseFn = lambda name: None) -> Pat
     started = time.time()
     noise = noise_state()
     backend.setup()
+    math = backend.configure_precision(wl.precision)
     on_phase("data")
     data = load_data(wl, options.data)
     fingerprint = workload_fingerprint(wl, data, build_model(wl, data.num_classes))
@@ -396,7 +398,7 @@ def run_tune(options: TuneOptions, on_phase: PhaseFn = lambda name: None) -> Pat
     record = validate_tune({
         "tool": TOOL, "kind": "tune", "schema_version": SCHEMA_VERSION, "tweetbench_version": __version__,
         "run_id": run_id, "command": list(options.command),
-        "device": devices.describe(spec, availability, backend.facts()),
+        "device": _device_section(spec, availability, {**backend.facts(), **math}),
         "workload": {"name": wl.name, "config": wl.to_dict(), "fingerprint": fingerprint, "data": data.source},
         "settings": asdict(options.settings),
         "memory_cap_fault": cap,
@@ -423,6 +425,13 @@ def _backend(spec: DeviceSpec, precision: str) -> tuple[Availability, DeviceBack
     if not ok:
         raise UsageError(f"precision {precision} on {spec.name}: {why}")
     return availability, backend
+
+
+def _device_section(spec: DeviceSpec, availability: Availability, facts: dict[str, Any]) -> dict[str, Any]:
+    """The record's device, its label naming the math mode that really ran."""
+    device = devices.describe(spec, availability, facts)
+    device["label"] += f" [{facts['math_mode']}]"
+    return device
 
 
 def _timed(ctx: TuneContext, phases: dict[str, float], name: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,14 +16,21 @@ from tweetbench.workload.model import BiLSTMClassifier
 class TweetClassifier(pl.LightningModule):
     """Cross-entropy training with Adam; logs loss and accuracy only when ``log_metrics`` is on."""
 
-    def __init__(self, model: BiLSTMClassifier, lr: float, *, log_metrics: bool = False) -> None:
+    def __init__(self, model: BiLSTMClassifier, lr: float, *, log_metrics: bool = False,
+                 optimizer_options: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.model = model
         self.lr = lr
+        # The device's way of running the same Adam (``DeviceBackend.optimizer_options``): fused, capturable.
+        self.optimizer_options = dict(optimizer_options or {})
         self.log_metrics = log_metrics
         # Set by a profiled pass so that each profiled action includes its device work.
         self.step_sync: Callable[[], None] | None = None
         self.losses: list[torch.Tensor] = []
+        # Set by the inference harness: a sync before and after the forward of each predict batch,
+        # so that the forward alone is timed (the model's latency, apart from Lightning's loop).
+        self.forward_sync: Callable[[], None] | None = None
+        self.forward_seconds: list[float] = []
         # A test-only fault: from this (1-based) training step on, the loss is NaN.
         self.inject_nan_at_step: int | None = None
         self._steps_seen = 0
@@ -74,10 +82,17 @@ class TweetClassifier(pl.LightningModule):
 
     def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         tokens, _ = batch
-        return self(tokens)
+        if self.forward_sync is None:
+            return self(tokens)
+        self.forward_sync()
+        started = time.perf_counter()
+        logits = self(tokens)
+        self.forward_sync()
+        self.forward_seconds.append(time.perf_counter() - started)
+        return logits
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.lr)
+        return torch.optim.Adam(self.parameters(), lr=self.lr, **self.optimizer_options)
 
     def pop_losses(self) -> list[float]:
         """The losses recorded since the last call, as floats (one device read for all of them)."""

@@ -18,7 +18,8 @@ from tweetbench.errors import UsageError
 
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 DEFAULT_PRECISION = "32-true"
-PRECISION_LABELS = {"32-true": "fp32", "bf16-mixed": "bf16 mixed", "16-mixed": "fp16 mixed"}
+PRECISION_LABELS = {"32-true": "fp32", "32-tf32": "fp32 with TF32 matmuls", "32-xla-default": "fp32 with bf16 matmul passes",
+                    "bf16-mixed": "bf16 mixed", "16-mixed": "fp16 mixed"}
 # The keys of a workload config that a variant may change; everything else must match to compare two variants.
 VARIANT_KEYS = ("name", "bidirectional", "precision")
 

@@ -1,0 +1,26 @@
+"""Throughput with host/device overlap against per-step synchronised throughput."""
+
+from __future__ import annotations
+
+import pytest
+
+from tweetbench.analysis.overlap import overlap_section, samples_per_s
+
+
+def test_samples_per_s_over_the_window() -> None:
+    assert samples_per_s(32, 10, 2.0) == 160.0
+    assert samples_per_s(32, 0, 2.0) is None and samples_per_s(32, 10, 0.0) is None
+
+
+def test_the_gain_is_overlapped_over_synced_throughput() -> None:
+    # 10 overlapped steps in 1.0 s (10 steps/s) against synced steps of 0.125 s (8 steps/s): gain 1.25.
+    section = overlap_section(16, 10, 1.0, [0.125] * 4)
+    assert section["samples_per_s_synced"] == pytest.approx(128.0)
+    assert section["overlap_gain"] == pytest.approx(1.25)
+    assert section["step_ms_synced"]["p50"] == pytest.approx(125.0)
+    assert section["raw_synced_step_s"] == [0.125] * 4
+
+
+def test_no_synced_steps_no_gain() -> None:
+    section = overlap_section(16, 10, 1.0, [])
+    assert section["overlap_gain"] is None and section["step_ms_synced"] is None

@@ -1,6 +1,8 @@
 """Where the time goes: Lightning's SimpleProfiler and AdvancedProfiler, in passes apart from the timed one.
 
-``analysis/breakdown.py`` turns SimpleProfiler's nested actions into exclusive parts of the step.
+``analysis/breakdown.py`` turns SimpleProfiler's nested actions into exclusive parts of the step;
+``analysis/functions.py`` folds the AdvancedProfiler's wrapper frames into the functions that do
+the work. The third pass, Lightning's PyTorchProfiler, is in ``harness/tracing.py``.
 
 In the profiled passes the module synchronises the device at the end of ``training_step``,
 ``backward`` and ``optimizer_step``, so on asynchronous devices each action includes its device
@@ -14,13 +16,14 @@ from __future__ import annotations
 
 import pstats
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pytorch_lightning.profilers import AdvancedProfiler, SimpleProfiler
 
 from tweetbench.analysis.breakdown import breakdown_from_durations
+from tweetbench.analysis.functions import top_working_functions
 from tweetbench.devices import DeviceBackend
 from tweetbench.harness.recorder import ProgressFn, StepRecorder
 from tweetbench.harness.trainer import make_trainer
@@ -30,15 +33,11 @@ from tweetbench.workload.module import TweetClassifier
 TOP_FUNCTIONS = 15
 
 
-def top_functions(prof_file: Path, limit: int = TOP_FUNCTIONS) -> list[dict[str, Any]]:
-    """The ``limit`` functions with the largest cumulative time in a cProfile dump (read with pstats)."""
+def top_functions(prof_file: Path, limit: int = TOP_FUNCTIONS, *, steps: int = 1) -> list[dict[str, Any]]:
+    """The ``limit`` functions that do the work in a cProfile dump (read with pstats): by own time, with
+    Lightning's wrapper frames folded into their callers (``analysis/functions.py``)."""
     stats = pstats.Stats(str(prof_file))
-    rows = []
-    for (filename, line, name), (cc, nc, tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-        rows.append({"function": f"{Path(filename).name}:{line}({name})", "calls": nc,
-                     "tottime_s": tt, "cumtime_s": ct})
-    rows.sort(key=lambda row: row["cumtime_s"], reverse=True)
-    return rows[:limit]
+    return top_working_functions(stats.stats, limit, steps=steps)  # type: ignore[attr-defined]
 
 
 class StepProfiler(AdvancedProfiler):
@@ -66,6 +65,8 @@ class ProfileResult:
     profiled_step_seconds: list[float]
     top_functions: list[dict[str, Any]]
     prof_dir: str
+    # The AdvancedProfiler pass's own steps (cProfile's overhead is larger than SimpleProfiler's).
+    advanced_step_seconds: list[float] = field(default_factory=list)
 
 
 def _profiled_fit(module: TweetClassifier, backend: DeviceBackend, train: EncodedSplit, profiler: Any, *,
@@ -99,8 +100,9 @@ def run_profiles(module: TweetClassifier, backend: DeviceBackend, train: Encoded
             on_step(simple_steps + n)
 
     advanced = StepProfiler(dirpath=out_dir, filename="advanced", dump_stats=True)
-    _profiled_fit(module, backend, train, advanced, batch_size=batch_size, seed=seed, steps=advanced_steps,
-                  precision=precision, on_step=advanced_progress)
+    advanced_clock = _profiled_fit(module, backend, train, advanced, batch_size=batch_size, seed=seed,
+                                   steps=advanced_steps, precision=precision, on_step=advanced_progress)
     prof = out_dir / "fit-advanced-run_training_batch.prof"
-    functions = top_functions(prof) if prof.exists() else []
-    return ProfileResult(breakdown, clock.measured, functions, str(out_dir))
+    functions = top_functions(prof, steps=advanced_steps) if prof.exists() else []
+    return ProfileResult(breakdown, clock.measured, functions, str(out_dir),
+                         advanced_clock.measured[skip:] or advanced_clock.measured)

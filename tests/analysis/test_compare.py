@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tweetbench.analysis.compare import Side, compare_records, load_side, parse_bound
+from tweetbench.analysis.compare import UNDECIDED_EXIT, Side, compare_records, load_side, parse_bound
 from tweetbench.cli import main
 from tweetbench.errors import ResultsError, UsageError
 from tweetbench.records import SCHEMA_VERSION, DeviceResult, dumps
@@ -46,40 +46,71 @@ def verdicts(result):
     return {row.metric.key: row.verdict for row in result.rows}
 
 
-def test_a_ten_percent_slowdown_at_low_noise_is_detected_and_gated():
-    result = compare_records(side(record()), side(record(1.10, seed=1)), bound=0.05)
+STEADY = [1.0, 1.01, 0.99, 1.005, 0.995]  # five trials a side, 1% apart
+
+
+def test_a_ten_percent_slowdown_over_five_trials_is_detected_and_gated():
+    result = compare_records(side(record(trials=STEADY)), side(record(1.10, seed=1, trials=[1.1 * t for t in STEADY])),
+                             bound=0.05)
     assert verdicts(result) == {"train": "slower", "latency": "slower", "offline": "slower"}
     train = result.rows[0]
-    assert train.ratio == pytest.approx(1 / 1.10, rel=0.01)  # throughput: B/A < 1
-    assert train.steps.low < train.ratio < train.steps.high < 1.0
-    assert train.change == pytest.approx(-0.091, abs=0.01)
+    assert train.ratio == pytest.approx(1 / 1.10, rel=1e-9)  # throughput from the trials: B/A < 1
+    assert train.trials.low < train.ratio < train.trials.high < 1.0
+    assert train.trials.p_value == pytest.approx(2 / 252)  # 5 vs 5, every B beyond every A: 2 / C(10, 5)
+    assert train.change == pytest.approx(-0.0909, abs=1e-3) and train.trial_counts == (5, 5)
     assert result.exit_code == 1 and len(result.regressions) == 3
-    assert compare_records(side(record()), side(record(1.10, seed=1)), bound=0.15).exit_code == 0
+    assert compare_records(side(record(trials=STEADY)), side(record(1.10, seed=1, trials=[1.1 * t for t in STEADY])),
+                           bound=0.15).exit_code == 0
+
+
+def test_single_trials_cannot_show_a_difference_however_clear_their_steps():
+    # Changed on purpose (issue 17): one trial a side used to be judged on its steps alone.
+    result = compare_records(side(record()), side(record(1.10, seed=1)), bound=0.05)
+    assert set(verdicts(result).values()) == {"cannot show"}
+    row = result.rows[0]
+    assert row.steps.verdict == "slower" and row.steps.p_value < 1e-10  # the per-step test is only a detail
+    assert "single trial" in row.note and "--repeats 4 or more" in row.note
+    assert not result.regressions and result.exit_code == UNDECIDED_EXIT
+    assert compare_records(side(record()), side(record(1.10, seed=1))).exit_code == 0  # no gate: informational
+
+
+def test_three_trials_a_side_cannot_show_a_difference_even_when_separated():
+    # Changed on purpose (issue 17): 3 vs 3 fully separated trials used to confirm the per-step verdict.
+    a, b = record(trials=[0.99, 1.0, 1.01]), record(1.10, seed=1, trials=[1.09, 1.10, 1.11])
+    row = compare_records(side(a), side(b), bound=0.05).rows[0]
+    assert row.verdict == "cannot show" and row.trials.p_value is None and row.trials.smallest_p == pytest.approx(0.1)
+    assert row.note == "3 vs 3 trials can't show a difference at 5% (the smallest p they can give is 0.1); " \
+                       "use --repeats 4 or more"
+    assert not row.regression
 
 
 def test_two_samples_from_the_same_distribution_give_no_significant_difference():
-    result = compare_records(side(record(seed=3)), side(record(seed=4)), bound=0.0)
+    result = compare_records(side(record(seed=3, trials=STEADY)), side(record(seed=4, trials=STEADY[::-1])),
+                             bound=0.0)
     assert set(verdicts(result).values()) == {"no significant difference"}
-    assert all(abs(row.ratio - 1.0) < 0.01 for row in result.rows)
+    assert all(abs(row.ratio - 1.0) < 1e-9 for row in result.rows)
     assert result.exit_code == 0
 
 
 def test_a_speedup_is_faster_and_never_a_regression():
-    result = compare_records(side(record(1.0)), side(record(0.8, seed=1)), bound=0.0)
+    result = compare_records(side(record(1.0, trials=STEADY)), side(record(0.8, seed=1, trials=[0.8 * t for t in STEADY])),
+                             bound=0.0)
     assert verdicts(result) == {"train": "faster", "latency": "faster", "offline": "faster"}
     assert result.exit_code == 0
 
 
-def test_with_three_trials_a_side_the_per_step_difference_must_hold_across_trials():
-    a = record(trials=[1.0, 1.12, 0.95])
-    b = record(1.10, seed=1, trials=[1.10, 0.97, 1.2])  # the trials overlap: the step-level gap is not reproduced
-    row = compare_records(side(a), side(b), bound=0.05).rows[0]
-    assert row.steps.verdict == "slower" and row.trials is not None
-    assert row.verdict == "no significant difference" and "not reproduced" in row.note and not row.regression
-    separated = record(1.10, seed=1, trials=[1.09, 1.10, 1.11])
-    a_tight = record(trials=[0.99, 1.0, 1.01])
-    row = compare_records(side(a_tight), side(separated), bound=0.05).rows[0]
-    assert row.verdict == "slower" and row.regression and row.trial_counts == (3, 3)
+def test_a_noisy_side_leaves_a_change_smaller_than_its_spread_unresolved():
+    spread_out = [1.06, 1.07, 1.08, 1.09, 1.20]  # every B trial slower than every A trial, but 13% apart
+    a, b = record(trials=STEADY), record(1.10, seed=1, trials=spread_out)
+    row = compare_records(side(a), side(b)).rows[0]
+    assert row.verdict == "slower" and row.trials.p_value == pytest.approx(2 / 252)  # not noisy: the test decides
+    noisy_b = dict(b, noisy=True, noise_reasons=["trials disagree"])
+    result = compare_records(side(a), side(noisy_b), bound=0.05)
+    row = result.rows[0]
+    assert row.trials.p_value < 0.05 and row.verdict == "unresolved" and not row.regression
+    assert row.trials.spread == pytest.approx(1.20 / 1.06 - 1.0) and row.trials.spread > row.trials.effect
+    assert row.note == f"unresolved: within-side spread {row.trials.spread:.1%} ≥ effect {row.trials.effect:.1%}"
+    assert result.exit_code == UNDECIDED_EXIT and any("B is noisy" in n for n in result.notes)
 
 
 def test_different_workloads_are_refused_with_the_reason_unless_allowed():
@@ -103,7 +134,8 @@ def test_run_sides_match_devices_by_name_and_say_what_cannot_be_compared():
 
 
 def test_two_single_files_of_different_devices_are_compared_directly():
-    result = compare_records(side(record()), side(record(0.5, seed=1, device="gpu")))
+    result = compare_records(side(record(trials=STEADY)), side(record(0.5, seed=1, device="gpu",
+                                                                       trials=[0.5 * t for t in STEADY])))
     assert result.rows[0].device == "cpu → gpu" and result.rows[0].verdict == "faster"
 
 
@@ -132,15 +164,26 @@ def write_run(root: Path, run_id: str, *records) -> Path:
 
 
 def test_cli_compares_run_directories_and_gates(tmp_path, capsys):
-    a = write_run(tmp_path, "20260101-000000-aaaaaa", record())
-    b = write_run(tmp_path, "20260101-000100-bbbbbb", record(1.10, seed=1))
+    a = write_run(tmp_path, "20260101-000000-aaaaaa", record(trials=STEADY))
+    b = write_run(tmp_path, "20260101-000100-bbbbbb", record(1.10, seed=1, trials=[1.1 * t for t in STEADY]))
     assert main(["compare", str(a), str(b), "--markdown"]) == 0
     out = capsys.readouterr().out
     assert "| cpu | training throughput (samples/s) |" in out and "**slower (9." in out
+    assert "ran at different times" in out and "tweetbench ab" in out  # two runs: drift is not separable
     assert main(["compare", str(a), str(b), "--fail-on-regression", "5%"]) == 1
     captured = capsys.readouterr()
     assert "slower" in captured.out and "tweetbench: regression: cpu training throughput" in captured.err
     assert main(["compare", str(a), str(a / "cpu.json"), "--fail-on-regression", "5%"]) == 0
+    assert "different times" not in capsys.readouterr().out  # one run against itself
+
+
+def test_cli_exits_with_its_own_code_when_the_gate_cannot_decide(tmp_path, capsys):
+    a = write_run(tmp_path, "20260101-000000-aaaaaa", record(trials=[1.0, 1.01, 0.99]))
+    b = write_run(tmp_path, "20260101-000100-bbbbbb", record(1.2, seed=1, trials=[1.2, 1.21, 1.19]))
+    assert main(["compare", str(a), str(b), "--markdown", "--fail-on-regression", "5%"]) == UNDECIDED_EXIT == 5
+    out = capsys.readouterr().out
+    assert "can't show a difference at 5%" in out and "REGRESSION" not in out
+    assert main(["compare", str(a), str(b)]) == 0
 
 
 @pytest.mark.parametrize("problem", ["missing", "corrupt", "foreign", "newer", "bound", "negative", "no-run-json"])

@@ -42,3 +42,38 @@ def test_result_files_leave_run_json_out(tmp_path: Path) -> None:
     for name in ("run.json", "cpu.json", "gpu-1.json"):
         (tmp_path / name).write_text("{}")
     assert [p.name for p in run.result_files(tmp_path)] == ["cpu.json", "gpu-1.json"]
+
+
+def _ab_section(**changes: object) -> dict[str, object]:
+    section: dict[str, object] = {"device": "cpu", run.AB_ORDER: ["A", "B", "B", "A"], run.AB_GATE: None,
+                                  run.AB_SIDES: {"A": {run.AB_DIR: "a"}, "B": {run.AB_DIR: "b"}}}
+    return {**section, **changes}
+
+
+def test_an_interleaved_run_records_its_sides_and_is_never_the_latest_run(tmp_path: Path) -> None:
+    plain_id, plain_dir = run.new_run_dir(tmp_path)
+    run.write_meta(plain_dir, _meta(plain_id, "complete"))
+    ab_id, ab_dir = run.new_run_dir(tmp_path)
+    run.write_meta(ab_dir, {**_meta(ab_id, "complete"), run.R_KIND: "ab", run.R_AB: _ab_section(),
+                            run.R_STARTED: 1.8e9})
+    meta = run.read_meta(ab_dir)
+    assert meta[run.R_KIND] == "ab" and meta[run.R_AB][run.AB_ORDER] == ["A", "B", "B", "A"]
+    assert run.latest_run_dir(tmp_path) == plain_dir  # the A/B run is newer, but not a 'tweetbench run'
+
+
+@pytest.mark.parametrize("section", [None, _ab_section(**{run.AB_ORDER: ["A", "C"]}),
+                                     _ab_section(**{run.AB_SIDES: {"A": {run.AB_DIR: "../elsewhere"},
+                                                                   "B": {run.AB_DIR: "b"}}}),
+                                     _ab_section(**{run.AB_SIDES: {"A": {run.AB_DIR: "a"}}})])
+def test_an_ab_run_json_whose_sides_cannot_be_trusted_is_refused(tmp_path: Path, section: object) -> None:
+    run_id, run_dir = run.new_run_dir(tmp_path)
+    run.write_meta(run_dir, {**_meta(run_id), run.R_KIND: "ab", run.R_AB: section})
+    with pytest.raises(ResultsError, match="does not name both sides' folders and the run order"):
+        run.read_meta(run_dir)
+
+
+def test_a_run_json_of_another_kind_is_refused(tmp_path: Path) -> None:
+    run_id, run_dir = run.new_run_dir(tmp_path)
+    run.write_meta(run_dir, {**_meta(run_id), run.R_KIND: "tune"})
+    with pytest.raises(ResultsError, match="its kind is not one of run, ab"):
+        run.read_meta(run_dir)

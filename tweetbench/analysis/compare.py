@@ -1,29 +1,31 @@
 """``tweetbench compare A B``: is run B faster or slower than run A, device by device?
 
 For each device that ran ok on both sides and each metric (training throughput, batch-1
-latency, batch-N throughput), the comparison gives the ratio B/A of the medians of the raw
-per-step samples with its 95% bootstrap interval, and a verdict:
+latency, batch-N throughput), the comparison gives the ratio B/A with its 95% interval and a
+verdict. **Trials are the unit**: each trial is its own worker process, and the verdict rests on
+the per-trial figures alone, through ``replication.compare_trials`` (an exact permutation test,
+valid at small n; see there for the rule). So a side with a single trial, or too few trials for
+the exact test to reach p < 0.05 (3 vs 3 cannot go below 0.1), *cannot show* a difference, and a
+significant change smaller than the spread of a noisy side is *unresolved*.
 
-1. **Per-step test** (always): ``stats.compare_samples`` on the raw per-step samples of all
-   trials pooled: two-sided Mann-Whitney U plus a bootstrap interval of the ratio of medians;
-   significant iff p < 0.05, the interval excludes 1 and the change is at least 1%.
-2. **Trial check** (when both sides have >= 3 trials): steps of one run share the machine's
-   state, so the per-step test alone overstates the evidence across runs. ``compare_samples``
-   is then also run on the per-trial medians, and a significant per-step verdict stands only
-   if the trial-level ratio interval excludes 1 on the same side; otherwise the verdict is
-   *no significant difference*. With 3 trials a side that means every trial of B is beyond
-   every trial of A.
+The per-step test (``stats.compare_samples`` on the raw per-step samples of all trials pooled,
+Mann-Whitney U and a bootstrap interval) is kept as a within-trial detail: steps of one process
+share the machine's state, so its p-value says nothing about another run, and it never decides.
+
+Two runs made at different times cannot tell drift of the machine from a change: such a comparison
+says so in a note and points to ``tweetbench ab``, whose interleaved trials (ABBA) take the drift on
+both sides alike and are compared pair by pair (``design="paired"``).
 
 Comparing results of different workload fingerprints is refused unless explicitly allowed:
 their ratio would measure different work, not different speed. ``--fail-on-regression``
-turns a significant slowdown beyond a bound into a non-zero exit code (``REGRESSION_EXIT``).
+turns a resolved slowdown beyond a bound into ``REGRESSION_EXIT``, and a verdict that cannot be
+decided (unresolved, cannot show) into ``UNDECIDED_EXIT``, so that a CI job can choose.
 
 ``compare_records`` is pure; ``load_side`` is the only part that reads files.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import statistics
 from collections.abc import Mapping, Sequence
@@ -31,20 +33,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tweetbench.analysis.stats import (
-    Comparison,
-    Verdict,
-    compare_samples,
-    regression_exceeds,
-)
+from tweetbench.analysis import replication
+from tweetbench.analysis.replication import UNDECIDED, Design, TrialTest, TrialVerdict
+from tweetbench.analysis.stats import Comparison, compare_samples
 from tweetbench.errors import ResultsError, UsageError
 from tweetbench.records import lookup, read_result
 from tweetbench.records.run import load_run
 
 Record = Mapping[str, Any]
+# --fail-on-regression: a resolved slowdown beyond the bound exits 1; with no such slowdown, a verdict
+# that could not be decided (unresolved, cannot show) exits 5, so that CI can treat it as it chooses.
 REGRESSION_EXIT = 1
-MIN_TRIALS_FOR_CHECK = 3
-NO_DIFFERENCE: Verdict = "no significant difference"
+UNDECIDED_EXIT = 5
 
 
 @dataclass(frozen=True)
@@ -86,34 +86,39 @@ METRICS: tuple[Metric, ...] = (
 
 @dataclass(frozen=True)
 class Row:
-    """One device and metric: medians, the per-step and trial-level comparisons, and the verdict."""
+    """One device and metric: medians over trials, the trial-level test that decides, and the per-step detail."""
 
     device: str
     metric: Metric
     label: str
-    a_median: float
+    a_median: float  # median of A's per-trial figures, in the metric's unit
     b_median: float
-    steps: Comparison
-    trials: Comparison | None
+    steps: Comparison  # per-step test: a within-trial detail, never the verdict
+    trials: TrialTest  # trial-level test: the verdict
     trial_counts: tuple[int, int]
-    verdict: Verdict
+    verdict: TrialVerdict
     note: str
     regression: bool
 
     @property
     def ratio(self) -> float:
-        return self.steps.ratio
+        """B/A from the per-trial figures (ratio of their geometric means)."""
+        return self.trials.ratio
 
     @property
     def change(self) -> float:
-        """Signed change, positive = better, as the gate measures it (``stats.regression_exceeds``):
+        """Signed change, positive = better, as the gate measures it:
         ``ratio - 1`` for throughput, ``1 - ratio`` for latency; -0.10 = 10% worse."""
         return (self.ratio - 1.0) if self.metric.higher_is_better else (1.0 - self.ratio)
+
+    @property
+    def undecided(self) -> bool:
+        return self.verdict in UNDECIDED
 
 
 @dataclass(frozen=True)
 class RunComparison:
-    """Everything ``tweetbench compare`` shows; rendered by ``tweetbench.report.compare``."""
+    """Everything ``tweetbench compare`` (and ``tweetbench ab``) shows; rendered by ``tweetbench.report.compare``."""
 
     a: str
     b: str
@@ -122,15 +127,24 @@ class RunComparison:
     workloads_differ: bool
     bound: float | None
     method: str
+    sequential: bool = False  # A and B are runs made at different times: drift is not separable from a change
+    design: Design = "independent"
 
     @property
     def regressions(self) -> tuple[Row, ...]:
         return tuple(row for row in self.rows if row.regression)
 
     @property
+    def undecided(self) -> tuple[Row, ...]:
+        return tuple(row for row in self.rows if row.undecided)
+
+    @property
     def exit_code(self) -> int:
-        """``REGRESSION_EXIT`` when a gate was set and a significant slowdown exceeds it, else 0."""
-        return REGRESSION_EXIT if self.regressions else 0
+        """With a gate (``bound``): ``REGRESSION_EXIT`` when a resolved slowdown exceeds it, else
+        ``UNDECIDED_EXIT`` when a verdict could not be decided, else 0. Without a gate, 0."""
+        if self.regressions:
+            return REGRESSION_EXIT
+        return UNDECIDED_EXIT if self.bound is not None and self.undecided else 0
 
 
 @dataclass(frozen=True)
@@ -209,82 +223,104 @@ def check_workloads(pairs: Sequence[tuple[str, Record, Record]], allow: bool) ->
     return [f"different workloads: {line}" for line in differ]
 
 
-def _trial_medians(record: Record, metric: Metric) -> list[float] | None:
-    """The per-trial medians of ``metric`` (in its shown unit), or None if the record has no trials."""
+def trial_figures(record: Record, metric: Metric) -> list[float] | None:
+    """One figure per ok trial, in trial order and the metric's shown unit (the per-trial median of its
+    per-step time, turned into samples/s or ms); a record without trials is one trial, its own median.
+    None if the record has neither."""
     per_trial = lookup(record, "trials", "per_trial") or []
     values = [t.get(metric.trial_key) for t in per_trial if t.get("status") == "ok"]
-    if not values or any(not isinstance(v, int | float) or v <= 0 for v in values):
-        return None
-    return metric.transform_ms(record, values)
+    if values and all(isinstance(v, int | float) and v > 0 for v in values):
+        return metric.transform_ms(record, values)
+    raw = lookup(record, "metrics", *metric.raw_path)
+    return [statistics.median(metric.transform(record, raw))] if raw else None
 
 
-def _final_verdict(steps: Comparison, trials: Comparison | None) -> tuple[Verdict, str]:
-    if trials is None:
-        return steps.verdict, f"per-step test only (a side has fewer than {MIN_TRIALS_FOR_CHECK} trials)"
-    if steps.verdict == NO_DIFFERENCE:
-        return NO_DIFFERENCE, ""
-    same_side = trials.low > 1.0 if steps.ratio > 1.0 else trials.high < 1.0
-    if not same_side:
-        return NO_DIFFERENCE, "per-step difference not reproduced across trials"
-    return steps.verdict, ""
+def _gate(test: TrialTest, metric: Metric, bound: float | None) -> bool:
+    """True iff ``test`` is a resolved slowdown larger than ``bound`` (0.05 = 5%)."""
+    if bound is None or test.verdict != "slower":
+        return False
+    slowdown = (1.0 - test.ratio) if metric.higher_is_better else (test.ratio - 1.0)
+    return slowdown > bound
 
 
-def compare_metric(device: str, metric: Metric, ra: Record, rb: Record, bound: float | None) -> Row | None:
-    """One row, or None if a side lacks the metric's raw samples."""
+def compare_metric(device: str, metric: Metric, ra: Record, rb: Record, bound: float | None,
+                   design: Design = "independent") -> Row | None:
+    """One row, or None if a side lacks the metric's raw samples. ``paired``: trial k of A and of B ran
+    side by side (``tweetbench ab``); only complete pairs are compared."""
     raw_a, raw_b = lookup(ra, "metrics", *metric.raw_path), lookup(rb, "metrics", *metric.raw_path)
-    if not raw_a or not raw_b:
+    fa, fb = trial_figures(ra, metric), trial_figures(rb, metric)
+    if not raw_a or not raw_b or not fa or not fb:
         return None
-    a, b = metric.transform(ra, raw_a), metric.transform(rb, raw_b)
-    steps = compare_samples(a, b, higher_is_better=metric.higher_is_better)
-    ta, tb = _trial_medians(ra, metric), _trial_medians(rb, metric)
-    counts = (len(ta) if ta else 1, len(tb) if tb else 1)
-    trials = None
-    if ta and tb and min(len(ta), len(tb)) >= MIN_TRIALS_FOR_CHECK:
-        trials = compare_samples(ta, tb, higher_is_better=metric.higher_is_better)
-    verdict, note = _final_verdict(steps, trials)
-    final = dataclasses.replace(steps, verdict=verdict)
-    regression = bound is not None and regression_exceeds(final, bound, higher_is_better=metric.higher_is_better)
-    return Row(device, metric, metric.label_for(rb), statistics.median(a), statistics.median(b), steps, trials,
-               counts, verdict, note, regression)
+    steps = compare_samples(metric.transform(ra, raw_a), metric.transform(rb, raw_b),
+                            higher_is_better=metric.higher_is_better)
+    if design == "paired":
+        fa, fb = fa[:len(fb)], fb[:len(fa)]
+    noisy = bool(ra.get("noisy") or rb.get("noisy"))
+    trials = replication.compare_trials(fa, fb, higher_is_better=metric.higher_is_better, noisy=noisy,
+                                        design=design)
+    return Row(device, metric, metric.label_for(rb), statistics.median(fa), statistics.median(fb), steps, trials,
+               (len(fa), len(fb)), trials.verdict, trials.reason, _gate(trials, metric, bound))
 
 
-def method_text(bound: float | None) -> str:
-    text = (f"Ratio B/A of the medians of the raw per-step samples (all trials pooled), 95% bootstrap-percentile "
-            f"interval (2000 resamples of each side); two-sided Mann-Whitney U. Significant iff p < 0.05, the "
-            f"interval excludes 1 and the change is >= 1%. When both sides have >= {MIN_TRIALS_FOR_CHECK} trials, "
-            f"a significant per-step verdict also needs the same test's interval on the per-trial medians to "
-            f"exclude 1 on the same side.")
+def method_text(bound: float | None, design: Design = "independent") -> str:
+    text = (f"{replication.method_text(design)} Per-step detail (never the verdict): ratio of the medians of the "
+            "raw per-step samples, all trials pooled, with a 95% bootstrap interval and the two-sided Mann-Whitney "
+            "p; the steps of one process share its machine state, so this p says nothing about another run.")
     if bound is not None:
-        text += f" Regression gate: a significant slowdown of more than {bound:.1%} fails."
+        text += (f" Regression gate: a resolved slowdown of more than {bound:.1%} exits {REGRESSION_EXIT}; "
+                 f"otherwise an unresolved or cannot-show verdict exits {UNDECIDED_EXIT}.")
     return text
 
 
-def compare_records(a: Side, b: Side, *, allow_different_workloads: bool = False,
-                    bound: float | None = None) -> RunComparison:
-    """Compare every device that ran ok on both sides, metric by metric."""
+def sequential_note(pairs: Sequence[tuple[str, Record, Record]]) -> str | None:
+    """The note for two runs made at different times (their run ids differ), or None."""
+    runs = sorted({(str(ra.get("run_id")), str(rb.get("run_id"))) for _, ra, rb in pairs
+                   if ra.get("run_id") != rb.get("run_id")})
+    if not runs:
+        return None
+    run_a, run_b = runs[0]
+    return (f"A (run {run_a}) and B (run {run_b}) ran at different times: drift of the machine between them cannot "
+            "be told apart from a change. For a verdict drift cannot fake, run both sides in one interleaved "
+            "invocation: tweetbench ab --devices DEVICE --a \"OPTIONS\" --b \"OPTIONS\" --repeats 6")
+
+
+def _device_rows(device: str, ra: Record, rb: Record, bound: float | None, design: Design,
+                 notes: list[str]) -> list[Row]:
+    """The rows of one device pair; what cannot be compared goes to ``notes``."""
+    not_ok = [f"{side} is {r['status']} ({r['reason']})" for side, r in (("A", ra), ("B", rb)) if r["status"] != "ok"]
+    if not_ok:
+        notes.append(f"{device}: not compared: {'; '.join(not_ok)}")
+        return []
+    for side, r in (("A", ra), ("B", rb)):
+        if r.get("noisy"):
+            notes.append(f"{device}: {side} is noisy ({'; '.join(r.get('noise_reasons') or [])}): a significant "
+                         "change smaller than its within-side spread is unresolved")
+    rows = []
+    for metric in METRICS:
+        row = compare_metric(device, metric, ra, rb, bound, design)
+        if row is None:
+            notes.append(f"{device}: {metric.label_for(rb)} not compared: a side has no raw samples")
+        else:
+            rows.append(row)
+    return rows
+
+
+def compare_records(a: Side, b: Side, *, allow_different_workloads: bool = False, bound: float | None = None,
+                    design: Design = "independent") -> RunComparison:
+    """Compare every device that ran ok on both sides, metric by metric (``design``: see ``compare_metric``)."""
     if bound is not None and not (math.isfinite(bound) and bound >= 0):
         raise UsageError(f"the regression bound must be zero or more, got {bound}")
     pairs, notes = _pairs(a, b)
     notes += check_workloads(pairs, allow_different_workloads)
+    sequential = sequential_note(pairs)
+    if sequential is not None:
+        notes.insert(0, sequential)
     rows: list[Row] = []
     for device, ra, rb in pairs:
-        not_ok = [f"{side} is {r['status']} ({r['reason']})" for side, r in (("A", ra), ("B", rb))
-                  if r["status"] != "ok"]
-        if not_ok:
-            notes.append(f"{device}: not compared: {'; '.join(not_ok)}")
-            continue
-        for side, r in (("A", ra), ("B", rb)):
-            if r.get("noisy"):
-                notes.append(f"{device}: {side} is noisy ({'; '.join(r.get('noise_reasons') or [])}): "
-                             "treat small differences with care")
-        for metric in METRICS:
-            row = compare_metric(device, metric, ra, rb, bound)
-            if row is None:
-                notes.append(f"{device}: {metric.label_for(rb)} not compared: a side has no raw samples")
-            else:
-                rows.append(row)
+        rows += _device_rows(device, ra, rb, bound, design, notes)
     if not rows:
         raise ResultsError("nothing to compare: no device ran ok in both A and B"
                            + (f" ({'; '.join(notes)})" if notes else ""))
     return RunComparison(a.label, b.label, tuple(rows), tuple(notes),
-                         any(n.startswith("different workloads") for n in notes), bound, method_text(bound))
+                         any(n.startswith("different workloads") for n in notes), bound, method_text(bound, design),
+                         sequential is not None, design)

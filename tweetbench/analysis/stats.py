@@ -5,7 +5,8 @@ module and never compute a mean, a percentile or an interval themselves. Five pa
 
 * ``Summary``: count, mean, stdev, CV and percentiles of one sample set.
 * ``bootstrap_ci`` / ``median_with_ci``: confidence intervals for a median over trials.
-* ``compare_samples`` / ``regression_exceeds``: is run B faster or slower than run A?
+* ``compare_samples`` / ``regression_exceeds``: do two sample sets differ? (``compare``'s per-step detail;
+  its verdicts rest on the per-trial test in ``replication``)
 * ``SteadyStateDetector`` / ``steady_start``: where warm-up ends and measurement begins.
 * ``trials_disagree`` / ``is_noisy``: is a result too noisy to trust?
 """

@@ -15,7 +15,10 @@ The environment variable ``TWEETBENCH_BENCH_WORKLOAD=v1|tiny|...`` overrides the
 add options when pytest runs from the repository root). Each benchmark is parametrized
 over every device kind tweetbench knows (ids ``cpu``, ``gpu``, ``tpu``, ``xla-cpu``, so ``-k gpu``
 selects the GPU ones); a device that is not here skips with the probe's reason. ``xla-cpu`` is
-skipped in fast mode: XLA compiles each new graph for seconds on this CPU (minutes for v1).
+skipped in fast mode: XLA compiles each new graph for seconds on this CPU (minutes for v1). In full
+mode it is opt-in: XLA on the host CPU is a test device, not hardware anyone buys, and its v1 compiles
+took most of a 25-minute ``--benchmark-only`` run. Opt in with ``-m xla`` (or a ``-k`` naming xla) or
+``TWEETBENCH_BENCH_XLA=1``. A TPU, real hardware, runs whenever it is here.
 
 Each timed function synchronises the device before it returns, so a round covers the device's
 work, not just the launch. Benchmarks are grouped by scenario (``train-step``, ``forward``,
@@ -45,6 +48,16 @@ from tweetbench.config import WORKLOADS, get_workload
 from tweetbench.devices import DeviceSpec, create_backend, probe
 
 WORKLOAD_ENV = "TWEETBENCH_BENCH_WORKLOAD"
+XLA_ENV = "TWEETBENCH_BENCH_XLA"
+OPT_IN_KINDS = ("xla-cpu",)  # run in full mode only when asked for (see the module docstring)
+
+
+def xla_opted_in(config: pytest.Config) -> bool:
+    """Whether this session asked for the XLA:CPU benchmarks: ``TWEETBENCH_BENCH_XLA=1``, or a ``-m`` or
+    ``-k`` expression that names xla."""
+    if os.environ.get(XLA_ENV, "").strip() not in ("", "0"):
+        return True
+    return any("xla" in (config.getoption(name) or "") for name in ("markexpr", "keyword"))
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +81,10 @@ def rig(request: pytest.FixtureRequest, mode: Mode) -> Rig:
         pytest.skip(f"{kind} is not available here: {availability.reason}")
     if kind in XLA_KINDS and not mode.full:
         pytest.skip(f"{kind}: XLA compiles every new graph (seconds on this CPU, minutes for v1), too slow for "
-                    "the fast mode; run it with pytest --benchmark-only -k xla")
+                    "the fast mode; run it with pytest --benchmark-only -m xla")
+    if kind in OPT_IN_KINDS and not xla_opted_in(request.config):
+        pytest.skip(f"{kind}: opt-in (XLA on the host CPU compiles each new v1 graph for minutes); run it with "
+                    f"pytest --benchmark-only -m xla, or {XLA_ENV}=1")
     return build_rig(kind, mode.workload)
 
 
@@ -85,6 +101,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not config.getoption("benchmark_only"):
         return
     kinds = {getattr(item, "callspec", None) and item.callspec.params.get("rig") for item in items}
+    if not xla_opted_in(config):
+        kinds -= set(OPT_IN_KINDS)  # they will skip: starting their runtime would only cost time
     for kind in XLA_KINDS:
         if kind in kinds and probe(DeviceSpec(kind)).available:
             backend = create_backend(DeviceSpec(kind))

@@ -70,6 +70,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     f["latin1"].write_bytes("text,author\ncaf\u00e9 au lait,chef\n".encode("latin-1"))
     f["columns"] = _write_csv(root / "columns.csv", [(f"tweet {i}", "ab"[i % 2]) for i in range(100)],
                               header=("body", "who"))
+    f["semicolon"] = root / "excel.csv"
+    f["semicolon"].write_text("body;who\n" + "".join(f"tweet {i};{'ab'[i % 2]}\n" for i in range(100)))
     f["one_author"] = _write_csv(root / "one-author.csv", [(f"tweet number {i}", "solo") for i in range(100)])
     f["few_rows"] = _write_csv(root / "few-rows.csv", [(f"tweet number {i}", "ab"[i % 2]) for i in range(10)])
     f["a_file"] = root / "a-file"
@@ -131,6 +133,10 @@ CASES: list[tuple[str, Argv, int, str]] = [
      "has no column 'text', 'author' (its columns: body, who)"),
     ("wrong --text-column", lambda f: ["run", "--data", str(f["columns"]), "--text-column", "body"], 3,
      "has no column 'author'"),
+    ("semicolon CSV without the columns", lambda f: ["run", "--data", str(f["semicolon"])], 3,
+     "has no column 'text', 'author' (its columns: body, who) when read as semicolon-separated"),
+    ("bad --delimiter", lambda f: ["run", "--data", str(f["semicolon"]), "--delimiter", "ab"], 2,
+     "argument --delimiter: 'ab' is not a delimiter"),
     ("one author only", lambda f: ["run", "--data", str(f["one_author"])], 3, "has 1 author(s)"),
     ("too few rows", lambda f: ["run", "--data", str(f["few_rows"])], 3, "only 10 usable tweets, too few to split"),
     # results

@@ -1,3 +1,4 @@
+import csv
 import json
 import os
 import sys
@@ -7,7 +8,7 @@ import pytest
 
 from tweetbench.errors import DataError
 from tweetbench.workload.corpus import Tweet
-from tweetbench.workload.reader import ReadResult, read_tweets
+from tweetbench.workload.reader import ReadResult, parse_delimiter, read_tweets
 
 
 def write(path: Path, text: str) -> Path:
@@ -234,3 +235,60 @@ def test_data_error_exit_code(tmp_path):
     with pytest.raises(DataError) as excinfo:
         read_tweets(tmp_path / "missing.jsonl")
     assert excinfo.value.exit_code == 3
+
+
+# --------------------------------------------------------------------------- delimiters, as people export CSV
+
+
+def test_semicolon_csv_from_european_excel_is_detected(tmp_path):
+    path = write(tmp_path / "excel.csv", 'text;author\n"hello, world";ava\n"a; b";marco\n12,5 km;ava\n')
+    result = read_tweets(path)
+    assert result.delimiter == ";"
+    assert result.tweets == [Tweet("hello, world", "ava"), Tweet("a; b", "marco"), Tweet("12,5 km", "ava")]
+
+
+@pytest.mark.parametrize("name", ["export.tsv", "export.txt", "export.csv"])
+def test_tab_delimited_files_are_read_by_extension_or_detected(tmp_path, name):
+    path = write(tmp_path / name, "id\ttext\tauthor\n1\thi, there; you\tava\n2\tbye\tmarco\n")
+    result = read_tweets(path)
+    assert result.delimiter == "\t"
+    assert result.tweets == [Tweet("hi, there; you", "ava"), Tweet("bye", "marco")]
+
+
+def test_a_misleading_sniff_falls_back_to_the_delimiter_that_has_the_columns(tmp_path):
+    # csv.Sniffer takes ;"quoted"; inside the texts for a semicolon-delimited file's quoted fields; the
+    # header names the columns only when read with commas, so commas are used.
+    body = 'text,author\nhe said ;"hi"; twice,ava\nshe said ;"ho"; twice,marco\n'
+    assert csv.Sniffer().sniff(body, delimiters=",;\t|").delimiter == ";"  # the misleading guess
+    path = write(tmp_path / "t.csv", body)
+    result = read_tweets(path)
+    assert result.delimiter == ","
+    assert result.tweets == [Tweet('he said ;"hi"; twice', "ava"), Tweet('she said ;"ho"; twice', "marco")]
+
+
+def test_a_given_delimiter_is_used_as_is(tmp_path):
+    path = write(tmp_path / "t.txt", "text|author\nhi|ava\n")
+    assert read_tweets(path, delimiter="|").tweets == [Tweet("hi", "ava")]
+    with pytest.raises(DataError) as excinfo:
+        read_tweets(path, delimiter=",")
+    assert_one_line_error(excinfo, "(its columns: text|author) when read as comma-separated (--delimiter)")
+
+
+def test_missing_columns_name_the_delimiter_used(tmp_path):
+    path = write(tmp_path / "t.csv", "body;who\nhi;ava\nho;marco\n")
+    with pytest.raises(DataError) as excinfo:
+        read_tweets(path)
+    assert_one_line_error(excinfo, "no column 'text', 'author' (its columns: body, who) when read as "
+                          "semicolon-separated", "--text-column/--label-column", "--delimiter")
+
+
+@pytest.mark.parametrize(("text", "expected"), [("tab", "\t"), ("\\t", "\t"), ("\t", "\t"), ("Semicolon", ";"),
+                                                (";", ";"), ("comma", ","), ("|", "|")])
+def test_delimiters_by_name_or_character(text, expected):
+    assert parse_delimiter(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", ";;", '"', "\n", "space bar"])
+def test_bad_delimiters_are_refused(text):
+    with pytest.raises(ValueError, match="not a delimiter"):
+        parse_delimiter(text)

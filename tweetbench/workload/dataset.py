@@ -54,12 +54,13 @@ def load_tweets(workload: WorkloadConfig, source: DataSource) -> tuple[list[Twee
         from tweetbench.workload.corpus import CORPUS_VERSION
 
         return tweets, {"kind": "builtin", "corpus": CORPUS_VERSION, "rows": len(tweets)}
-    result = read_tweets(source.path, source.text_column, source.label_column)
+    result = read_tweets(source.path, source.text_column, source.label_column, source.delimiter)
     return result.tweets, {
         "kind": "file",
         "path": str(source.path),
         "text_column": source.text_column,
         "label_column": source.label_column,
+        "delimiter": result.delimiter,
         "rows": result.rows_total,
         "used": len(result.tweets),
         "skipped_empty_text": result.skipped_empty_text,

@@ -2,6 +2,12 @@
 
 Rows whose text is empty (or only whitespace) and rows without a label are skipped and counted,
 not fatal; a row lacking both counts as empty text. Labels are ``str()`` of the value, stripped.
+
+CSV files come as people export them: comma-, semicolon- (European Excel), tab- or pipe-separated.
+Unless the delimiter is given, a ``.tsv`` is read as tab-separated and any other CSV's delimiter is
+found by ``csv.Sniffer`` over its first lines; if the named columns are not in the header that way
+but are with another of those delimiters, that one is used. A missing column's message names the
+delimiter the file was read with.
 """
 
 from __future__ import annotations
@@ -17,7 +23,11 @@ from tweetbench.errors import DataError
 from tweetbench.workload.corpus import Tweet
 
 _BOM = b"\xef\xbb\xbf"
-_CSV_SUFFIXES = frozenset({".csv"})
+_TSV_SUFFIXES = frozenset({".tsv", ".tab"})
+_CSV_SUFFIXES = frozenset({".csv"}) | _TSV_SUFFIXES
+# The delimiters tried when none is given, and their names in messages.
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+_SNIFF_LINES, _SNIFF_CHARS = 20, 65536  # csv.Sniffer reads at most this much
 _JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson"})
 
 
@@ -30,23 +40,75 @@ class ReadResult:
     skipped_empty_text: int
     skipped_missing_label: int
     source: str
+    delimiter: str | None = None  # the CSV delimiter used; None for JSONL
 
 
 def read_tweets(
-    path: str | Path, text_column: str = "text", label_column: str = "author"
+    path: str | Path, text_column: str = "text", label_column: str = "author", delimiter: str | None = None
 ) -> ReadResult:
-    """Read ``.csv`` or ``.jsonl``/``.ndjson`` (other suffixes are sniffed) into tweets.
+    """Read ``.csv``/``.tsv`` or ``.jsonl``/``.ndjson`` (other suffixes are sniffed) into tweets.
 
+    ``delimiter``: the CSV's, when the file's own is not to be detected (see the module docstring).
     Raises ``DataError`` for a missing, unreadable, binary or non-UTF-8 file, a CSV without the
     named columns, a JSONL line that is not a JSON object, and a file with no usable rows.
     """
     path = Path(path)
     text = _read_text(path)
     if _is_jsonl(path, text):
-        rows = _jsonl_rows(path, text, text_column, label_column)
-    else:
-        rows = _csv_rows(path, text, text_column, label_column)
-    return _collect(path, rows)
+        return _collect(path, _jsonl_rows(path, text, text_column, label_column), None)
+    used = _csv_delimiter(path, text, (text_column, label_column), delimiter)
+    return _collect(path, _csv_rows(path, text, text_column, label_column, used), used)
+
+
+def parse_delimiter(text: str) -> str:
+    """A delimiter as given on the command line: one character, or tab, comma, semicolon or pipe by name
+    (``\\t`` too, as shells pass it). Raises ``ValueError`` with the reason."""
+    named = {name: char for char, name in DELIMITER_NAMES.items()} | {"\\t": "\t"}
+    value = named.get(text.strip().lower(), text)
+    if len(value) != 1 or value in '"\r\n':
+        raise ValueError(f"{text!r} is not a delimiter: give one character, or tab, comma, semicolon or pipe")
+    return value
+
+
+def _describe(delimiter: str) -> str:
+    name = DELIMITER_NAMES.get(delimiter)
+    return f"{name}-separated" if name else f"separated by {delimiter!r}"
+
+
+def _header(text: str, delimiter: str) -> list[str]:
+    try:
+        return [name.strip() for name in next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])]
+    except csv.Error:
+        return []
+
+
+def _sniffed(path: Path, text: str) -> str:
+    """The delimiter of a CSV: tab for a ``.tsv``, else ``csv.Sniffer``'s guess over the first lines
+    (comma when it cannot tell, as in a file of one column)."""
+    if path.suffix.lower() in _TSV_SUFFIXES:
+        return "\t"
+    sample = "\n".join(text[:_SNIFF_CHARS].splitlines()[:_SNIFF_LINES])
+    try:
+        return csv.Sniffer().sniff(sample, delimiters="".join(DELIMITER_NAMES)).delimiter
+    except csv.Error:
+        return ","
+
+
+def _csv_delimiter(path: Path, text: str, columns: tuple[str, str], given: str | None) -> str:
+    """The delimiter to read with: the given one, else the detected one, else another of the usual ones
+    under which the header has the named columns; refuses a header without them with a ``DataError``."""
+    guess = given or _sniffed(path, text)
+    tried = [guess] if given else [guess, *(d for d in DELIMITER_NAMES if d != guess)]
+    for delimiter in tried:
+        if all(name in _header(text, delimiter) for name in columns):
+            return delimiter
+    header = _header(text, guess)
+    names = ", ".join(repr(name) for name in columns if name not in header)
+    raise DataError(
+        f"{path} has no column {names} (its columns: {', '.join(header) or 'none'}) when read as "
+        f"{_describe(guess)}{' (--delimiter)' if given else ''}; name yours with --text-column/--label-column"
+        + ("" if given else ", or give the file's delimiter with --delimiter")
+    )
 
 
 def _read_text(path: Path) -> str:
@@ -93,17 +155,10 @@ def _is_jsonl(path: Path, text: str) -> bool:
 _Row = tuple[object, object]
 
 
-def _csv_rows(path: Path, text: str, text_column: str, label_column: str) -> Iterator[_Row]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+def _csv_rows(path: Path, text: str, text_column: str, label_column: str, delimiter: str) -> Iterator[_Row]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
-        header = [name.strip() for name in next(reader, [])]
-        missing = [name for name in (text_column, label_column) if name not in header]
-        if missing:
-            names = ", ".join(repr(name) for name in missing)
-            raise DataError(
-                f"{path} has no column {names} (its columns: {', '.join(header) or 'none'}); "
-                "name yours with --text-column/--label-column"
-            )
+        header = [name.strip() for name in next(reader, [])]  # has the columns: _csv_delimiter checked
         text_at, label_at = header.index(text_column), header.index(label_column)
         for row in reader:
             if not row:
@@ -152,7 +207,7 @@ def _as_text(value: object) -> str:
     return "" if value is None else value if isinstance(value, str) else str(value)
 
 
-def _collect(path: Path, rows: Iterator[_Row]) -> ReadResult:
+def _collect(path: Path, rows: Iterator[_Row], delimiter: str | None) -> ReadResult:
     tweets: list[Tweet] = []
     total = empty_text = missing_label = 0
     for raw_text, raw_label in rows:
@@ -175,4 +230,5 @@ def _collect(path: Path, rows: Iterator[_Row]) -> ReadResult:
         skipped_empty_text=empty_text,
         skipped_missing_label=missing_label,
         source=str(path),
+        delimiter=delimiter,
     )

@@ -47,6 +47,25 @@ def test_cpu_is_ok_and_absent_devices_are_unavailable_with_reasons(smoke_run):
         assert result["status"] == "unavailable" and result["reason"]
 
 
+def test_the_cpu_record_names_its_math_and_its_overlap_latency_overhead_and_phase_figures(smoke_run):
+    _, out = smoke_run
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    cpu = read_result(run_dir / "cpu.json").to_dict()
+    assert cpu["device"]["facts"]["math_mode"] == "fp32 IEEE" and cpu["device"]["label"].endswith("[fp32 IEEE]")
+    train, inference = cpu["metrics"]["training"], cpu["metrics"]["inference"]
+    assert train["overlap_gain"] > 0 and len(train["raw_synced_step_s"]) == 4
+    assert inference["offline"]["overlap_gain"] > 0
+    # The model's latency is the forward alone, inside the request: never longer than the request.
+    assert inference["model_latency_batch1_ms"]["count"] == 20
+    assert inference["inference_overhead"]["ratio_p50"] >= 1.0
+    overhead = cpu["metrics"]["overhead"]
+    assert overhead["verdict"] in ("meets", "misses", "unresolved at this noise") and len(overhead["ci95"]) == 2
+    assert overhead["precision"] == "32-true" and overhead["order"][:4] == ["lightning", "bare", "bare", "lightning"]
+    assert set(cpu["metrics"]["memory"]["device_phases"]) == {"training", "inference_batch1", "inference_offline"}
+    report = (run_dir / "report.md").read_text()
+    assert "Model latency (the forward alone" in report and "overlap gain" in report
+
+
 def test_every_written_json_validates_against_the_schema(smoke_run):
     _, out = smoke_run
     files = [p for p in out.glob("*/*.json") if p.name != "run.json"]
@@ -66,3 +85,20 @@ def test_reports_are_written_and_report_regenerates_them(smoke_run):
     assert proc.returncode == 0, proc.stderr
     assert (out / "summary.md").read_text() == summary
     assert (run_dir / "report.md").read_text() == report
+
+
+def test_the_pytorch_profiler_pass_leaves_traces_operator_groups_and_pictures(smoke_run):
+    _, out = smoke_run
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    cpu = read_result(run_dir / "cpu.json").to_dict()
+    operators = cpu["breakdown"]["operators"]
+    assert set(operators) == {"training", "predict_b1", "predict_b256"}
+    for entry in operators.values():
+        assert abs(sum(g["share"] for g in entry["groups"].values()) - 1) < 1e-9
+        trace = json.loads((run_dir / entry["trace"]).read_text())
+        assert all({"ph", "ts", "dur", "name"} <= e.keys() for e in trace["traceEvents"] if e.get("ph") == "X")
+    assert set(cpu["breakdown"]["profilers"]) == {"simple", "advanced", "pytorch"}
+    report = (run_dir / "report.md").read_text()
+    for png in ("plots/profile-breakdown.png", "plots/profile-operators.png", "plots/profile-step-times.png"):
+        assert (run_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({png})" in report
+    assert "Operators of the training step" in report and "Perfetto" in report

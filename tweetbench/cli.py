@@ -45,6 +45,15 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def delimiter_char(text: str) -> str:
+    from tweetbench.workload.reader import parse_delimiter
+
+    try:
+        return parse_delimiter(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def positive_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -53,6 +62,24 @@ def positive_seconds(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
     return value
+
+
+# tweetbench ab: the run options it shares with run, and those each side (--a, --b) may set on its own.
+AB_SIDE_OPTIONS = ("workload", "precision", "threads", "data", "text_column", "label_column", "delimiter")
+AB_COMMON_OPTIONS = (*AB_SIDE_OPTIONS, "devices", "preset", "out", "seed", "timeout")
+
+
+def _copy_options(source: argparse.ArgumentParser, target: argparse.ArgumentParser, dests: Sequence[str]) -> None:
+    """Give ``target`` copies of ``source``'s option definitions for ``dests``, so both parse alike."""
+    import copy
+
+    for action in source._actions:
+        if action.dest in dests:
+            target._add_action(copy.copy(action))
+
+
+def _flags(parser: argparse.ArgumentParser) -> str:
+    return ", ".join(action.option_strings[-1] for action in parser._actions)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data", type=Path, help="your own tweets, CSV or JSONL (default: the built-in corpus)")
     run.add_argument("--text-column", default="text", help="column with the tweet text (default text)")
     run.add_argument("--label-column", default="author", help="column with the author (default author)")
+    run.add_argument("--delimiter", type=delimiter_char, help="the CSV's delimiter: one character, or tab, comma, "
+                     "semicolon, pipe (default: detected; tab for .tsv)")
     run.add_argument("--out", type=Path, default=Path("results"), help="results directory (default results)")
     run.add_argument("--seed", type=non_negative_int, default=0, help="workload seed (default 0)")
     run.add_argument("--timeout", type=positive_seconds, help="seconds each device may take before it is "
@@ -95,15 +124,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scenario", default="benchmark", choices=("benchmark", "convergence"),
                      help="benchmark: timed training and inference; convergence: train to the workload's target "
                      "accuracy with early stopping (default benchmark)")
-    run.add_argument("--precision", default="32-true", help="comma-separated: 32-true, bf16-mixed, 16-mixed; "
-                     "each is its own workload variant and run (default 32-true)")
+    run.add_argument("--precision", default="32-true", help="comma-separated: 32-true (IEEE fp32), 32-tf32 (CUDA), "
+                     "32-xla-default (XLA), bf16-mixed, 16-mixed; each is its own workload variant and run "
+                     "(default 32-true)")
     run.add_argument("--max-epochs", type=positive_int, help="cap on the convergence scenario's epochs "
                      "(default: the preset's, 100; smoke 3)")
+    run.add_argument("--threads", type=positive_int, help="torch threads in each worker (torch.set_num_threads, "
+                     "before anything runs; recorded in the result); default: torch's own choice")
 
     tune = sub.add_parser("tune", help="Lightning's batch-size and learning-rate finders and a batch-size sweep")
     tune.add_argument("--device", default="cpu", help="one device: cpu, gpu, gpu:N, tpu, xla-cpu (default cpu)")
     tune.add_argument("--workload", default=DEFAULT_WORKLOAD, help=f"{', '.join(WORKLOADS)} (default {DEFAULT_WORKLOAD})")
-    tune.add_argument("--precision", default="32-true", help="32-true, bf16-mixed or 16-mixed (default 32-true)")
+    tune.add_argument("--precision", default="32-true", help="32-true, 32-tf32, 32-xla-default, bf16-mixed or 16-mixed "
+                      "(default 32-true)")
     tune.add_argument("--preset", default="quick", help="smoke, quick or standard: the sample budget per size and "
                       "the finders' steps (default quick)")
     tune.add_argument("--max-batch", type=positive_int, help="largest batch size of the sweep, a power of two "
@@ -111,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--data", type=Path, help="your own tweets, CSV or JSONL (default: the built-in corpus)")
     tune.add_argument("--text-column", default="text", help="column with the tweet text (default text)")
     tune.add_argument("--label-column", default="author", help="column with the author (default author)")
+    tune.add_argument("--delimiter", type=delimiter_char, help="the CSV's delimiter: one character, or tab, "
+                      "comma, semicolon, pipe (default: detected; tab for .tsv)")
     tune.add_argument("--out", type=Path, default=Path("results"), help="results directory (default results)")
     tune.add_argument("--seed", type=non_negative_int, default=0, help="workload seed (default 0)")
 
@@ -128,8 +163,37 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--markdown", action="store_true", help="print Markdown instead of the terminal table")
     compare.add_argument("--allow-different-workloads", action="store_true",
                          help="compare even if A and B measured different workloads (fingerprints)")
-    compare.add_argument("--fail-on-regression", metavar="PCT", help="exit 1 if some metric is significantly "
-                         "worse by more than PCT, e.g. 5%% (for CI gates)")
+    compare.add_argument("--fail-on-regression", metavar="PCT", help="exit 1 if some metric is, by its trials, "
+                         "resolved slower by more than PCT, e.g. 5%%; exit 5 if a verdict cannot be decided "
+                         "(unresolved, or too few trials) (for CI gates)")
+
+    ab = sub.add_parser("ab", help="interleaved A/B: two configurations of one device, trial by trial in ABBA "
+                        "order, each trial a fresh process; then the trial-level verdict")
+    _copy_options(run, ab, AB_COMMON_OPTIONS)
+    side = _Parser(prog="tweetbench ab", add_help=False)  # parses --a and --b with run's own definitions
+    _copy_options(run, side, AB_SIDE_OPTIONS)
+    ab.add_argument("--a", default="", metavar="OPTIONS", help="side A's options, in quotes, e.g. \"--threads 2\"; "
+                    f"any of {_flags(side)}; empty: the common options")
+    ab.add_argument("--b", default="", metavar="OPTIONS", help="side B's options (the candidate), as for --a")
+    ab.add_argument("--repeats", type=positive_int, default=6, help="trials a side, run A B B A A B ... (default 6, "
+                    "the fewest pairs whose exact test can show a difference at 5%%)")
+    ab.add_argument("--fail-on-regression", metavar="PCT", help="exit 1 if B is, by its trials, resolved slower "
+                    "than A by more than PCT, e.g. 5%%; exit 5 if a verdict cannot be decided")
+    ab.add_argument("--markdown", action="store_true", help="print the Markdown report instead of the tables")
+    ab.set_defaults(strategy=None, num_nodes=1, scaling_baseline=None, max_epochs=None, scenario="benchmark",
+                    profile=False, require_all=False, side_parser=side)
+
+    merge = sub.add_parser("merge", help="one summary of results from several machines, with charts")
+    merge.add_argument("inputs", nargs="+", type=Path, metavar="DIR_OR_RUN", help="results directories, run "
+                       "directories or device JSON files, copied from any number of machines")
+    merge.add_argument("--out", type=Path, required=True, help="where to write summary.md, summary.json and the "
+                       "charts (a new directory, not one holding runs)")
+    merge.add_argument("--label", action="append", default=[], metavar="DIR=NAME", help="name the host of the "
+                       "results under input DIR (default: the hostname each result records); repeat per input")
+    merge.add_argument("--reference", metavar="HOST:DEVICE", help="the row every speedup is taken against, e.g. "
+                       "laptop:cpu (default: the first CPU that ran ok)")
+    merge.add_argument("--allow-different-workloads", action="store_true",
+                       help="merge even if the results measured different workloads (fingerprints); they are marked")
     return parser
 
 
@@ -152,7 +216,7 @@ def _run_options(args: argparse.Namespace, argv: Sequence[str]) -> list[RunOptio
                         scaling_baseline=args.scaling_baseline, launched=LaunchEnv.detect())
     if args.strategy and args.scenario != "benchmark":
         raise UsageError("--strategy runs the benchmark scenario only")
-    data = DataSource(args.data, args.text_column, args.label_column)
+    data = DataSource(args.data, args.text_column, args.label_column, getattr(args, "delimiter", None))
     if args.data is not None:
         from tweetbench.workload.dataset import check_data
 
@@ -161,23 +225,22 @@ def _run_options(args: argparse.Namespace, argv: Sequence[str]) -> list[RunOptio
     return [RunOptions(devices=specs, workload=workload, preset=preset, out=args.out, data=data,
                        timeout_s=args.timeout, profile=args.profile, require_all=args.require_all,
                        scenario=args.scenario, command=("tweetbench", *argv), strategy=args.strategy,
-                       repeats=args.repeats, num_nodes=args.num_nodes, scaling_baseline=args.scaling_baseline)
+                       repeats=args.repeats, num_nodes=args.num_nodes, scaling_baseline=args.scaling_baseline,
+                       threads=args.threads)
             for workload in workloads]
 
 
 def _run_one(options: RunOptions, launched: LaunchEnv | None) -> RunOutcome | None:
     """One run with its progress display, in this process's role: the suite, or a launched rank."""
-    from rich.console import Console
-
     from tweetbench.launch.suite import run_suite
-    from tweetbench.report.console import RunProgress
+    from tweetbench.report.console import progress_display
 
     if launched is not None and launched.rank != 0:
         from tweetbench.launch.torchrun import run_launched
 
         run_launched(options, launched, lambda device, event: None)  # rank 0 reports the run
         return None
-    with RunProgress(Console(stderr=True)) as progress:
+    with progress_display() as progress:  # plain lines when the output is a log, not a terminal
         if launched is None:
             return run_suite(options, progress.on_event)
         from tweetbench.launch.torchrun import (
@@ -188,10 +251,8 @@ def _run_one(options: RunOptions, launched: LaunchEnv | None) -> RunOutcome | No
 
 
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from rich.console import Console
-
     from tweetbench.harness.ranks import LaunchEnv
-    from tweetbench.report.console import convergence_results_table, results_table
+    from tweetbench.report.console import convergence_results_table, results_table, table_console
 
     launched = LaunchEnv.detect() if args.strategy else None
     all_options = _run_options(args, argv)
@@ -201,7 +262,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if outcome is None:
             continue
         table = convergence_results_table if args.scenario == "convergence" else results_table
-        Console().print(table(outcome.results))
+        console = table_console()  # at most 100 columns; a long reason is cut, summary.md has it whole
+        console.print(table(outcome.results, console.width))
         print(f"results: {outcome.run_dir}  summary: {args.out / 'summary.md'}")
         if not outcome.complete:
             print("tweetbench: the run was interrupted; it is marked incomplete", file=sys.stderr)
@@ -227,7 +289,7 @@ def cmd_tune(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if "," in args.device:
         raise UsageError("tune runs on one device: give --device cpu (or gpu, gpu:N, tpu, xla-cpu)")
     workload = resolve(args.workload, args.precision).with_seed(args.seed)
-    data = DataSource(args.data, args.text_column, args.label_column)
+    data = DataSource(args.data, args.text_column, args.label_column, getattr(args, "delimiter", None))
     if args.data is not None:
         from tweetbench.workload.dataset import check_data
 
@@ -272,7 +334,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from tweetbench.analysis.compare import compare_records, load_side, parse_bound
-    from tweetbench.report.compare import regression_lines, render_markdown, rich_table
+    from tweetbench.report.compare import gate_messages, render_markdown, rich_table
     from tweetbench.report.writer import reporting_on
 
     bound = parse_bound(args.fail_on_regression) if args.fail_on_regression is not None else None
@@ -285,13 +347,68 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(text, end="")
     else:
         Console().print(table)
-    for line in regression_lines(result):
-        print(f"tweetbench: regression: {line}", file=sys.stderr)
+    for line in gate_messages(result):
+        print(line, file=sys.stderr)
     return result.exit_code
 
 
+def _ab_side(args: argparse.Namespace, text: str, name: str, argv: Sequence[str]) -> RunOptions:
+    """One side's run options: the common ones, overridden by its own (``--a "--threads 2"``, parsed as by run)."""
+    import copy
+    import shlex
+
+    try:
+        tokens = shlex.split(text)
+    except ValueError as exc:
+        raise UsageError(f"--{name} {text!r} cannot be read: {exc}") from None
+    side, extra = args.side_parser.parse_known_args(tokens, namespace=copy.copy(args))
+    if extra:
+        raise UsageError(f"--{name} may set only {_flags(args.side_parser)}, not {' '.join(extra)!r}: give the "
+                         "others once, for both sides")
+    options = _run_options(side, argv)
+    if len(options) != 1:
+        raise UsageError(f"--{name} names {len(options)} workload variants: give each side one, and one precision")
+    if len(options[0].devices) != 1 or options[0].devices[0].count is not None:
+        raise UsageError("ab runs on one device: give --devices cpu (or gpu, gpu:N, tpu, xla-cpu)")
+    return options[0]
+
+
+def cmd_ab(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from rich.console import Console
+
+    from tweetbench.analysis.compare import parse_bound
+    from tweetbench.launch.ab import ABOptions, run_ab
+    from tweetbench.report.ab import messages, terminal_tables
+    from tweetbench.report.console import RunProgress
+
+    bound = parse_bound(args.fail_on_regression) if args.fail_on_regression is not None else None
+    sides = {"A": _ab_side(args, args.a, "a", argv), "B": _ab_side(args, args.b, "b", argv)}
+    options = ABOptions(sides["A"].devices[0], sides, {"A": args.a, "B": args.b}, args.repeats, args.out,  # type: ignore[arg-type]
+                        ("tweetbench", *argv), bound)
+    with RunProgress(Console(stderr=True)) as progress:
+        outcome = run_ab(options, progress.on_event)
+    if args.markdown:
+        print((outcome.run_dir / "report.md").read_text(encoding="utf-8"), end="")
+    else:
+        Console().print(*terminal_tables(outcome.comparison))
+    print(f"report: {outcome.run_dir / 'report.md'}", file=sys.stderr if args.markdown else sys.stdout)
+    for line in messages(outcome.comparison, interrupted=not outcome.complete):
+        print(line, file=sys.stderr)
+    return outcome.exit_code
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from tweetbench.report.merge import merge_inputs
+
+    merge, written = merge_inputs(args.inputs, args.out, labels=args.label, reference=args.reference,
+                                  allow_different_workloads=args.allow_different_workloads)
+    print(f"merged {len(merge.rows)} row(s) from {len({row.host for row in merge.rows})} host(s), "
+          f"{len(merge.skipped)} result(s) skipped: {written[-1]} ({len(written) - 2} charts)")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    from tweetbench.report.writer import regenerate, resolve_run_dir
+    from tweetbench.report.writer import is_ab_run, regenerate, regenerate_ab, resolve_run_dir
 
     if args.run_dir is not None:  # report writes into the run directory: it must lie inside --out
         args.run_dir = resolve_run_dir(args.out, args.run_dir)
@@ -306,6 +423,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         from tweetbench.report.writer import regenerate_tune
 
         print(f"rewrote {regenerate_tune(args.run_dir)} and its plots")
+        return 0
+    if args.run_dir is not None and is_ab_run(args.run_dir):  # an interleaved A/B run: its own report only
+        print(f"rewrote {regenerate_ab(args.run_dir)}")
         return 0
     run_dir = regenerate(args.out, args.run_dir)
     print(f"rewrote {run_dir / 'report.md'} and {args.out / 'summary.md'}")
@@ -346,6 +466,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_tune(args, argv)
         if args.command == "compare":
             return cmd_compare(args)
+        if args.command == "ab":
+            return cmd_ab(args, argv)
+        if args.command == "merge":
+            return cmd_merge(args)
         return cmd_report(args)
     except TweetbenchError as exc:
         print(f"tweetbench: error: {exc.message}", file=sys.stderr)

@@ -13,7 +13,13 @@ from typing import Literal
 
 from tweetbench.errors import UsageError
 
-Precision = Literal["32-true", "bf16-mixed", "16-mixed"]
+# A workload's numeric precision. "32-true" is IEEE fp32 on every device; "32-tf32" (CUDA: TF32 tensor-core
+# matmuls and cuDNN RNN) and "32-xla-default" (XLA: fp32 inputs rounded to bf16 in the matmul, torch_xla's
+# default) are fp32 weights and activations with a cheaper matmul, each its own variant.
+Precision = Literal["32-true", "32-tf32", "32-xla-default", "bf16-mixed", "16-mixed"]
+# The Lightning precision each runs under: the fp32 variants differ only in the device's matmul math mode.
+LIGHTNING_PRECISION: dict[str, str] = {"32-true": "32-true", "32-tf32": "32-true", "32-xla-default": "32-true",
+                                       "bf16-mixed": "bf16-mixed", "16-mixed": "16-mixed"}
 PresetName = Literal["smoke", "quick", "standard"]
 ScenarioName = Literal["benchmark", "convergence"]
 # Lightning strategies tweetbench runs data-parallel (each device kind lists the ones it supports in
@@ -112,8 +118,8 @@ PRESETS: dict[str, Preset] = {
         offline_warmup_batches=1,
         offline_batches=2,
         offline_batch_size=256,
-        overhead_rounds=2,
-        overhead_steps=5,
+        overhead_rounds=4,
+        overhead_steps=3,
         profile_steps=5,
         advanced_profile_steps=3,
         parity_steps=3,
@@ -130,8 +136,8 @@ PRESETS: dict[str, Preset] = {
         offline_warmup_batches=2,
         offline_batches=40,
         offline_batch_size=256,
-        overhead_rounds=4,
-        overhead_steps=150,
+        overhead_rounds=12,
+        overhead_steps=50,
         profile_steps=200,
         advanced_profile_steps=60,
         parity_steps=5,
@@ -146,8 +152,8 @@ PRESETS: dict[str, Preset] = {
         offline_warmup_batches=3,
         offline_batches=100,
         offline_batch_size=256,
-        overhead_rounds=6,
-        overhead_steps=300,
+        overhead_rounds=20,
+        overhead_steps=90,
         profile_steps=300,
         advanced_profile_steps=100,
         parity_steps=10,
@@ -163,12 +169,14 @@ class DataSource:
     path: Path | None = None
     text_column: str = "text"
     label_column: str = "author"
+    delimiter: str | None = None  # a CSV's delimiter; None: detect it (workload.reader)
 
     def to_dict(self) -> dict[str, object]:
         return {
             "path": None if self.path is None else str(self.path),
             "text_column": self.text_column,
             "label_column": self.label_column,
+            "delimiter": self.delimiter,
         }
 
 
@@ -212,6 +220,9 @@ class DeviceJob:
     trial: int = 0
     # Set for a data-parallel run: ``device`` then names a device count (``gpu:8``), not a card.
     parallel: ParallelPlan | None = None
+    # ``--threads``: torch.set_num_threads in the worker before anything runs; None keeps torch's default.
+    # A knob of the run, not of the workload: it never changes the fingerprint.
+    threads: int | None = None
 
 
 def get_workload(name: str) -> WorkloadConfig:
@@ -230,3 +241,8 @@ def get_preset(name: str) -> Preset:
         raise UsageError(
             f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}"
         ) from None
+
+
+def lightning_precision(precision: str) -> str:
+    """The ``Trainer(precision=...)`` that runs a workload precision (an unknown one passes through)."""
+    return LIGHTNING_PRECISION.get(precision, precision)

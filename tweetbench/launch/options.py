@@ -41,6 +41,8 @@ class RunOptions:
     # A single-device result (file or run directory) to compute scaling efficiency against (the
     # scaling reference), instead of running the single-device reference in this invocation.
     scaling_baseline: Path | None = None
+    # ``--threads N``: torch.set_num_threads(N) in each worker before anything runs (None: torch's default).
+    threads: int | None = None
 
     @property
     def device_timeout_s(self) -> float:

@@ -33,10 +33,12 @@ def run_device(job: DeviceJob, *, run_id: str, run_dir: Path, command: list[str]
     result of the whole run, the other ranks None.
     """
     started = time.time()
+    if job.threads is not None:  # first, so that everything below (and the environment it records) uses it
+        torch.set_num_threads(job.threads)
     spec = devices.parse_device(job.device, counted=job.parallel is not None)
     availability = devices.probe(spec)
     common: dict[str, Any] = dict(run_id=run_id, command=command, scenario=job.scenario, trial=job.trial,
-                                  preset=job.preset.__dict__)
+                                  preset=job.preset.__dict__, threads=job.threads)
     why = availability.reason if not availability.available else \
         devices.create_backend(spec).supports_precision(job.workload.precision)[1]
     if not availability.available or why:
@@ -45,17 +47,19 @@ def run_device(job: DeviceJob, *, run_id: str, run_dir: Path, command: list[str]
     noise = noise_state()
     backend = devices.create_backend(spec if job.parallel is None else rank_spec(spec, job.parallel))
     backend.setup()
+    math = backend.configure_precision(job.workload.precision)
     data = load_data(job.workload, job.data)
     model = build_model(job.workload, data.num_classes)
     fingerprint = workload_fingerprint(job.workload, data, model)
-    module = TweetClassifier(model, job.workload.lr, log_metrics=job.scenario == "convergence")
+    module = TweetClassifier(model, job.workload.lr, log_metrics=job.scenario == "convergence",
+                             optimizer_options=backend.optimizer_options(job.workload.precision))
     if inject_nan:
         module.inject_nan_at_step = job.preset.min_warmup_steps + 1
     outcome = _run_scenario(job, backend, module, data, run_dir, progress or ProgressEmitter())
     if outcome is None:
         return None  # a rank > 0 of a data-parallel run: rank 0 writes the result
     environment = {**capture_environment(), "noise": noise}
-    return _record(job, spec, availability, backend, outcome, started,
+    return _record(job, spec, availability, {**backend.facts(), **math}, outcome, started,
                    workload=workload_section(job, fingerprint, data.source), environment=environment, **common)
 
 
@@ -69,10 +73,11 @@ def _run_scenario(job: DeviceJob, backend: DeviceBackend, module: TweetClassifie
     return run_benchmark(job, backend, module, data, run_dir, progress)
 
 
-def _record(job: DeviceJob, spec: DeviceSpec, availability: Availability, backend: DeviceBackend, outcome: Outcome,
+def _record(job: DeviceJob, spec: DeviceSpec, availability: Availability, facts: dict[str, Any], outcome: Outcome,
             started: float, **fields: Any) -> DeviceResult:
-    """The result record of a scenario that ran."""
-    device = devices.describe(spec, availability, backend.facts())
+    """The result record of a scenario that ran; its label names the math mode that really ran."""
+    device = devices.describe(spec, availability, facts)
+    device["label"] += f" [{facts['math_mode']}]"
     if outcome.distributed is not None:
         device["label"] += f" ×{outcome.distributed['world_size']} ({outcome.distributed['strategy']})"
         fields["distributed"] = outcome.distributed

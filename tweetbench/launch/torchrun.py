@@ -83,7 +83,7 @@ def run_launched(options: RunOptions, launched: LaunchEnv, on_event: EventFn) ->
     assert plan is not None
     launched.check(plan)
     job = DeviceJob(spec.name, options.workload, options.preset, options.data, options.scenario,  # type: ignore[arg-type]
-                    options.profile, parallel=plan)
+                    options.profile, parallel=plan, threads=options.threads)
     if launched.rank != 0:
         quiet = ProgressEmitter(open(os.devnull, "w"))  # noqa: SIM115
         run_device(job, run_id="rank", run_dir=Path(tempfile.gettempdir()), command=list(options.command),

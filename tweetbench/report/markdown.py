@@ -9,8 +9,10 @@ from typing import Any
 from tweetbench.analysis.breakdown import PART_LABELS, PARTS
 from tweetbench.devices import REFERENCE_KIND
 from tweetbench.records import lookup
+from tweetbench.report.charts import SUMMARY_PREFIX, charts_section, device_rows
 from tweetbench.report.efficiency import device_lines, efficiency_section
 from tweetbench.report.parity import diverged, parity_flags, parity_section
+from tweetbench.report.profile import profile_lines, profile_section
 from tweetbench.report.scaling import scaling_section
 from tweetbench.report.trials import noise_flags, samples_cell, trials_lines
 from tweetbench.report.xla import compile_section
@@ -63,7 +65,7 @@ def side_by_side_table(results: Sequence[Result]) -> str:
     base = reference_result(results)
     flagged = diverged(results)
     header = ("| device | status | train samples/s | tokens/s | step p50 / p90 / p99 (ms) | "
-              "batch-1 latency p50 / p90 / p99 (ms) | batch-256 samples/s | peak RSS | device memory | "
+              "batch-1 request latency p50 / p90 / p99 (ms) | batch-256 samples/s | peak RSS | device memory | "
               "bottleneck | speedup vs CPU |")
     lines = [header, "|" + "---|" * 11]
     for r in results:
@@ -127,14 +129,6 @@ def breakdown_table(breakdown: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def top_functions_table(functions: Sequence[Mapping[str, Any]]) -> str:
-    lines = ["| # | function | calls | cumulative (s) | own (s) |", "|---|---|---|---|---|"]
-    for i, row in enumerate(functions, 1):
-        name = str(row["function"]).replace("|", "\\|")
-        lines.append(f"| {i} | `{name}` | {row['calls']} | {row['cumtime_s']:.4f} | {row['tottime_s']:.4f} |")
-    return "\n".join(lines)
-
-
 def device_section(r: Result) -> str:
     """The details of one device: training, inference, overhead, breakdown, environment."""
     out = [f"### {r['device']['label']} — `{r['device']['name']}`", "", f"Status: **{r['status']}**"
@@ -154,15 +148,15 @@ def device_section(r: Result) -> str:
     inference = lookup(r, "metrics", "inference")
     if inference:
         off = inference["offline"]
-        out.append(f"- Inference: batch-1 latency p50 {inference['latency_batch1_ms']['p50']:.3f} ms over "
-                   f"{inference['latency_batch1_ms']['count']} requests; batch-{off['batch_size']} "
-                   f"{off['samples_per_s']:,.0f} samples/s.")
+        out.append(f"- Inference: batch-1 request latency (through Trainer.predict) p50 "
+                   f"{inference['latency_batch1_ms']['p50']:.3f} ms over {inference['latency_batch1_ms']['count']} "
+                   f"requests; batch-{off['batch_size']} {off['samples_per_s']:,.0f} samples/s.")
+        out += model_latency_lines(inference)
+    out += [f"- Warning: {warning}." for warning in lookup(r, "metrics", "window_warnings") or []]
+    out += overlap_lines(r)
     overhead = lookup(r, "metrics", "overhead")
     if overhead:
-        verdict = "meets" if overhead["meets_target"] else "misses"
-        out.append(f"- Framework overhead: tweetbench (Lightning) runs at {overhead['ratio']:.3f}× the throughput "
-                   f"of a bare PyTorch loop on the same batches ({verdict} the {overhead['target']:.2f} target; "
-                   f"rounds: {', '.join(f'{x:.3f}' for x in overhead['round_ratios'])}).")
+        out.append(overhead_line(overhead))
     memory = lookup(r, "metrics", "memory") or {}
     out.append(f"- Memory: peak RSS {_bytes(memory.get('peak_rss_bytes'))}; device: {_device_memory(r)}.")
     out += device_lines(r)
@@ -172,16 +166,46 @@ def device_section(r: Result) -> str:
         out += ["", f"Where the time goes ({b['verdict']}); profiled step {b['profiled_step_ms']:.2f} ms vs "
                 f"{b['unprofiled_step_ms']:.2f} ms unprofiled (profiler overhead {b['profiler_overhead'] * 100:+.1f}%):",
                 "", breakdown_table(b)]
-        if b.get("top_functions"):
-            out += ["", f"Top {len(b['top_functions'])} functions by cumulative time in the training step "
-                    f"(AdvancedProfiler; `.prof` files in `{b['prof_dir']}`):", "",
-                    top_functions_table(b["top_functions"])]
+        out += profile_lines(r)
     env = r.get("environment") or {}
     out += ["", f"Environment: {env.get('cpu_model', '?')}, {env.get('cpu_cores_logical', '?')} logical cores, "
             f"{env.get('torch_threads', '?')} torch threads; Python {env.get('python', '?')}, torch "
             f"{env.get('torch', '?')}, Lightning {env.get('pytorch_lightning', '?')}"
             + (f", torch_xla {env['torch_xla']}" if env.get("torch_xla") else "") + "."]
     return "\n".join(out)
+
+
+def overlap_lines(r: Result) -> list[str]:
+    """Throughput with host/device overlap against per-step synchronised, for training and batched inference."""
+    out = []
+    for name, section in (("training", lookup(r, "metrics", "training")),
+                          ("batched inference", lookup(r, "metrics", "inference", "offline"))):
+        gain = (section or {}).get("overlap_gain")
+        if gain:
+            out.append(f"- Overlap ({name}): {section['samples_per_s']:,.0f} samples/s with the host running "
+                       f"ahead of the device, {section['samples_per_s_synced']:,.0f} synchronised every step: "
+                       f"overlap gain {gain:.3f}×.")
+    return out
+
+
+def model_latency_lines(inference: Mapping[str, Any]) -> list[str]:
+    """The model's own batch-1 latency beside the request's, and their ratio (the inference overhead)."""
+    model, ratio = inference.get("model_latency_batch1_ms"), inference.get("inference_overhead")
+    if not model or not ratio:
+        return []
+    return [f"- Model latency (the forward alone, synchronised): batch-1 p50 {model['p50']:.3f} ms "
+            f"(p90 {model['p90']:.3f}, p99 {model['p99']:.3f}); inference overhead: a request takes "
+            f"{ratio['ratio_p50']:.2f}× the forward at p50 ({ratio['loop_ms_p50']:.3f} ms of predict loop)."]
+
+
+def overhead_line(overhead: Mapping[str, Any]) -> str:
+    """The training overhead in words: the ratio, its interval over rounds and the verdict."""
+    verdict = overhead.get("verdict") or ("meets" if overhead["meets_target"] else "misses")
+    ci = overhead.get("ci95")
+    interval = f", 95% interval {ci[0]:.3f}–{ci[1]:.3f} over rounds" if ci else ""
+    return (f"- Framework overhead: tweetbench (Lightning) runs at {overhead['ratio']:.3f}× the throughput of a "
+            f"bare PyTorch loop on the same batches{interval}: {verdict} the {overhead['target']:.2f} target "
+            f"(rounds: {', '.join(f'{x:.3f}' for x in overhead['round_ratios'])}).")
 
 
 def workload_line(results: Sequence[Result]) -> str:
@@ -216,6 +240,7 @@ def render_run_report(meta: Mapping[str, Any], results: Sequence[Result]) -> str
         *efficiency_section(results),
         *compile_section(results, reference_result(results), phases=True),
         *parity_section(results),
+        *profile_section(results),
         "## Devices",
         "",
     ]
@@ -242,7 +267,8 @@ def render_summary(meta: Mapping[str, Any], results: Sequence[Result],
     else:
         flags = noise_flags(results) + parity_flags(results)
         lines += [*flags, *([""] if flags else []), side_by_side_table(results), "", plain_words(results), "",
-                  *scaling_section(results), *compile_section(results, reference_result(results)), *parity_section(results)]
+                  *scaling_section(results), *compile_section(results, reference_result(results)), *parity_section(results),
+                  *charts_section(device_rows(results), SUMMARY_PREFIX)]
     if earlier:
         lines += ["## Earlier runs", "", "| run | status | devices | workload | preset | scenario |",
                   "|---|---|---|---|---|---|"]

@@ -8,13 +8,29 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tweetbench.analysis.ab import SIDES, ABComparison, compare_ab
 from tweetbench.errors import ResultsError, UsageError
-from tweetbench.records import DeviceResult
+from tweetbench.records import DeviceResult, read_result
 from tweetbench.records.files import ensure_writable_dir, locked, write_atomic
-from tweetbench.records.run import earlier_runs, latest_run_dir, load_run
+from tweetbench.records.run import (
+    AB_DIR,
+    AB_GATE,
+    AB_SIDES,
+    R_AB,
+    R_KIND,
+    RUN_META,
+    earlier_runs,
+    latest_run_dir,
+    load_run,
+    read_meta,
+    result_files,
+)
 from tweetbench.records.tune import TUNE_FILE, TUNE_REPORT, read_tune
+from tweetbench.report.ab import render_ab_report
+from tweetbench.report.charts import SUMMARY_PREFIX, device_rows, render_charts
 from tweetbench.report.markdown import render_run_report, render_summary
 from tweetbench.report.plots import write_convergence_plots, write_tune_plots
+from tweetbench.report.profile_plots import write_profile_plots
 from tweetbench.report.pytest_benchmark import SAVED, fold_saved, read_pytest_benchmark
 from tweetbench.report.study import render_tune_report, render_variants
 
@@ -60,10 +76,16 @@ def reporting_on(where: Path | str) -> Iterator[None]:
 def write_run_reports(out: Path, run_dir: Path, meta: Mapping[str, Any], results: Sequence[DeviceResult]) -> None:
     """Write the run's report.md, then update results/summary.md under the results lock."""
     records = [r.to_dict() for r in results]
+    charts: dict[str, bytes] = {}  # summary.md's PNGs, drawn before taking the lock
     if meta.get("scenario") == "convergence":
         write_convergence_plots(records, run_dir)
+    else:
+        charts = render_charts(device_rows(records), SUMMARY_PREFIX)
+        write_profile_plots(records, run_dir)
     write_atomic(run_dir / REPORT, render_run_report(meta, records))
     with locked(out):
+        for name, png in charts.items():
+            write_atomic(out / name, png)
         summary = render_summary(meta, records, earlier_runs(out, meta["run_id"]))
         write_atomic(out / SUMMARY, fold_saved(out, summary))  # keeps a folded-in pytest-benchmark section
         write_atomic(out / VARIANTS, render_variants_page(out))
@@ -116,3 +138,30 @@ def regenerate_tune(run_dir: Path) -> Path:
     """Re-render a tune run's report and PNGs from its ``tune.json``."""
     write_tune_outputs(run_dir, read_tune(run_dir / TUNE_FILE))
     return run_dir / TUNE_REPORT
+
+
+def is_ab_run(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds an interleaved A/B run (``tweetbench ab``)."""
+    return (run_dir / RUN_META).is_file() and read_meta(run_dir).get(R_KIND) == "ab"
+
+
+def load_ab(run_dir: Path) -> tuple[dict[str, Any], ABComparison]:
+    """An A/B run's run.json and its comparison, from each side's result file (``<side dir>/<device>.json``)."""
+    meta = read_meta(run_dir)
+    section = meta[R_AB]
+    records: dict[str, dict[str, Any] | None] = {}
+    for side in SIDES:
+        files = result_files(run_dir / section[AB_SIDES][side][AB_DIR])
+        if len(files) > 1:
+            raise ResultsError(f"{run_dir / section[AB_SIDES][side][AB_DIR]} holds {len(files)} results; an A/B "
+                               "side holds one")
+        records[side] = read_result(files[0]).to_dict() if files else None
+    return meta, compare_ab(section, records, section.get(AB_GATE))
+
+
+def regenerate_ab(run_dir: Path) -> Path:
+    """Write (or re-render) an A/B run's report.md from its run.json and side results."""
+    meta, ab = load_ab(run_dir)
+    with reporting_on(run_dir):
+        write_atomic(run_dir / REPORT, render_ab_report(meta, ab))
+    return run_dir / REPORT

@@ -22,11 +22,13 @@ from tweetbench.harness.parity import run_parity
 from tweetbench.harness.peak import PeakConfig, measure_peak
 from tweetbench.harness.profiling import run_profiles
 from tweetbench.harness.progress import ProgressEmitter
-from tweetbench.harness.train import TrainingRun, run_training
+from tweetbench.harness.tracing import TraceConfig, run_traces
+from tweetbench.harness.train import TrainingRun, run_training, synced_steps
 from tweetbench.scenarios.metrics import (
     inference_metrics,
     overhead_metrics,
     profile_breakdown,
+    traced_passes,
     training_metrics,
 )
 from tweetbench.scenarios.outcome import Outcome, Phases, check_windows
@@ -44,11 +46,12 @@ def run_benchmark(job: DeviceJob, backend: DeviceBackend, module: TweetClassifie
     with PeakRSS() as rss:
         backend.reset_peak_memory()
         training = _train(job, backend, module, data, phases)
-        latency, offline = _infer(job, backend, module, data, phases, training)
-        device_memory = backend.memory()
+        device_memory = {"training": _phase_memory(backend)}
+        latency, offline = _infer(job, backend, module, data, phases, training, device_memory)
         _overhead(job, backend, module, data, phases)
         if job.profile:
             _profile(job, backend, module, data, run_dir, phases, training)
+            _trace(job, backend, module, data, run_dir, phases, training, latency, offline)
         _peak_and_parity(job, backend, data, phases, latency)
         phases.stop()
         totals = backend.counters()
@@ -57,7 +60,9 @@ def run_benchmark(job: DeviceJob, backend: DeviceBackend, module: TweetClassifie
     outcome.metrics["memory"] = {
         "peak_rss_bytes": rss.peak,
         "kernel_max_rss_bytes": PeakRSS.kernel_peak_bytes(),
-        "device": device_memory,
+        # Training's peak; every measured phase's own peak (reset before it) is under device_phases.
+        "device": device_memory["training"],
+        "device_phases": device_memory,
     }
     return outcome
 
@@ -69,7 +74,8 @@ def _common(job: DeviceJob) -> dict[str, Any]:
 def _train(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, data: TweetData,
            phases: Phases) -> TrainingRun:
     preset, outcome = job.preset, phases.outcome
-    step = phases.start("train", preset.max_warmup_steps + preset.measured_steps).step
+    step = phases.start("train", preset.max_warmup_steps + preset.measured_steps
+                        + synced_steps(preset.measured_steps)).step
     training = run_training(module, backend, data.train, preset=preset, precision=job.workload.precision,
                             on_step=step, **_common(job))
     outcome.metrics["training"] = training_metrics(training)
@@ -80,17 +86,28 @@ def _train(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, data
     return training
 
 
+def _phase_memory(backend: DeviceBackend) -> dict[str, Any]:
+    """The device's memory figures of the phase that just ended; then a new peak window for the next."""
+    figures = backend.memory()
+    backend.reset_peak_memory()
+    return figures
+
+
 def _infer(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, data: TweetData,
-           phases: Phases, training: TrainingRun) -> tuple[InferenceRun, InferenceRun]:
+           phases: Phases, training: TrainingRun,
+           memory: dict[str, dict[str, Any]]) -> tuple[InferenceRun, InferenceRun]:
     """Batch-1 latency and batched throughput, then the energy and validity of every measured window."""
     wl, preset, outcome = job.workload, job.preset, phases.outcome
     step = phases.start("infer-latency", preset.latency_warmup + preset.latency_requests).step
     latency = run_inference(module, backend, data.val, batch_size=1, warmup=preset.latency_warmup,
                             batches=preset.latency_requests, seed=wl.seed, precision=wl.precision, on_step=step)
-    step = phases.start("infer-offline", preset.offline_warmup_batches + preset.offline_batches).step
+    memory["inference_batch1"] = _phase_memory(backend)
+    step = phases.start("infer-offline", preset.offline_warmup_batches + preset.offline_batches
+                        + synced_steps(preset.offline_batches)).step
     offline = run_inference(module, backend, data.val, batch_size=preset.offline_batch_size,
                             warmup=preset.offline_warmup_batches, batches=preset.offline_batches,
-                            seed=wl.seed, precision=wl.precision, on_step=step)
+                            seed=wl.seed, precision=wl.precision, overlap=True, on_step=step)
+    memory["inference_offline"] = _phase_memory(backend)
     outcome.metrics["inference"] = inference_metrics(latency, offline)
     counters = training.device_counters
     outcome.metrics["energy"] = energy_metrics({
@@ -98,9 +115,10 @@ def _infer(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, data
         "inference_batch1": (latency.device_counters, len(latency.batch_seconds)),
         "inference_offline": (offline.device_counters, offline.batch_size * len(offline.batch_seconds)),
     })
-    check_windows(outcome, backend, {"training": counters,
-                                     "batch-1 inference": latency.device_counters,
-                                     f"batch-{offline.batch_size} inference": offline.device_counters})
+    check_windows(outcome, backend, {"training": (counters, len(training.step_seconds)),
+                                     "batch-1 inference": (latency.device_counters, len(latency.batch_seconds)),
+                                     f"batch-{offline.batch_size} inference": (offline.device_counters,
+                                                                               len(offline.batch_seconds))})
     return latency, offline
 
 
@@ -109,9 +127,9 @@ def _overhead(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, d
     preset = job.preset
     total = preset.overhead_rounds * 2 * (preset.min_warmup_steps + preset.overhead_steps)
     step = phases.start("overhead", total).step
-    overhead = run_overhead(module, backend, data.train, lr=job.workload.lr, preset=preset, on_step=step,
+    overhead = run_overhead(module, backend, data.train, preset=preset, precision=job.workload.precision, on_step=step,
                             **_common(job))
-    phases.outcome.metrics["overhead"] = overhead_metrics(overhead)
+    phases.outcome.metrics["overhead"] = overhead_metrics(overhead, job.workload.precision)
 
 
 def _profile(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, data: TweetData, run_dir: Path,
@@ -126,6 +144,25 @@ def _profile(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, da
     # False on XLA: no sync between the parts, so they are host-side (tracing) time.
     breakdown["parts_synced"] = backend.part_sync is not None
     phases.outcome.breakdown = breakdown
+
+
+def _trace(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, data: TweetData, run_dir: Path,
+           phases: Phases, training: TrainingRun, latency: InferenceRun, offline: InferenceRun) -> None:
+    """The PyTorchProfiler pass: operators and the device's timeline, beside the SimpleProfiler breakdown."""
+    config, sizes = TraceConfig(), (1, job.preset.offline_batch_size)
+    step = phases.start("trace", config.batches * (1 + len(sizes))).step
+    traces = run_traces(module, backend, data.train, data.val, run_dir / "profiles" / file_stem(job.device),
+                        predict_batch_sizes=sizes, precision=job.workload.precision, config=config, on_step=step,
+                        **_common(job))
+    unprofiled = {"training": statistics.median(training.step_seconds),
+                  "predict_b1": statistics.median(latency.batch_seconds),
+                  f"predict_b{offline.batch_size}": statistics.median(offline.batch_seconds)}
+    breakdown = phases.outcome.breakdown
+    if breakdown is not None:
+        breakdown["operators"] = traced_passes(traces, unprofiled, run_dir)
+        pytorch = (breakdown["operators"].get("training") or {}).get("profiler")
+        if pytorch:
+            breakdown.setdefault("profilers", {})["pytorch"] = pytorch
 
 
 def _peak_and_parity(job: DeviceJob, backend: DeviceBackend, data: TweetData, phases: Phases,

@@ -93,7 +93,7 @@ def build_rig(kind: str, workload: WorkloadConfig) -> Rig:
     module = TweetClassifier(model, workload.lr, optimizer_options=backend.optimizer_options(workload.precision))
     module = module.to(backend.torch_device)
     tokens, labels = next(iter(make_loader(data.train, workload.batch_size, seed=workload.seed, total_batches=1)))
-    label = f"{BACKENDS[kind].label(availability.hardware)} [{math['math_mode']}]"
+    label = BACKENDS[kind].label(availability.hardware, math["math_mode"])
     return Rig(backend, label, workload, data, fingerprint, module,
                (tokens.to(backend.torch_device), labels.to(backend.torch_device)))
 

@@ -99,11 +99,13 @@ def create_backend(spec: DeviceSpec) -> DeviceBackend:
 
 
 def describe(spec: DeviceSpec, availability: Availability, facts: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The ``device`` section of a result: name, kind, the label a reader sees, hardware and facts."""
+    """The ``device`` section of a result: name, kind, the label a reader sees (with the math mode, once
+    ``facts`` holds it), hardware and facts."""
+    merged = {**availability.facts, **(facts or {})}
     return {
         "name": spec.name,
         "kind": spec.kind,
-        "label": BACKENDS[spec.kind].label(availability.hardware),
+        "label": BACKENDS[spec.kind].label(availability.hardware, merged.get("math_mode")),
         "hardware": availability.hardware,
-        "facts": {**availability.facts, **(facts or {})},
+        "facts": merged,
     }

@@ -98,9 +98,11 @@ class DeviceBackend(ABC):
     reference: bool = False
 
     @classmethod
-    def label(cls, hardware: str) -> str:
-        """The device's name in every report, e.g. ``GPU (NVIDIA H100)``."""
-        return cls.label_format.format(hardware=hardware)
+    def label(cls, hardware: str, math_mode: str | None = None) -> str:
+        """The device's name in every report, e.g. ``GPU (NVIDIA H100)``, and the math that really ran
+        (``configure_precision``) when it ran: ``GPU (NVIDIA H100) [fp32 IEEE]``."""
+        name = cls.label_format.format(hardware=hardware)
+        return name if math_mode is None else f"{name} [{math_mode}]"
 
     def __init__(self, spec: DeviceSpec) -> None:
         self.spec = spec

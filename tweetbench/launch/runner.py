@@ -75,9 +75,8 @@ def _run_scenario(job: DeviceJob, backend: DeviceBackend, module: TweetClassifie
 
 def _record(job: DeviceJob, spec: DeviceSpec, availability: Availability, facts: dict[str, Any], outcome: Outcome,
             started: float, **fields: Any) -> DeviceResult:
-    """The result record of a scenario that ran; its label names the math mode that really ran."""
+    """The result record of a scenario that ran."""
     device = devices.describe(spec, availability, facts)
-    device["label"] += f" [{facts['math_mode']}]"
     if outcome.distributed is not None:
         device["label"] += f" ×{outcome.distributed['world_size']} ({outcome.distributed['strategy']})"
         fields["distributed"] = outcome.distributed

@@ -398,7 +398,7 @@ def run_tune(options: TuneOptions, on_phase: PhaseFn = lambda name: None) -> Pat
     record = validate_tune({
         "tool": TOOL, "kind": "tune", "schema_version": SCHEMA_VERSION, "tweetbench_version": __version__,
         "run_id": run_id, "command": list(options.command),
-        "device": _device_section(spec, availability, {**backend.facts(), **math}),
+        "device": devices.describe(spec, availability, {**backend.facts(), **math}),
         "workload": {"name": wl.name, "config": wl.to_dict(), "fingerprint": fingerprint, "data": data.source},
         "settings": asdict(options.settings),
         "memory_cap_fault": cap,
@@ -425,13 +425,6 @@ def _backend(spec: DeviceSpec, precision: str) -> tuple[Availability, DeviceBack
     if not ok:
         raise UsageError(f"precision {precision} on {spec.name}: {why}")
     return availability, backend
-
-
-def _device_section(spec: DeviceSpec, availability: Availability, facts: dict[str, Any]) -> dict[str, Any]:
-    """The record's device, its label naming the math mode that really ran."""
-    device = devices.describe(spec, availability, facts)
-    device["label"] += f" [{facts['math_mode']}]"
-    return device
 
 
 def _timed(ctx: TuneContext, phases: dict[str, float], name: str,

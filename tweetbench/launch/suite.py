@@ -109,20 +109,22 @@ def _start_worker(options: RunOptions, spec: DeviceSpec, run_id: str, files: Dev
     return Worker(files.job, files.log, lambda event: on_event(spec.name, event), env), job
 
 
-def _failure(code: int | None, timeout_s: float, files: DeviceFiles, plan: ParallelPlan | None) -> str:
-    """Why a worker left no result: how it ended, its log's last line, and the rank that failed first."""
+def _how_it_ended(code: int | None, timeout_s: float, files: DeviceFiles) -> tuple[DeviceResult | None, str]:
+    """The worker's result, or (None, how it ended without one): timed out, died, or wrote none valid."""
     if code is None:
-        reason = f"timed out after {timeout_s:.0f} s (raise it with --timeout)"
-    elif code != 0:
-        reason = describe_exit(code)
-    else:
-        reason = "worker wrote no valid result"
-        try:
-            read_result(files.result)
-        except ResultsError as exc:
-            reason = f"{reason}: {exc.message}"
-    last = next((line for line in reversed(log_tail(files.log)) if line.strip()), "")
-    reason = f"{reason}: {last}" if last else reason
+        return None, f"timed out after {timeout_s:.0f} s (raise it with --timeout)"
+    if code != 0:
+        return None, describe_exit(code)
+    try:
+        return read_result(files.result), ""
+    except ResultsError as exc:
+        return None, f"worker wrote no valid result: {exc.message}"
+
+
+def _failure(ended: str, tail: list[str], files: DeviceFiles, plan: ParallelPlan | None) -> str:
+    """Why a worker left no result: how it ended, its log's last line, and the rank that failed first."""
+    last = next((line for line in reversed(tail) if line.strip()), "")
+    reason = f"{ended}: {last}" if last else ended
     if plan is not None:
         reason = failure_reason(files.work, files.stem, reason, plan.world_size)
     return reason
@@ -148,11 +150,11 @@ def run_device_process(options: RunOptions, spec: DeviceSpec, run_id: str, run_d
         interrupt.worker = None
         if interrupt.requested:
             return None  # interrupted: this device did not finish, so it has no result
-    if code == 0:
-        with contextlib.suppress(ResultsError):
-            return read_result(files.result)
-    result = failed_result(options, spec, run_id, _failure(code, timeout_s, files, job.parallel),
-                           log_tail(files.log))
+    result, ended = _how_it_ended(code, timeout_s, files)
+    if result is not None:
+        return result
+    tail = log_tail(files.log)
+    result = failed_result(options, spec, run_id, _failure(ended, tail, files, job.parallel), tail)
     write_atomic(files.result, dumps(result))
     return result
 

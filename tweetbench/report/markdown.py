@@ -9,6 +9,7 @@ from typing import Any
 from tweetbench.analysis.breakdown import PART_LABELS, PARTS
 from tweetbench.devices import REFERENCE_KIND
 from tweetbench.records import lookup
+from tweetbench.report.cells import fmt
 from tweetbench.report.charts import SUMMARY_PREFIX, charts_section, device_rows
 from tweetbench.report.efficiency import device_lines, efficiency_section
 from tweetbench.report.parity import diverged, parity_flags, parity_section
@@ -18,12 +19,6 @@ from tweetbench.report.trials import noise_flags, samples_cell, trials_lines
 from tweetbench.report.xla import compile_section
 
 Result = Mapping[str, Any]
-
-
-def _fmt(value: float | None, digits: int = 1, unit: str = "") -> str:
-    if value is None:
-        return "–"
-    return f"{value:,.{digits}f}{unit}"
 
 
 def _bytes(value: int | None) -> str:
@@ -78,12 +73,12 @@ def side_by_side_table(results: Sequence[Result]) -> str:
         status = r["status"] + (" (noisy)" if r.get("noisy") else "")
         status += " (diverged from the CPU)" if r["device"]["name"] in flagged else ""
         lines.append(
-            f"| {r['device']['label']} | {status} | {samples_cell(r) or _fmt(train.get('samples_per_s'), 0)} | "
-            f"{_fmt(train.get('tokens_per_s'), 0)} | "
-            f"{_fmt(step.get('p50'), 2)} / {_fmt(step.get('p90'), 2)} / {_fmt(step.get('p99'), 2)} | "
-            f"{_fmt(latency.get('p50'), 3)} / {_fmt(latency.get('p90'), 3)} / {_fmt(latency.get('p99'), 3)} | "
-            f"{_fmt(offline, 0)} | {_bytes(lookup(r, 'metrics', 'memory', 'peak_rss_bytes'))} | "
-            f"{_device_memory(r)} | {verdict} | {_fmt(sp, 2, '×')} |"
+            f"| {r['device']['label']} | {status} | {samples_cell(r) or fmt(train.get('samples_per_s'), 0)} | "
+            f"{fmt(train.get('tokens_per_s'), 0)} | "
+            f"{fmt(step.get('p50'), 2)} / {fmt(step.get('p90'), 2)} / {fmt(step.get('p99'), 2)} | "
+            f"{fmt(latency.get('p50'), 3)} / {fmt(latency.get('p90'), 3)} / {fmt(latency.get('p99'), 3)} | "
+            f"{fmt(offline, 0)} | {_bytes(lookup(r, 'metrics', 'memory', 'peak_rss_bytes'))} | "
+            f"{_device_memory(r)} | {verdict} | {fmt(sp, 2, '×')} |"
         )
     return "\n".join(lines)
 
@@ -141,7 +136,7 @@ def device_section(r: Result) -> str:
     train = r["metrics"]["training"]
     out += ["", f"- Training: {train['samples_per_s']:,.1f} samples/s, {train['tokens_per_s']:,.0f} tokens/s; "
             f"step mean {train['step_ms']['mean']:.2f} ms, stdev {train['step_ms']['stdev']:.2f} ms, "
-            f"CV {train['step_ms']['cv'] * 100:.1f}%; final loss {_fmt(train.get('final_loss'), 4)}.",
+            f"CV {train['step_ms']['cv'] * 100:.1f}%; final loss {fmt(train.get('final_loss'), 4)}.",
             f"- Warm-up: {train['warmup_steps']} steps ({train['warmup_rule']}"
             + ("; cap reached" if train.get("warmup_capped") else "") + f"), then {train['measured_steps']} "
             "measured steps."]

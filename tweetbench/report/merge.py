@@ -21,6 +21,7 @@ from tweetbench.records import TOOL, lookup
 from tweetbench.records.files import ensure_writable_dir, write_atomic
 from tweetbench.records.merge import MERGE_FORMAT_VERSION, MERGE_KIND, validate_merge_summary
 from tweetbench.records.run import RUN_META
+from tweetbench.report.cells import fmt, table_cell
 from tweetbench.report.charts import SUMMARY_PREFIX, ChartRow, charts_section, render_charts
 from tweetbench.report.writer import reporting_on
 
@@ -28,15 +29,6 @@ SUMMARY_MD = "summary.md"
 SUMMARY_JSON = "summary.json"
 ENVIRONMENT_KEYS = ("cpu_model", "cpu_cores_logical", "torch_threads", "os", "python", "torch", "pytorch_lightning",
                     "cuda", "torch_xla")
-
-
-def _fmt(value: float | None, digits: int = 1, unit: str = "") -> str:
-    return "–" if value is None else f"{value:,.{digits}f}{unit}"
-
-
-def _cell(text: object) -> str:
-    """Text for a Markdown table cell: a pipe or a line break would end the cell or the row."""
-    return " ".join(str(text).split()).replace("|", "\\|")
 
 
 def _name(host: str, device: str) -> str:
@@ -109,14 +101,14 @@ def _status(row: Row) -> str:
 def _speedup(row: Row) -> str:
     if row.is_reference and row.speedup is not None:
         return f"{row.speedup:.2f}× (reference)"
-    return _fmt(row.speedup, 2, "×")
+    return fmt(row.speedup, 2, "×")
 
 
 def rows_table(merge: Merge) -> str:
     """One line per (host, device, variant): throughput, latency, bottleneck and speedup against the reference."""
     ref = _name(*merge.reference) if merge.reference else "reference"
     lines = [(f"| host | device | variant | status | train samples/s | step p50 (ms) | batch-1 p50 / p90 / p99 (ms) | "
-             f"batch-256 samples/s | bottleneck / reason | speedup vs {_cell(ref)} | fingerprint | run |"),
+             f"batch-256 samples/s | bottleneck / reason | speedup vs {table_cell(ref)} | fingerprint | run |"),
              "|" + "---|" * 12]
     for row in merge.rows:
         r = row.record
@@ -125,12 +117,12 @@ def rows_table(merge: Merge) -> str:
         fingerprint = str(r["workload"].get("fingerprint") or "–").removeprefix("sha256:")[:12]
         mark = " ≠" if row.workload_differs else ""
         lines.append(
-            f"| {_cell(row.host)} | {_cell(r['device']['label'])} `{r['device']['name']}` | {_cell(r['workload']['name'])} | "
-            f"{_status(row)} | {_fmt(train.get('samples_per_s'), 0)} | {_fmt(lookup(train, 'step_ms', 'p50'), 2)} | "
-            f"{_fmt(lat.get('p50'), 3)} / {_fmt(lat.get('p90'), 3)} / {_fmt(lat.get('p99'), 3)} | "
-            f"{_fmt(lookup(r, 'metrics', 'inference', 'offline', 'samples_per_s'), 0)} | "
-            f"{_cell(lookup(r, 'breakdown', 'verdict') or r.get('reason') or '–')} | {_speedup(row)} | "
-            f"`{fingerprint}`{mark} | {_cell(r['run_id'])} |")
+            f"| {table_cell(row.host)} | {table_cell(r['device']['label'])} `{r['device']['name']}` | {table_cell(r['workload']['name'])} | "
+            f"{_status(row)} | {fmt(train.get('samples_per_s'), 0)} | {fmt(lookup(train, 'step_ms', 'p50'), 2)} | "
+            f"{fmt(lat.get('p50'), 3)} / {fmt(lat.get('p90'), 3)} / {fmt(lat.get('p99'), 3)} | "
+            f"{fmt(lookup(r, 'metrics', 'inference', 'offline', 'samples_per_s'), 0)} | "
+            f"{table_cell(lookup(r, 'breakdown', 'verdict') or r.get('reason') or '–')} | {_speedup(row)} | "
+            f"`{fingerprint}`{mark} | {table_cell(r['run_id'])} |")
     return "\n".join(lines)
 
 
@@ -140,8 +132,8 @@ def skipped_table(skipped: Sequence[Skipped]) -> list[str]:
     lines = ["## Skipped results", "", "| host | device | variant | run | why skipped |", "|---|---|---|---|---|"]
     for s in skipped:
         host, device, variant = s.candidate.key
-        lines.append(f"| {_cell(host)} | {_cell(device)} | {_cell(variant)} | {_cell(s.candidate.record['run_id'])} | "
-                     f"{_cell(s.why)} |")
+        lines.append(f"| {table_cell(host)} | {table_cell(device)} | {table_cell(variant)} | {table_cell(s.candidate.record['run_id'])} | "
+                     f"{table_cell(s.why)} |")
     return lines + [""]
 
 
@@ -155,7 +147,7 @@ def machines_table(merge: Merge) -> list[str]:
             newest[row.host] = row
     for row in newest.values():
         env = row.record.get("environment") or {}
-        lines.append(f"| {_cell(row.host)} | " + " | ".join(_cell(env.get(key) or "–") for key in (
+        lines.append(f"| {table_cell(row.host)} | " + " | ".join(table_cell(env.get(key) or "–") for key in (
             "cpu_model", "cpu_cores_logical", "torch_threads", "python", "torch", "pytorch_lightning", "cuda",
             "torch_xla")) + " |")
     return lines + [""]
@@ -166,7 +158,7 @@ def render_merge_summary(merge: Merge, inputs: Sequence[str]) -> str:
     hosts = list(dict.fromkeys(row.host for row in merge.rows))
     lines = ["# tweetbench summary across machines", "",
              f"{len(merge.rows)} rows from {len(hosts)} host(s) ({', '.join(hosts)}), merged from: "
-             + ", ".join(f"`{_cell(path)}`" for path in inputs) + ".", ""]
+             + ", ".join(f"`{table_cell(path)}`" for path in inputs) + ".", ""]
     if merge.reference:
         lines += [(f"Speedup is a row's training samples/s over the reference row's, **{_name(*merge.reference)}**, "
                   "for the same workload variant. Each row is the newest `ok` result of a complete run for its "

@@ -14,6 +14,7 @@ from typing import Any
 from tweetbench.analysis.operators import GROUP_LABELS, GROUPS
 from tweetbench.analysis.xla import record_splits
 from tweetbench.records import lookup
+from tweetbench.report.cells import pct
 from tweetbench.report.profile_plots import BREAKDOWN_PNG, OPERATORS_PNG, STEP_TIMES_PNG, planned_plots
 
 Result = Mapping[str, Any]
@@ -31,10 +32,6 @@ HOW_TO_OPEN = (
     "`tensorboard --logdir <run>/profiles`: each device is a run). GPU traces also load in Holistic Trace Analysis "
     "(`pip install HolisticTraceAnalysis`; `TraceAnalysis(trace_dir=...)` on a directory holding one trace). The "
     "`.prof` files are the AdvancedProfiler's cProfile dumps (open with `snakeviz` or `python -m pstats`).")
-
-
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.1f}%"
 
 
 def _cell(text: str) -> str:
@@ -78,9 +75,9 @@ def groups_table(entry: Mapping[str, Any]) -> str:
     lines = [header, "|---|---|---|" + ("---|---|" if device else "")]
     for g in GROUPS:
         row = entry["groups"][g]
-        line = f"| {GROUP_LABELS[g]} | {row['ms_per_step']:.3f} | {_pct(row['share'])} |"
+        line = f"| {GROUP_LABELS[g]} | {row['ms_per_step']:.3f} | {pct(row['share'])} |"
         if device:
-            line += f" {row.get('device_ms_per_step', 0.0):.3f} | {_pct(row.get('device_share'))} |"
+            line += f" {row.get('device_ms_per_step', 0.0):.3f} | {pct(row.get('device_share'))} |"
         lines.append(line)
     lines.append(f"| **total** | {entry['step_ms']:.3f} | 100% |" + (" | 100% |" if device else ""))
     return "\n".join(lines)
@@ -92,7 +89,7 @@ def operators_table(operators: Sequence[Mapping[str, Any]], *, device: bool) -> 
              + (" device ms per step |" if device else ""), "|---|---|---|---|---|---|" + ("---|" if device else "")]
     for i, op in enumerate(operators, 1):
         line = (f"| {i} | `{_cell(op['name'])}` | {_short(op['group'])} | {op['calls_per_step']:.1f} | "
-                f"{op['self_ms_per_step']:.3f} | {_pct(op['share'])} |")
+                f"{op['self_ms_per_step']:.3f} | {pct(op['share'])} |")
         lines.append(line + (f" {op['device_ms_per_step']:.3f} |" if device else ""))
     return "\n".join(lines)
 
@@ -103,7 +100,7 @@ def kernels_table(kernels: Sequence[Mapping[str, Any]]) -> str:
     for i, k in enumerate(kernels, 1):
         name = k["name"] if len(k["name"]) <= 80 else k["name"][:77] + "..."
         lines.append(f"| {i} | `{_cell(name)}` | {_short(k['group'])} | {k['count_per_step']:.1f} | "
-                     f"{k['ms_per_step']:.3f} | {_pct(k['share'])} |")
+                     f"{k['ms_per_step']:.3f} | {pct(k['share'])} |")
     return "\n".join(lines)
 
 
@@ -114,9 +111,9 @@ def _short(group: str) -> str:
 def timeline_line(what: str, t: Mapping[str, Any]) -> str:
     """The device's timeline of one traced loop, in one line."""
     median = t.get("median_kernel_us")
-    return (f"- Device timeline, {what}: **{t['verdict']}**. Kernel {_pct(t['kernel_share'])}, copy only "
-            f"{_pct(t['copy_share'])}, idle {_pct(t['idle_share'])} of each {t['step_ms']:.3f} ms step (idle: "
-            f"{_pct(t['host_wait_share'])} waiting for the host, {_pct(t['other_idle_share'])} other); "
+    return (f"- Device timeline, {what}: **{t['verdict']}**. Kernel {pct(t['kernel_share'])}, copy only "
+            f"{pct(t['copy_share'])}, idle {pct(t['idle_share'])} of each {t['step_ms']:.3f} ms step (idle: "
+            f"{pct(t['host_wait_share'])} waiting for the host, {pct(t['other_idle_share'])} other); "
             f"{t['kernels_per_step']:.0f} kernels per step, median {'–' if median is None else f'{median:.1f} µs'}.")
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tweetbench.report.cells import pct, table_cell
+
 Result = Mapping[str, Any]
 
 
@@ -16,13 +18,9 @@ def _num(value: float | None, digits: int = 1, suffix: str = "") -> str:
     return "–" if value is None else f"{value:,.{digits}f}{suffix}"
 
 
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.1f}%"
-
-
 def _short(text: str, limit: int = 140) -> str:
     """A reason fit for a table cell: one line, at most ``limit`` characters (the record keeps it whole)."""
-    text = " ".join(text.split()).replace("|", "\\|")
+    text = table_cell(text)
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
@@ -70,7 +68,7 @@ def scaling_table(results: Sequence[Result]) -> str:
         lines.append(
             f"| {r['device']['name']} {d['strategy']} | {d['world_size']}{nodes} | {d['global_batch']} | "
             f"{_num(train.get('samples_per_s'), 0)} | {eff_text} | "
-            f"{_pct(comm.get('share')) if comm.get('measured') else '–'} | "
+            f"{pct(comm.get('share')) if comm.get('measured') else '–'} | "
             f"{_spread((d.get('straggler') or {}).get('compute'))} | {status} |")
     return "\n".join(lines)
 
@@ -86,7 +84,7 @@ def rank_table(result: Result) -> str:
         lines.append(
             f"| {rank['rank']} | {rank.get('node_rank', '?')} / {rank.get('host', '?')} | "
             f"{step['p50']:.2f} / {step['p90']:.2f} / {step['p99']:.2f} | {_num(compute, 2)} | "
-            f"{_pct(rank.get('comm_share'))} | {_num(rank.get('samples_per_s'), 0)} | "
+            f"{pct(rank.get('comm_share'))} | {_num(rank.get('samples_per_s'), 0)} | "
             f"{'–' if not rss else f'{rss / 2**20:,.0f} MiB'} |")
     return "\n".join(lines)
 

@@ -10,18 +10,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tweetbench.report import plots
+from tweetbench.report.cells import fmt, pct
 from tweetbench.workload import variants
 
 Record = Mapping[str, Any]
 UNSUPPORTED = "unsupported on this device"
-
-
-def _fmt(value: float | None, digits: int = 1, unit: str = "") -> str:
-    return "–" if value is None else f"{value:,.{digits}f}{unit}"
-
-
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.1f}%"
 
 
 def _when(timestamp: float | None) -> str:
@@ -72,7 +65,7 @@ def sweep_table(sweep: Record) -> str:
         marks = [m for m, on in (("throughput peak", p["batch_size"] == fast),
                                  ("accuracy peak", p["batch_size"] == best)) if on]
         lines.append(f"| {p['batch_size']} | ok | {p['steps']} | {p['samples_per_s']:,.0f} | "
-                     f"{p['step_ms']['p50']:.2f} | {_pct(p.get('val_acc'))} | {_fmt(p.get('val_loss'), 4)} | "
+                     f"{p['step_ms']['p50']:.2f} | {pct(p.get('val_acc'))} | {fmt(p.get('val_loss'), 4)} | "
                      f"{', '.join(marks) or ''} |")
     return "\n".join(lines)
 
@@ -86,7 +79,7 @@ def sweep_words(record: Record) -> str:
         words.append(f"Throughput peaks at batch {fast['batch_size']} ({fast['samples_per_s']:,.0f} samples/s).")
     if best:
         words.append(f"Validation accuracy after the same {sweep['budget_samples']:,}-sample budget peaks at batch "
-                     f"{best['batch_size']} ({_pct(best['val_acc'])}).")
+                     f"{best['batch_size']} ({pct(best['val_acc'])}).")
     if fast and best and fast["batch_size"] > best["batch_size"]:
         words.append("Larger batches run faster but take fewer optimizer steps in a fixed budget, so at a fixed "
                      "learning rate the fastest batch is not the most accurate one.")
@@ -148,7 +141,7 @@ def _conv(r: Record) -> Mapping[str, Any] | None:
 def time_to_accuracy_cell(conv: Mapping[str, Any]) -> str:
     if conv["target_reached"]:
         return f"{conv['time_to_accuracy_s']:,.1f} s"
-    return f"target not reached (best {_pct(conv['best_val_acc'])})"
+    return f"target not reached (best {pct(conv['best_val_acc'])})"
 
 
 def convergence_table(results: Sequence[Record]) -> str:
@@ -161,10 +154,10 @@ def convergence_table(results: Sequence[Record]) -> str:
             lines.append(f"| {r['device']['label']} | {r['status']} |" + " – |" * 7 + f" {r['reason']} |")
             continue
         lines.append(
-            f"| {r['device']['label']} | {r['status']} | {_pct(conv['target_accuracy'])} | "
+            f"| {r['device']['label']} | {r['status']} | {pct(conv['target_accuracy'])} | "
             f"{time_to_accuracy_cell(conv)} | {conv.get('epochs_to_accuracy') or '–'} | "
-            f"{conv['epochs_run']} ({conv['best_epoch'] or '–'}) | {_pct(conv['best_val_acc'])} | "
-            f"{_pct(conv['test_acc'])} | {_fmt(conv.get('samples_per_s'), 0)} | "
+            f"{conv['epochs_run']} ({conv['best_epoch'] or '–'}) | {pct(conv['best_val_acc'])} | "
+            f"{pct(conv['test_acc'])} | {fmt(conv.get('samples_per_s'), 0)} | "
             f"{'stopped early' if conv.get('stopped_early') else 'epoch cap reached'} |")
     return "\n".join(lines)
 
@@ -179,13 +172,13 @@ def convergence_words(results: Sequence[Record]) -> str:
             continue
         head = f"{r['device']['label']} trained {r['workload']['name']}"
         if conv["target_reached"]:
-            head += (f" to {_pct(conv['target_accuracy'])} validation accuracy in {conv['time_to_accuracy_s']:,.1f} s "
+            head += (f" to {pct(conv['target_accuracy'])} validation accuracy in {conv['time_to_accuracy_s']:,.1f} s "
                      f"(epoch {conv['epochs_to_accuracy']})")
         else:
-            head += (f" without reaching the {_pct(conv['target_accuracy'])} target: the best validation accuracy "
-                     f"was {_pct(conv['best_val_acc'])}")
+            head += (f" without reaching the {pct(conv['target_accuracy'])} target: the best validation accuracy "
+                     f"was {pct(conv['best_val_acc'])}")
         sentences.append(f"{head}; it ran {conv['epochs_run']} epochs, the best at epoch {conv['best_epoch']}, and "
-                         f"scored {_pct(conv['test_acc'])} on the test split.")
+                         f"scored {pct(conv['test_acc'])} on the test split.")
     if not any(_conv(r) for r in results):
         sentences.append("No device trained the model in this run.")
     return " ".join(sentences)
@@ -196,8 +189,8 @@ def epochs_table(conv: Mapping[str, Any]) -> str:
     lines = ["| epoch | train loss | train acc | val loss | val acc | wall (s) |", "|---|---|---|---|---|---|"]
     for i, epoch in enumerate(c["epoch"]):
         mark = " ★" if epoch == conv.get("best_epoch") else ""
-        lines.append(f"| {epoch}{mark} | {_fmt(c['train_loss'][i], 4)} | {_pct(c['train_acc'][i])} | "
-                     f"{_fmt(c['val_loss'][i], 4)} | {_pct(c['val_acc'][i])} | {_fmt(c['wall_s'][i], 1)} |")
+        lines.append(f"| {epoch}{mark} | {fmt(c['train_loss'][i], 4)} | {pct(c['train_acc'][i])} | "
+                     f"{fmt(c['val_loss'][i], 4)} | {pct(c['val_acc'][i])} | {fmt(c['wall_s'][i], 1)} |")
     return "\n".join(lines)
 
 
@@ -226,17 +219,17 @@ def convergence_device_section(r: Record) -> str:
     tta_train = conv.get("time_to_accuracy_train_s")
     out += [
         "",
-        f"- Time to {_pct(conv['target_accuracy'])} validation accuracy: {time_to_accuracy_cell(conv)}"
+        f"- Time to {pct(conv['target_accuracy'])} validation accuracy: {time_to_accuracy_cell(conv)}"
         + (f" ({tta_train:,.1f} s of it training, the rest validation)" if tta_train is not None else "") + ".",
         f"- Epochs: {conv['epochs_run']} of at most {conv['max_epochs']}; early stopping on `{es['monitor']}` "
         f"({es['mode']}, patience {es['patience']}); best epoch {conv['best_epoch']} (val loss "
-        f"{_fmt(conv.get('best_val_loss'), 4)}); best val accuracy {_pct(conv['best_val_acc'])} at epoch "
+        f"{fmt(conv.get('best_val_loss'), 4)}); best val accuracy {pct(conv['best_val_acc'])} at epoch "
         f"{conv.get('best_val_acc_epoch') or '–'}.",
-        f"- Test accuracy {_pct(conv['test_acc'])} (loss {_fmt(conv.get('test_loss'), 4)}) on "
+        f"- Test accuracy {pct(conv['test_acc'])} (loss {fmt(conv.get('test_loss'), 4)}) on "
         f"{conv.get('test_samples', '–')} test tweets, with the weights of the {conv.get('test_weights', '?')}.",
         f"- Training: batch {conv['batch_size']}, lr {conv['lr']:g}, precision `{conv['precision']}`, "
-        f"{_fmt(conv.get('samples_per_s'), 0)} samples/s over {_fmt(conv.get('train_s'), 1)} s of training "
-        f"({_fmt(conv.get('fit_wall_s'), 1)} s with validation).",
+        f"{fmt(conv.get('samples_per_s'), 0)} samples/s over {fmt(conv.get('train_s'), 1)} s of training "
+        f"({fmt(conv.get('fit_wall_s'), 1)} s with validation).",
         *_counter_lines(conv),
         f"- TensorBoard logs: `{conv['tensorboard_dir']}` in this run's directory "
         f"(`tensorboard --logdir {conv['tensorboard_dir']}`).",
@@ -374,11 +367,11 @@ def variants_table(rows: Sequence[Mapping[str, Any]]) -> str:
         lines.append(
             f"| {row['device']['label']} | {row['workload']['name']} | {variants.direction(config)} | "
             f"{variants.precision_label(config)} | {_short(row['workload'].get('fingerprint'))} | "
-            f"{_fmt(speed, 0)}{marks} | "
-            f"{_fmt((train.get('step_ms') or {}).get('p50'), 2)} | {_fmt(latency.get('p50'), 3)} | "
-            f"{'reference' if row['reference'] is row else _fmt(ratio, 2, '×')} | "
-            f"{time_to_accuracy_cell(conv) if conv else '–'} | {_pct((conv or {}).get('best_val_acc'))} | "
-            f"{_pct((conv or {}).get('test_acc'))} | "
+            f"{fmt(speed, 0)}{marks} | "
+            f"{fmt((train.get('step_ms') or {}).get('p50'), 2)} | {fmt(latency.get('p50'), 3)} | "
+            f"{'reference' if row['reference'] is row else fmt(ratio, 2, '×')} | "
+            f"{time_to_accuracy_cell(conv) if conv else '–'} | {pct((conv or {}).get('best_val_acc'))} | "
+            f"{pct((conv or {}).get('test_acc'))} | "
             f"{epochs} | {_note(row)} |")
     return "\n".join(lines)
 
@@ -401,7 +394,7 @@ def variants_words(rows: Sequence[Mapping[str, Any]]) -> str:
         mine, base = _conv(row["convergence"] or {}), _conv(ref["convergence"] or {})
         if mine and base and mine.get("test_acc") is not None and base.get("test_acc") is not None:
             delta = (mine["test_acc"] - base["test_acc"]) * 100
-            parts.append(f"test accuracy {_pct(mine['test_acc'])} against {_pct(base['test_acc'])} "
+            parts.append(f"test accuracy {pct(mine['test_acc'])} against {pct(base['test_acc'])} "
                          f"({delta:+.1f} points)")
         if parts:
             sentences.append(f"{name} ({variants.direction(config)}, {variants.precision_label(config)}) on "

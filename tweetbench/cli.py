@@ -65,7 +65,7 @@ def positive_seconds(text: str) -> float:
 
 
 # tweetbench ab: the run options it shares with run, and those each side (--a, --b) may set on its own.
-AB_SIDE_OPTIONS = ("workload", "precision", "threads", "data", "text_column", "label_column", "delimiter")
+AB_SIDE_OPTIONS = ("workload", "precision", "division", "threads", "data", "text_column", "label_column", "delimiter")
 AB_COMMON_OPTIONS = (*AB_SIDE_OPTIONS, "devices", "preset", "out", "seed", "timeout")
 
 
@@ -129,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default 32-true)")
     run.add_argument("--max-epochs", type=positive_int, help="cap on the convergence scenario's epochs "
                      "(default: the preset's, 100; smoke 3)")
+    run.add_argument("--division", default="closed", help="closed (stock PyTorch + Lightning, default) or open (each "
+                     "device's fastest step at the same accuracy: knobs ablated against closed, in the same run)")
     run.add_argument("--threads", type=positive_int, help="torch threads in each worker (torch.set_num_threads, "
                      "before anything runs; recorded in the result); default: torch's own choice")
 
@@ -163,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--markdown", action="store_true", help="print Markdown instead of the terminal table")
     compare.add_argument("--allow-different-workloads", action="store_true",
                          help="compare even if A and B measured different workloads (fingerprints)")
+    compare.add_argument("--across-divisions", action="store_true", help="closed vs open divisions of one workload")
     compare.add_argument("--fail-on-regression", metavar="PCT", help="exit 1 if some metric is, by its trials, "
                          "resolved slower by more than PCT, e.g. 5%%; exit 5 if a verdict cannot be decided "
                          "(unresolved, or too few trials) (for CI gates)")
@@ -208,14 +211,14 @@ def _run_options(args: argparse.Namespace, argv: Sequence[str]) -> list[RunOptio
     from tweetbench.records.files import ensure_writable_dir
     from tweetbench.workload.variants import resolve_many
 
-    workloads = [w.with_seed(args.seed) for w in resolve_many(args.workload, args.precision)]
+    workloads = [w.with_seed(args.seed) for w in resolve_many(args.workload, args.precision, args.division)]
     preset = get_preset(args.preset)
     if args.max_epochs is not None:
         preset = dataclasses.replace(preset, max_epochs=args.max_epochs)
     specs = run_devices(args.devices, strategy=args.strategy, num_nodes=args.num_nodes,
                         scaling_baseline=args.scaling_baseline, launched=LaunchEnv.detect())
-    if args.strategy and args.scenario != "benchmark":
-        raise UsageError("--strategy runs the benchmark scenario only")
+    if args.strategy and (args.scenario != "benchmark" or args.division != "closed"):
+        raise UsageError("--strategy runs the closed division's benchmark scenario only")
     data = DataSource(args.data, args.text_column, args.label_column, getattr(args, "delimiter", None))
     if args.data is not None:
         from tweetbench.workload.dataset import check_data
@@ -340,7 +343,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     bound = parse_bound(args.fail_on_regression) if args.fail_on_regression is not None else None
     a, b = load_side(args.a), load_side(args.b)
     with reporting_on(f"{args.a} or {args.b}"):
-        result = compare_records(a, b, allow_different_workloads=args.allow_different_workloads, bound=bound)
+        result = compare_records(a, b, allow_different_workloads=args.allow_different_workloads, bound=bound,
+                                 across_divisions=args.across_divisions)
         text = render_markdown(result) if args.markdown else None
         table = None if args.markdown else rich_table(result)
     if text is not None:

@@ -20,6 +20,12 @@ Precision = Literal["32-true", "32-tf32", "32-xla-default", "bf16-mixed", "16-mi
 # The Lightning precision each runs under: the fp32 variants differ only in the device's matmul math mode.
 LIGHTNING_PRECISION: dict[str, str] = {"32-true": "32-true", "32-tf32": "32-true", "32-xla-default": "32-true",
                                        "bf16-mixed": "bf16-mixed", "16-mixed": "16-mixed"}
+# MLPerf's two divisions: closed fixes the implementation (stock PyTorch + Lightning); open lets each
+# device compute the same step its fastest way (``StepOptions``), at the same accuracy.
+Division = Literal["closed", "open"]
+DIVISIONS: tuple[Division, ...] = ("closed", "open")
+# An open variant's suffix, on its workload name and on its fingerprint.
+OPEN_SUFFIX = "+open"
 PresetName = Literal["smoke", "quick", "standard"]
 ScenarioName = Literal["benchmark", "convergence"]
 # Lightning strategies tweetbench runs data-parallel (each device kind lists the ones it supports in
@@ -51,6 +57,9 @@ class WorkloadConfig:
     seed: int = 0
     # Time-to-accuracy target of the convergence scenario (validation accuracy).
     target_accuracy: float = 0.80
+    # How the step may be computed: not the work itself, so the fingerprint's hash leaves it out and
+    # an open variant's fingerprint is the closed one's with the suffix ``+open`` (workload.fingerprint).
+    division: Division = "closed"
 
     def to_dict(self) -> dict[str, object]:
         data = dataclasses.asdict(self)
@@ -223,6 +232,58 @@ class DeviceJob:
     # ``--threads``: torch.set_num_threads in the worker before anything runs; None keeps torch's default.
     # A knob of the run, not of the workload: it never changes the fingerprint.
     threads: int | None = None
+
+
+AdamImpl = Literal["for-loop", "foreach", "fused"]
+
+
+@dataclass(frozen=True)
+class StepOptions:
+    """How the open division computes a training or inference step on one device; all unset is closed.
+
+    None of them changes the model, the hyper-parameters, the optimizer's semantics, the batch, the
+    data order or the precision: only the implementation (see ``DeviceBackend.open_knobs``).
+    """
+
+    adam: AdamImpl | None = None  # torch.optim.Adam's implementation (None: the device's closed choice)
+    compile_backend: str | None = None  # torch.compile backend: inductor, openxla
+    compile_mode: str | None = None  # inductor's mode: default, reduce-overhead (CUDA graphs), max-autotune-...
+    threads: int | None = None  # torch.set_num_threads for the step
+    cpu_affinity: tuple[int, ...] | None = None  # the logical CPUs every thread of the process is pinned to
+    loader_workers: int = 0  # DataLoader worker processes that prefetch batches
+    # Test-only (fault ``broken-knob``): Adam maximizes the loss, a knob that changes the math on purpose.
+    broken: bool = False
+
+    def merged(self, other: StepOptions) -> StepOptions:
+        """These options with every field that ``other`` sets taking its value (combining two knobs)."""
+        default = StepOptions()
+        changes = {f.name: getattr(other, f.name) for f in dataclasses.fields(other)
+                   if getattr(other, f.name) != getattr(default, f.name)}
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, object]:
+        data = dataclasses.asdict(self)
+        data["cpu_affinity"] = None if self.cpu_affinity is None else list(self.cpu_affinity)
+        return data
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One open-division knob option on one device: ``adam=fused``, ``compile=inductor``, ...
+
+    ``problem`` says why it cannot run on this device ('' where it can); such a knob is recorded
+    and dropped, never applied.
+    """
+
+    knob: str
+    option: str
+    setting: str  # what it does, as code a reader can check: torch.optim.Adam(fused=True)
+    options: StepOptions
+    problem: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.knob}={self.option}"
 
 
 def get_workload(name: str) -> WorkloadConfig:

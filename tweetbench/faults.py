@@ -5,7 +5,10 @@ device name (``cpu``, ``gpu:1``) or a data-parallel rank (``rank1``). Production
 module at its fault points and never parses the variable itself:
 
 * ``device_fault(device)`` in the device worker: ``crash``, ``hang``, ``oom`` (``process_fault``
-  carries them out) or ``nan`` (the training loss becomes NaN after warm-up);
+  carries them out) or ``nan`` (the training loss becomes NaN after warm-up); in the open division
+  also ``broken-knob`` (a knob that changes the math joins the catalog: its accuracy gate must drop
+  it) and ``broken-open`` (that knob becomes the open result without its gates: the result's gate
+  must make it invalid);
 * ``rank_fault(rank)`` in a data-parallel rank at batch ``RANK_FAULT_BATCH``: ``crash`` or ``hang``;
 * ``memory_cap(device)`` in ``tweetbench tune``: ``oom-above-N``, batches above N rows do not fit.
 """
@@ -26,6 +29,8 @@ RANK_FAULT_BATCH = 2
 ProcessFault = Literal["crash", "hang", "oom"]
 PROCESS_FAULTS: tuple[ProcessFault, ...] = ("crash", "hang", "oom")
 NAN = "nan"
+BROKEN_KNOB = "broken-knob"
+BROKEN_OPEN = "broken-open"
 _MEMORY_CAP = "oom-above-"
 
 

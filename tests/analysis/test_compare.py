@@ -122,6 +122,58 @@ def test_different_workloads_are_refused_with_the_reason_unless_allowed():
     assert result.workloads_differ and any("different workloads" in note for note in result.notes)
 
 
+CLOSED = BASE["workload"]["fingerprint"]
+ACROSS_HINT = "pass --across-divisions to compare the closed and open divisions of one workload"
+
+
+def opened(data):
+    """``data`` as the open division of its workload: the fingerprint and name gain ``+open``."""
+    data = copy.deepcopy(data)
+    data["workload"].update(name=data["workload"]["name"] + "+open", fingerprint=CLOSED + "+open")
+    data["workload"]["config"] = dict(data["workload"].get("config") or {}, division="open")
+    return data
+
+
+def test_closed_against_open_is_refused_without_across_divisions_and_says_how_to_ask():
+    with pytest.raises(ResultsError, match="different divisions of one workload") as info:
+        compare_records(side(record(trials=STEADY)), side(opened(record(0.8, seed=1, trials=STEADY))))
+    assert ACROSS_HINT in info.value.message and "\n" not in info.value.message
+    with pytest.raises(ResultsError, match="different divisions"):  # open against closed too
+        compare_records(side(opened(record())), side(record(seed=1)))
+
+
+def test_across_divisions_compares_closed_with_open_and_notes_it():
+    a, b = record(trials=STEADY), opened(record(0.8, seed=1, trials=[0.8 * t for t in STEADY]))
+    result = compare_records(side(a), side(b), across_divisions=True)
+    assert verdicts(result) == {"train": "faster", "latency": "faster", "offline": "faster"}
+    assert "across divisions: A is closed, B is open (same workload, different implementation): cpu" in result.notes
+    assert not result.workloads_differ and not any("different workloads" in note for note in result.notes)
+    reverse = compare_records(side(b), side(a), across_divisions=True)
+    assert any(note.startswith("across divisions: A is open, B is closed") for note in reverse.notes)
+    same = compare_records(side(a), side(record(seed=1, trials=STEADY)), across_divisions=True)
+    assert not any("across divisions" in note for note in same.notes)  # closed against closed: nothing to note
+
+
+def test_across_divisions_still_refuses_a_different_base_workload():
+    other = opened(record())
+    other["workload"]["fingerprint"] = "sha256:" + "f" * 64 + "+open"
+    with pytest.raises(ResultsError, match="different workloads.*--allow-different-workloads") as info:
+        compare_records(side(record()), side(other), across_divisions=True)
+    assert "--across-divisions" not in info.value.message  # only the division may differ: this is other work
+    with pytest.raises(ResultsError, match="different workloads"):
+        compare_records(side(record()), side(record(fingerprint="sha256:" + "f" * 64)), across_divisions=True)
+
+
+def test_cli_passes_across_divisions_through(tmp_path, capsys):
+    a, b = tmp_path / "closed.json", tmp_path / "open.json"
+    a.write_text(dumps(DeviceResult(record(trials=STEADY))))
+    b.write_text(dumps(DeviceResult(opened(record(0.8, seed=1, trials=[0.8 * t for t in STEADY])))))
+    assert main(["compare", str(a), str(b), "--markdown"]) == 4
+    assert ACROSS_HINT in capsys.readouterr().err
+    assert main(["compare", str(a), str(b), "--markdown", "--across-divisions"]) == 0
+    assert "across divisions: A is closed, B is open" in capsys.readouterr().out
+
+
 def test_run_sides_match_devices_by_name_and_say_what_cannot_be_compared():
     gpu = copy.deepcopy(json.loads((DATA / "gpu_unavailable.json").read_text()))
     a = side(record(), gpu)

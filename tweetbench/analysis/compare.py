@@ -17,9 +17,11 @@ says so in a note and points to ``tweetbench ab``, whose interleaved trials (ABB
 both sides alike and are compared pair by pair (``design="paired"``).
 
 Comparing results of different workload fingerprints is refused unless explicitly allowed:
-their ratio would measure different work, not different speed. ``--fail-on-regression``
-turns a resolved slowdown beyond a bound into ``REGRESSION_EXIT``, and a verdict that cannot be
-decided (unresolved, cannot show) into ``UNDECIDED_EXIT``, so that a CI job can choose.
+their ratio would measure different work, not different speed. The closed and open divisions of
+one workload (fingerprints that differ only by ``+open``) are compared with ``across_divisions``,
+and noted: the same work, computed another way. ``--fail-on-regression`` turns a resolved slowdown
+beyond a bound into ``REGRESSION_EXIT``, and a verdict that cannot be decided (unresolved, cannot
+show) into ``UNDECIDED_EXIT``, so that a CI job can choose.
 
 ``compare_records`` is pure; ``load_side`` is the only part that reads files.
 """
@@ -36,6 +38,7 @@ from typing import Any
 from tweetbench.analysis import replication
 from tweetbench.analysis.replication import UNDECIDED, Design, TrialTest, TrialVerdict
 from tweetbench.analysis.stats import Comparison, compare_samples
+from tweetbench.config import OPEN_SUFFIX
 from tweetbench.errors import ResultsError, UsageError
 from tweetbench.records import lookup, read_result
 from tweetbench.records.run import load_run
@@ -212,15 +215,48 @@ def _workload(record: Record) -> str:
     return f"{record['workload']['name']} {_fingerprint(record)[:19]}…"
 
 
-def check_workloads(pairs: Sequence[tuple[str, Record, Record]], allow: bool) -> list[str]:
+def _division(record: Record) -> str:
+    return "open" if _fingerprint(record).endswith(OPEN_SUFFIX) else "closed"
+
+
+def _across(ra: Record, rb: Record) -> bool:
+    """Whether A and B are the two divisions of one workload: their fingerprints differ only by ``+open``."""
+    fa, fb = _fingerprint(ra), _fingerprint(rb)
+    return fa != fb and fa.removesuffix(OPEN_SUFFIX) == fb.removesuffix(OPEN_SUFFIX)
+
+
+def _across_notes(pairs: Sequence[tuple[str, Record, Record]]) -> list[str]:
+    """One note per direction (A closed and B open, or the reverse), naming its devices."""
+    devices: dict[str, list[str]] = {}
+    for device, ra, rb in pairs:
+        devices.setdefault(f"A is {_division(ra)}, B is {_division(rb)}", []).append(device)
+    return [f"across divisions: {sides} (same workload, different implementation): {', '.join(names)}"
+            for sides, names in devices.items()]
+
+
+def check_workloads(pairs: Sequence[tuple[str, Record, Record]], allow: bool,
+                    across_divisions: bool = False) -> list[str]:
     """Refuse (``ResultsError``) pairs measured on different workload fingerprints unless ``allow``;
-    with ``allow``, return one warning per such pair."""
-    differ = [f"{device}: A ran {_workload(ra)}, B ran {_workload(rb)}"
-              for device, ra, rb in pairs if _fingerprint(ra) != _fingerprint(rb)]
-    if differ and not allow:
+    with ``allow``, return one warning per such pair. With ``across_divisions``, a pair whose fingerprints
+    differ only by the ``+open`` suffix (the closed and open divisions of one workload) is compared, with a note."""
+    split = [(device, ra, rb) for device, ra, rb in pairs if _fingerprint(ra) != _fingerprint(rb)]
+    across = [pair for pair in split if _across(pair[1], pair[2])]
+    if across_divisions:
+        split = [pair for pair in split if pair not in across]
+    differ = [f"{device}: A ran {_workload(ra)}, B ran {_workload(rb)}" for device, ra, rb in split]
+    hint = (" (or, where only the division differs, pass --across-divisions to compare the closed and open "
+            "divisions of one workload)") if across and not across_divisions else ""
+    if split and not allow and len(split) == len(across):
+        sides = "; ".join(f"{device}: A is {_division(ra)}, B is {_division(rb)}" for device, ra, rb in across)
+        raise ResultsError(f"A and B measured different divisions of one workload ({sides}): the open division may "
+                           "compute each step differently; pass --across-divisions to compare the closed and open "
+                           "divisions of one workload")
+    if split and not allow:
         raise ResultsError(f"A and B measured different workloads ({'; '.join(differ)}): their ratio would compare "
-                           "different work, not different speed. Pass --allow-different-workloads to compare anyway")
-    return [f"different workloads: {line}" for line in differ]
+                           f"different work, not different speed. Pass --allow-different-workloads to compare "
+                           f"anyway{hint}")
+    notes = [f"different workloads: {line}" for line in differ]
+    return notes + (_across_notes(across) if across_divisions else [])
 
 
 def trial_figures(record: Record, metric: Metric) -> list[float] | None:
@@ -306,12 +342,13 @@ def _device_rows(device: str, ra: Record, rb: Record, bound: float | None, desig
 
 
 def compare_records(a: Side, b: Side, *, allow_different_workloads: bool = False, bound: float | None = None,
-                    design: Design = "independent") -> RunComparison:
-    """Compare every device that ran ok on both sides, metric by metric (``design``: see ``compare_metric``)."""
+                    design: Design = "independent", across_divisions: bool = False) -> RunComparison:
+    """Compare every device that ran ok on both sides, metric by metric (``design``: see ``compare_metric``;
+    ``across_divisions``: see ``check_workloads``)."""
     if bound is not None and not (math.isfinite(bound) and bound >= 0):
         raise UsageError(f"the regression bound must be zero or more, got {bound}")
     pairs, notes = _pairs(a, b)
-    notes += check_workloads(pairs, allow_different_workloads)
+    notes += check_workloads(pairs, allow_different_workloads, across_divisions)
     sequential = sequential_note(pairs)
     if sequential is not None:
         notes.insert(0, sequential)

@@ -7,13 +7,15 @@ backend modules of this package.
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from tweetbench.config import Knob, StepOptions
 from tweetbench.devices.clock import DeviceClock, HostClock
 
 # What each precision computes, where the device does not say more (see configure_precision).
@@ -197,6 +199,16 @@ class DeviceBackend(ABC):
     def optimizer_options(self, precision: str) -> dict[str, Any]:
         """Extra ``torch.optim.Adam`` arguments on this device: the same Adam, computed the device's way."""
         return {}
+
+    def open_knobs(self, precision: str) -> list[Knob]:
+        """Every open-division knob this device is offered, each with why it cannot run here ('' where it
+        can): the Adam implementation, torch.compile, CUDA graphs, threads, the loader (devices/knobs.py)."""
+        return []
+
+    @contextlib.contextmanager
+    def process_settings(self, options: StepOptions) -> Iterator[None]:
+        """Apply the process-wide part of ``options`` (CPU threads and affinity) for a block, then restore it."""
+        yield
 
     def clock(self) -> DeviceClock:
         """This device's clock (see ``DeviceClock``): its own where it has one, else the host's."""

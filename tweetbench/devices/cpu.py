@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 
+from tweetbench.config import Knob, StepOptions
+from tweetbench.devices import knobs
 from tweetbench.devices.base import Availability, DeviceBackend, DeviceSpec
 from tweetbench.devices.rapl import RaplMeter
 from tweetbench.records.environment import cpu_model
@@ -59,3 +64,30 @@ class CPUBackend(DeviceBackend):
         if precision == "16-mixed":
             return False, "unsupported on this device: Lightning's 16-mixed needs a GPU"
         return False, f"unsupported on this device: {precision} is a GPU/XLA math mode; the CPU computes fp32 as IEEE"
+
+    def open_knobs(self, precision: str) -> list[Knob]:
+        cpus = knobs.physical_cpus()
+        affinity = "" if hasattr(os, "sched_setaffinity") else "this OS cannot pin threads to CPUs"
+        return [
+            knobs.adam("fused", knobs.fused_adam_problem("cpu")),
+            # torch has no fast foreach kernels for the CPU, but its _foreach ops run there: measured, not assumed.
+            knobs.adam("foreach"),
+            knobs.compiled("inductor", "default", knobs.cxx_compiler_problem()),
+            knobs.cuda_graphs("CUDA graphs need a CUDA GPU"),
+            knobs.pinned_threads(len(cpus), cpus, affinity),
+            knobs.prefetch(1, pinned=False),
+        ]
+
+    @contextlib.contextmanager
+    def process_settings(self, options: StepOptions) -> Iterator[None]:
+        threads, cpus = torch.get_num_threads(), os.sched_getaffinity(0)
+        try:
+            if options.threads is not None:
+                torch.set_num_threads(options.threads)
+            if options.cpu_affinity is not None:
+                knobs.pin_all_threads(options.cpu_affinity)
+            yield
+        finally:
+            torch.set_num_threads(threads)
+            if options.cpu_affinity is not None:
+                knobs.pin_all_threads(cpus)

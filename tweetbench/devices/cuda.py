@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from tweetbench.config import Knob
+from tweetbench.devices import knobs
 from tweetbench.devices.base import Availability, DeviceBackend, DeviceSpec
 from tweetbench.devices.clock import DeviceClock
 from tweetbench.devices.nvml import NvmlMonitor
@@ -251,3 +253,37 @@ class CUDABackend(DeviceBackend):
     def optimizer_options(self, precision: str) -> dict[str, Any]:
         # Under 16-mixed the gradient scaler checks for inf on the host each step unless Adam is fused.
         return {"fused": True} if precision == "16-mixed" else {}
+
+    def open_knobs(self, precision: str) -> list[Knob]:
+        return cuda_knobs(precision)
+
+
+def triton_problem() -> str:
+    """Why inductor cannot generate GPU kernels here (Triton missing, or a GPU older than it supports), or ''."""
+    from torch.utils._triton import has_triton
+
+    if not torch.cuda.is_available():
+        return "no CUDA GPU is visible to torch"
+    return "" if has_triton() else "torch.compile's inductor needs Triton and a GPU it supports (compute capability 7.0+)"
+
+
+def cuda_knobs(precision: str) -> list[Knob]:
+    """The GPU's open-division knobs, each offered only where torch says it runs (see ``triton_problem``)."""
+    from torch.utils._foreach_utils import _get_foreach_kernels_supported_devices
+
+    fused = knobs.fused_adam_problem("cuda") or ("" if torch.cuda.is_available() else "no CUDA GPU is visible to torch")
+    if precision == "16-mixed":
+        fused = "already in the closed division: 16-mixed uses fused Adam (no host sync for the gradient scaler)"
+    # With foreach unset, torch already picks its foreach kernels for CUDA tensors: nothing to switch on.
+    foreach = ("already in the closed division: torch's default Adam for CUDA tensors is foreach"
+               if "cuda" in _get_foreach_kernels_supported_devices() else "torch has no foreach kernels for CUDA here")
+    triton = triton_problem()
+    return [
+        knobs.adam("fused", fused),
+        knobs.adam("foreach", foreach),
+        knobs.compiled("inductor", "max-autotune-no-cudagraphs", triton),
+        knobs.cuda_graphs(triton),
+        knobs.pinned_threads(1, [0], "a CPU knob: the GPU's step does not run on torch's CPU threads"),
+        # Host batches are already pinned in the closed division; this adds prefetching workers.
+        knobs.prefetch(2, pinned=True),
+    ]

@@ -29,6 +29,8 @@ from typing import Any
 
 import torch
 
+from tweetbench.config import Knob
+from tweetbench.devices import knobs
 from tweetbench.devices.base import (
     Availability,
     DeviceBackend,
@@ -258,6 +260,18 @@ class _XLABackend(DeviceBackend):
         # Adam's step count stays on the device: no new host scalars to upload (and trace) every step.
         return {"capturable": True}
 
+    def open_knobs(self, precision: str) -> list[Knob]:
+        return [
+            knobs.adam("fused", knobs.fused_adam_problem("xla")),
+            knobs.adam("foreach"),  # fewer, larger ops to trace each step (the host bounds XLA:CPU's step)
+            # torch_xla's dynamo bridge: the step's graph is traced once and replayed, not traced every step.
+            knobs.compiled("openxla", None, openxla_problem()),
+            knobs.cuda_graphs("CUDA graphs need a CUDA GPU"),
+            knobs.pinned_threads(1, [0], "a CPU eager knob: XLA runs the step as its own compiled executable"),
+            knobs.prefetch(1, pinned=False, problem="already in the closed division: torch_xla's MpDeviceLoader "
+                                                    "prefetches the batches to the device"),
+        ]
+
     def memory(self) -> dict[str, Any]:
         import torch_xla.core.xla_model as xm
 
@@ -379,3 +393,13 @@ class XLACPUBackend(_XLABackend):
 
     def lightning_devices(self) -> Any:
         return 1
+
+
+def openxla_problem() -> str:
+    """Why torch.compile's ``openxla`` backend (torch_xla's dynamo bridge) is missing here, or ''."""
+    try:
+        import torch._dynamo
+        import torch_xla  # noqa: F401  (registers the openxla backend)
+    except ImportError as exc:
+        return f"torch_xla cannot be imported ({exc})"
+    return "" if "openxla" in torch._dynamo.list_backends() else "this torch_xla registers no openxla dynamo backend"

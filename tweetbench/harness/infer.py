@@ -54,7 +54,8 @@ def run_inference(module: TweetClassifier, backend: DeviceBackend, split: Encode
                          synced_steps=synced_steps(batches), step_boundary=backend.step_boundary)
     loader = backend.device_loader(make_loader(split, batch_size, seed=seed, shuffle=True,
                                                total_batches=warmup + batches + clock.synced_steps,
-                                               pin_memory=backend.pin_memory))
+                                               pin_memory=backend.pin_memory,
+                                               workers=module.step_options.loader_workers))
     trainer = make_trainer(backend, callbacks=[clock], precision=precision)
     module.forward_sync, module.forward_seconds = (None if overlap else backend.synchronize), []
     try:

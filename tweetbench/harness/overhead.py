@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from tweetbench.analysis.overhead import pooled_ratio
 from tweetbench.config import Preset
 from tweetbench.devices import DeviceBackend
+from tweetbench.harness.knobs import compile_forward
 from tweetbench.harness.recorder import ProgressFn, StepRecorder
 from tweetbench.harness.trainer import make_trainer
 from tweetbench.workload.dataset import EncodedSplit, make_loader
@@ -66,6 +67,8 @@ class _BareLoop:
     def __init__(self, module: TweetClassifier, backend: DeviceBackend, precision: str) -> None:
         self.backend, self.precision = backend, precision
         self.model: BiLSTMClassifier = copy.deepcopy(module.model).to(backend.torch_device)
+        # The open division's compiled forward, compiled alike on this side (None in the closed division).
+        self.forward = compile_forward(self.model, module.step_options) or self.model
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=module.lr, **module.optimizer_options)
         self.scaler = torch.amp.GradScaler(backend.torch_device.type) if precision == "16-mixed" else None
 
@@ -77,7 +80,7 @@ class _BareLoop:
             tokens = tokens.to(device, non_blocking=True)
             labels = labels.to(device, non_blocking=True)
             with _autocast(device, self.precision):
-                loss = F.cross_entropy(self.model(tokens).float(), labels)
+                loss = F.cross_entropy(self.forward(tokens).float(), labels)
             self.optimizer.zero_grad()
             if self.scaler is None:
                 loss.backward()
@@ -111,7 +114,7 @@ def run_overhead(module: TweetClassifier, backend: DeviceBackend, train: Encoded
         for side in sides:
             clock = StepRecorder(backend.synchronize, steps, warmup_steps=warmup, on_step=progress)
             loader = make_loader(train, batch_size, seed=seed + round_index, total_batches=warmup + steps,
-                                 pin_memory=backend.pin_memory)
+                                 pin_memory=backend.pin_memory, workers=module.step_options.loader_workers)
             if side == "lightning":
                 make_trainer(backend, max_steps=warmup + steps, callbacks=[clock], precision=precision).fit(
                     module, loader)

@@ -18,10 +18,11 @@ from typing import Any
 
 from torch import nn
 
+from tweetbench.config import StepOptions
 from tweetbench.devices import DeviceBackend
+from tweetbench.harness.knobs import CLOSED, open_module
 from tweetbench.harness.trainer import make_trainer
 from tweetbench.workload.dataset import EncodedSplit, make_loader
-from tweetbench.workload.module import TweetClassifier
 
 
 def without_dropout(model: nn.Module) -> nn.Module:
@@ -34,14 +35,16 @@ def without_dropout(model: nn.Module) -> nn.Module:
 
 
 def run_parity(model: nn.Module, backend: DeviceBackend, train: EncodedSplit, *, batch_size: int, seed: int,
-               lr: float, steps: int, precision: str) -> dict[str, Any]:
+               lr: float, steps: int, precision: str, options: StepOptions = CLOSED) -> dict[str, Any]:
     """Train a dropout-free copy of ``model`` (its initial weights) for ``steps`` steps; return the losses.
 
-    ``model`` must hold the workload's initial weights; it is copied, never changed.
+    ``model`` must hold the workload's initial weights; it is copied, never changed. ``options``
+    computes the step the open division's way (the accuracy gate compares it with closed).
     """
-    module = TweetClassifier(without_dropout(model), lr, optimizer_options=backend.optimizer_options(precision))
+    module = open_module(without_dropout(model), lr, backend.optimizer_options(precision), options)
     loader = make_loader(train, batch_size, seed=seed, total_batches=steps, pin_memory=backend.pin_memory)
-    make_trainer(backend, max_steps=steps, precision=precision).fit(module, loader)
+    with backend.process_settings(options):
+        make_trainer(backend, max_steps=steps, precision=precision).fit(module, loader)
     losses = module.pop_losses()
     return {
         "losses": [loss if math.isfinite(loss) else None for loss in losses],

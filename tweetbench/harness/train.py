@@ -86,7 +86,8 @@ def run_training(module: TweetClassifier, backend: DeviceBackend, train: Encoded
     )
     total_steps = preset.max_warmup_steps + preset.measured_steps + clock.synced_steps
     loader = backend.device_loader(make_loader(train, batch_size, seed=seed, total_batches=total_steps,
-                                               pin_memory=backend.pin_memory))
+                                               pin_memory=backend.pin_memory,
+                                               workers=module.step_options.loader_workers))
     trainer = make_trainer(backend, max_steps=total_steps, callbacks=[clock], precision=precision)
     module.pop_losses()
     fit_started = time.perf_counter()

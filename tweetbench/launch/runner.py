@@ -18,6 +18,7 @@ from tweetbench.records.environment import capture_environment, noise_state
 from tweetbench.scenarios.benchmark import run_benchmark
 from tweetbench.scenarios.convergence import run_convergence
 from tweetbench.scenarios.dataparallel import run_distributed_benchmark
+from tweetbench.scenarios.division import run_open_benchmark, run_open_convergence
 from tweetbench.scenarios.outcome import Outcome
 from tweetbench.workload.dataset import TweetData, load_data
 from tweetbench.workload.fingerprint import workload_fingerprint
@@ -66,11 +67,14 @@ def run_device(job: DeviceJob, *, run_id: str, run_dir: Path, command: list[str]
 def _run_scenario(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, data: TweetData, run_dir: Path,
                   progress: ProgressEmitter) -> Outcome | None:
     """The job's scenario on this device; None on a rank > 0 of a data-parallel run."""
-    if job.scenario == "convergence":
-        return run_convergence(job, backend, module, data, run_dir, progress)
     if job.parallel is not None:
         return run_distributed_benchmark(job, backend, module, data, progress)
-    return run_benchmark(job, backend, module, data, run_dir, progress)
+    open_division = job.workload.division == "open"
+    if job.scenario == "convergence":
+        scenario = run_open_convergence if open_division else run_convergence
+    else:
+        scenario = run_open_benchmark if open_division else run_benchmark
+    return scenario(job, backend, module, data, run_dir, progress)
 
 
 def _record(job: DeviceJob, spec: DeviceSpec, availability: Availability, facts: dict[str, Any], outcome: Outcome,

@@ -11,6 +11,7 @@ from tweetbench.devices import REFERENCE_KIND
 from tweetbench.records import lookup
 from tweetbench.report.cells import fmt
 from tweetbench.report.charts import SUMMARY_PREFIX, charts_section, device_rows
+from tweetbench.report.division import division_section
 from tweetbench.report.efficiency import device_lines, efficiency_section
 from tweetbench.report.parity import diverged, parity_flags, parity_section
 from tweetbench.report.profile import profile_lines, profile_section
@@ -231,6 +232,7 @@ def render_run_report(meta: Mapping[str, Any], results: Sequence[Result]) -> str
         "",
         plain_words(results),
         "",
+        *division_section(results),
         *scaling_section(results),
         *efficiency_section(results),
         *compile_section(results, reference_result(results), phases=True),
@@ -258,11 +260,12 @@ def render_summary(meta: Mapping[str, Any], results: Sequence[Result],
     if meta.get("scenario") == "convergence":
         from tweetbench.report.study import convergence_table, convergence_words
 
-        lines += [convergence_table(results), "", convergence_words(results), ""]
+        lines += [convergence_table(results), "", convergence_words(results), "", *division_section(results)]
     else:
         flags = noise_flags(results) + parity_flags(results)
         lines += [*flags, *([""] if flags else []), side_by_side_table(results), "", plain_words(results), "",
-                  *scaling_section(results), *compile_section(results, reference_result(results)), *parity_section(results),
+                  *division_section(results), *scaling_section(results),
+                  *compile_section(results, reference_result(results)), *parity_section(results),
                   *charts_section(device_rows(results), SUMMARY_PREFIX)]
     if earlier:
         lines += ["## Earlier runs", "", "| run | status | devices | workload | preset | scenario |",

@@ -11,6 +11,7 @@ from typing import Any
 
 from tweetbench.report import plots
 from tweetbench.report.cells import fmt, pct
+from tweetbench.report.division import division_section
 from tweetbench.workload import variants
 
 Record = Mapping[str, Any]
@@ -272,6 +273,7 @@ def render_convergence_report(meta: Mapping[str, Any], results: Sequence[Record]
         "",
         convergence_words(results),
         "",
+        *division_section(results),
         "## Curves",
         "",
         curves_section(results),

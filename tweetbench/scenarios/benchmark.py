@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tweetbench.analysis.efficiency import efficiency_metrics, energy_metrics
-from tweetbench.config import DeviceJob
+from tweetbench.config import DeviceJob, StepOptions
 from tweetbench.devices import DeviceBackend, file_stem
 from tweetbench.harness.infer import InferenceRun, run_inference
 from tweetbench.harness.memory import PeakRSS
@@ -52,7 +52,7 @@ def run_benchmark(job: DeviceJob, backend: DeviceBackend, module: TweetClassifie
         if job.profile:
             _profile(job, backend, module, data, run_dir, phases, training)
             _trace(job, backend, module, data, run_dir, phases, training, latency, offline)
-        _peak_and_parity(job, backend, data, phases, latency)
+        _peak_and_parity(job, backend, data, phases, latency, module.step_options)
         phases.stop()
         totals = backend.counters()
         if totals:
@@ -166,7 +166,7 @@ def _trace(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, data
 
 
 def _peak_and_parity(job: DeviceJob, backend: DeviceBackend, data: TweetData, phases: Phases,
-                     latency: InferenceRun) -> None:
+                     latency: InferenceRun, options: StepOptions) -> None:
     wl, metrics = job.workload, phases.outcome.metrics
     # After every timed pass, so that its heat and clocks cannot touch them.
     phases.start("peak", 2)
@@ -181,7 +181,8 @@ def _peak_and_parity(job: DeviceJob, backend: DeviceBackend, data: TweetData, ph
     # from the workload's seed, so every device starts it from the same weights.
     phases.start("parity", job.preset.parity_steps)
     metrics["parity"] = run_parity(build_model(wl, data.num_classes), backend, data.train,
-                                   steps=job.preset.parity_steps, lr=wl.lr, precision=wl.precision, **_common(job))
+                                   steps=job.preset.parity_steps, lr=wl.lr, precision=wl.precision, options=options,
+                                   **_common(job))
 
 
 def _peak_support(backend: DeviceBackend, dtype: str) -> tuple[bool, str]:

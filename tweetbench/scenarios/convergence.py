@@ -144,16 +144,22 @@ def _loaders(job: DeviceJob, data: TweetData, pin: bool) -> tuple[Any, Any, Any]
     return train, val, test
 
 
+def _version(job: DeviceJob, version: str) -> str:
+    """The TensorBoard version directory of a device's run: its file stem, then ``-<version>`` if given."""
+    return file_stem(job.device) + (f"-{version}" if version else "")
+
+
 def _evaluated(split_len: int, batch_size: int) -> int:
     # Static shapes: the loaders drop the incomplete last batch, so this many rows are evaluated.
     return (split_len // batch_size) * batch_size
 
 
 def run_convergence(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, data: TweetData,
-                    run_dir: Path, progress: ProgressEmitter) -> Outcome:
+                    run_dir: Path, progress: ProgressEmitter, version: str = "") -> Outcome:
     """Train ``module`` to the workload's target accuracy on one device and record the curves.
 
-    ``module`` must log its epoch metrics (``TweetClassifier(..., log_metrics=True)``).
+    ``module`` must log its epoch metrics (``TweetClassifier(..., log_metrics=True)``). ``version``
+    tells apart two runs of one device in one run directory (the open division's closed and open).
     """
     wl, outcome = job.workload, Outcome()
     train, val, test = _loaders(job, data, backend.pin_memory)
@@ -162,7 +168,7 @@ def run_convergence(job: DeviceJob, backend: DeviceBackend, module: TweetClassif
                                  on_epoch=lambda epoch: progress.start_phase(f"epoch {epoch}", batches),
                                  counters=backend.counters)
     stopper = EarlyStopping(monitor=MONITOR, mode="min", patience=PATIENCE, min_delta=MIN_DELTA, check_finite=True)
-    logger = TensorBoardLogger(save_dir=str(run_dir), name=TENSORBOARD_DIR, version=file_stem(job.device),
+    logger = TensorBoardLogger(save_dir=str(run_dir), name=TENSORBOARD_DIR, version=_version(job, version),
                                default_hp_metric=False)
     trainer = make_trainer(backend, max_epochs=job.preset.max_epochs, callbacks=[tracker, stopper], logger=logger,
                            precision=wl.precision, validate=True, log_every_n_steps=max(1, min(50, batches)),
@@ -183,6 +189,7 @@ def run_convergence(job: DeviceJob, backend: DeviceBackend, module: TweetClassif
     logger.finalize("success")
     outcome.phases_s = {"fit": fit_s, "test": time.perf_counter() - started - fit_s}
     outcome.metrics["convergence"] = _convergence_metrics(job, data, tracker, scores, batches, fit_s)
+    outcome.metrics["convergence"]["tensorboard_dir"] = f"{TENSORBOARD_DIR}/{_version(job, version)}"
     outcome.metrics["convergence"]["device_counters"] = {"fit": counters_fit, "to_accuracy": tracker.counters_to_accuracy}
     outcome.metrics["memory"] = {"peak_rss_bytes": rss.peak, "kernel_max_rss_bytes": PeakRSS.kernel_peak_bytes(),
                                  "device": backend.memory()}
@@ -224,7 +231,6 @@ def _convergence_metrics(job: DeviceJob, data: TweetData, tracker: ConvergenceTr
         "train_s": train_s,
         "samples_per_s": batches * wl.batch_size * epochs_run / train_s if train_s > 0 else None,
         "curves": curves,
-        "tensorboard_dir": f"{TENSORBOARD_DIR}/{file_stem(job.device)}",
     }
 
 

@@ -164,8 +164,18 @@ class _SeededBatches(Sampler[list[int]]):
         return self.n // self.batch_size if self.total_batches is None else self.total_batches
 
 
+# Batches each prefetching worker keeps ready (the open division's loader knob).
+PREFETCH_FACTOR = 4
+
+
 def make_loader(split: EncodedSplit, batch_size: int, *, seed: int, shuffle: bool = True,
-                total_batches: int | None = None, pin_memory: bool = False) -> DataLoader:
-    """Static-shape batches (incomplete batches dropped), in a seeded order shared by all devices."""
+                total_batches: int | None = None, pin_memory: bool = False, workers: int = 0) -> DataLoader:
+    """Static-shape batches (incomplete batches dropped), in a seeded order shared by all devices.
+
+    ``workers`` > 0 prefetches batches in that many worker processes; the sampler stays in this
+    process, so the order of the batches is the same.
+    """
     sampler = _SeededBatches(len(split), batch_size, seed=seed, shuffle=shuffle, total_batches=total_batches)
-    return DataLoader(_BatchDataset(split), sampler=sampler, batch_size=None, num_workers=0, pin_memory=pin_memory)
+    prefetch = {"prefetch_factor": PREFETCH_FACTOR} if workers else {}
+    return DataLoader(_BatchDataset(split), sampler=sampler, batch_size=None, num_workers=workers,
+                      pin_memory=pin_memory, **prefetch)

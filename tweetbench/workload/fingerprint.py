@@ -12,7 +12,7 @@ import json
 import torch
 from torch import nn
 
-from tweetbench.config import WorkloadConfig
+from tweetbench.config import OPEN_SUFFIX, WorkloadConfig
 from tweetbench.workload.dataset import TweetData
 
 
@@ -23,9 +23,16 @@ def _update_tensor(digest: "hashlib._Hash", name: str, tensor: torch.Tensor) -> 
 
 
 def workload_fingerprint(workload: WorkloadConfig, data: TweetData, model: nn.Module) -> str:
-    """``sha256:<hex>`` over the workload config, every split's tensors and the model's initial weights."""
+    """``sha256:<hex>`` over the workload config, every split's tensors and the model's initial weights.
+
+    The division is not part of the work: the hash leaves it out, and an open variant's fingerprint is
+    the closed one's with ``+open`` after it (so closed fingerprints are what they were before divisions).
+    """
     digest = hashlib.sha256()
-    digest.update(json.dumps(workload.to_dict(), sort_keys=True).encode())
+    config = workload.to_dict()
+    config.pop("division", None)
+    config["name"] = workload.name.removesuffix(OPEN_SUFFIX)
+    digest.update(json.dumps(config, sort_keys=True).encode())
     digest.update(json.dumps(list(data.authors)).encode())
     for split_name in ("train", "val", "test"):
         split = getattr(data, split_name)
@@ -33,4 +40,5 @@ def workload_fingerprint(workload: WorkloadConfig, data: TweetData, model: nn.Mo
         _update_tensor(digest, f"{split_name}.labels", split.labels)
     for name, tensor in sorted(model.state_dict().items()):
         _update_tensor(digest, f"weight.{name}", tensor)
-    return f"sha256:{digest.hexdigest()}"
+    suffix = OPEN_SUFFIX if workload.division == "open" else ""
+    return f"sha256:{digest.hexdigest()}{suffix}"

@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, get_args
 
-from tweetbench.config import Precision, WorkloadConfig, get_workload
+from tweetbench.config import DIVISIONS, OPEN_SUFFIX, Precision, WorkloadConfig, get_workload
 from tweetbench.errors import UsageError
 
 PRECISIONS: tuple[str, ...] = get_args(Precision)
@@ -21,7 +21,7 @@ DEFAULT_PRECISION = "32-true"
 PRECISION_LABELS = {"32-true": "fp32", "32-tf32": "fp32 with TF32 matmuls", "32-xla-default": "fp32 with bf16 matmul passes",
                     "bf16-mixed": "bf16 mixed", "16-mixed": "fp16 mixed"}
 # The keys of a workload config that a variant may change; everything else must match to compare two variants.
-VARIANT_KEYS = ("name", "bidirectional", "precision")
+VARIANT_KEYS = ("name", "bidirectional", "precision", "division")
 
 
 def parse_precision(text: str) -> str:
@@ -35,21 +35,39 @@ def parse_precision(text: str) -> str:
 def with_precision(workload: WorkloadConfig, precision: str) -> WorkloadConfig:
     """``workload`` at ``precision``, renamed ``<name>@<precision>`` unless it is fp32."""
     precision = parse_precision(precision)
-    base = workload.name.split("@", 1)[0]
+    base = workload.name.removesuffix(OPEN_SUFFIX).split("@", 1)[0]
     name = base if precision == DEFAULT_PRECISION else f"{base}@{precision}"
-    return dataclasses.replace(workload, name=name, precision=precision)  # type: ignore[arg-type]
+    return with_division(dataclasses.replace(workload, name=name, precision=precision),  # type: ignore[arg-type]
+                         workload.division)
 
 
-def resolve(workload: str, precision: str = DEFAULT_PRECISION) -> WorkloadConfig:
-    """The variant named by a workload key (``v1``, ``v1-uni``, ...) and a precision."""
-    return with_precision(get_workload(workload), precision)
+def parse_division(text: str) -> str:
+    """``closed`` or ``open``, or a one-line ``UsageError``."""
+    value = text.strip()
+    if value not in DIVISIONS:
+        raise UsageError(f"unknown division {text!r}: choose closed (stock PyTorch + Lightning, the default) or open "
+                         "(each device's fastest implementation of the same step, at the same accuracy)")
+    return value
 
 
-def resolve_many(workloads: str, precisions: str) -> list[WorkloadConfig]:
+def with_division(workload: WorkloadConfig, division: str) -> WorkloadConfig:
+    """``workload`` in ``division``: the open variant is named ``<name>+open``."""
+    division = parse_division(division)
+    base = workload.name.removesuffix(OPEN_SUFFIX)
+    name = base + OPEN_SUFFIX if division == "open" else base
+    return dataclasses.replace(workload, name=name, division=division)  # type: ignore[arg-type]
+
+
+def resolve(workload: str, precision: str = DEFAULT_PRECISION, division: str = "closed") -> WorkloadConfig:
+    """The variant named by a workload key (``v1``, ``v1-uni``, ...), a precision and a division."""
+    return with_division(with_precision(get_workload(workload), precision), division)
+
+
+def resolve_many(workloads: str, precisions: str, division: str = "closed") -> list[WorkloadConfig]:
     """Every variant of the comma-separated workload keys times the comma-separated precisions."""
     keys = _split(workloads, "--workload")
     levels = [parse_precision(p) for p in _split(precisions, "--precision")]
-    return [resolve(key, level) for key in keys for level in levels]
+    return [resolve(key, level, division) for key in keys for level in levels]
 
 
 def _split(text: str, flag: str) -> list[str]:
@@ -78,5 +96,11 @@ def family_key(config: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
 
 
 def is_reference(config: Mapping[str, Any]) -> bool:
-    """The variant every other one is compared against: the fp32 BiLSTM (the study's model)."""
-    return bool(config.get("bidirectional", True)) and config.get("precision", DEFAULT_PRECISION) == DEFAULT_PRECISION
+    """The variant every other one is compared against: the fp32 BiLSTM (the study's model), closed."""
+    return (bool(config.get("bidirectional", True)) and config.get("precision", DEFAULT_PRECISION) == DEFAULT_PRECISION
+            and config.get("division", "closed") == "closed")
+
+
+def division(config: Mapping[str, Any]) -> str:
+    """``closed`` or ``open``, from a workload config dict (records from before divisions are closed)."""
+    return str(config.get("division", "closed"))

@@ -1,0 +1,96 @@
+"""The open division's knobs, as a device backend offers them (``DeviceBackend.open_knobs``).
+
+Each constructor builds one knob option with what it does in code a reader can check; the backend
+passes ``problem`` where torch says the knob cannot run on it, so that the knob is recorded and
+dropped with the reason instead of applied.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Sequence
+
+from tweetbench.config import AdamImpl, Knob, StepOptions
+
+# The options each knob sets: two knobs that set one of the same options are alternatives, never combined.
+KNOB_FIELDS = {"adam": ("adam",), "compile": ("compile_backend", "compile_mode"),
+               "cuda-graphs": ("compile_backend", "compile_mode"), "threads": ("threads", "cpu_affinity"),
+               "loader": ("loader_workers",)}
+
+
+def adam(option: AdamImpl, problem: str = "") -> Knob:
+    setting = "torch.optim.Adam(foreach=False)" if option == "for-loop" else f"torch.optim.Adam({option}=True)"
+    return Knob("adam", option, setting, StepOptions(adam=option), problem)
+
+
+def compiled(backend: str, mode: str | None = None, problem: str = "") -> Knob:
+    setting = f"torch.compile(model, backend={backend!r}" + (f", mode={mode!r})" if mode else ")")
+    return Knob("compile", backend, setting, StepOptions(compile_backend=backend, compile_mode=mode), problem)
+
+
+def cuda_graphs(problem: str = "") -> Knob:
+    """CUDA graphs through inductor's ``reduce-overhead`` mode (cudagraph trees replay the step's kernels)."""
+    return Knob("cuda-graphs", "reduce-overhead", "torch.compile(model, backend='inductor', mode='reduce-overhead')",
+                StepOptions(compile_backend="inductor", compile_mode="reduce-overhead"), problem)
+
+
+def pinned_threads(threads: int, cpus: Sequence[int], problem: str = "") -> Knob:
+    listed = ",".join(str(c) for c in cpus)
+    return Knob("threads", f"{threads}-pinned", f"torch.set_num_threads({threads}); every thread pinned to CPUs {listed}",
+                StepOptions(threads=threads, cpu_affinity=tuple(cpus)), problem)
+
+
+def prefetch(workers: int, pinned: bool, problem: str = "") -> Knob:
+    pin = ", pin_memory=True" if pinned else ""
+    return Knob("loader", "prefetch", f"DataLoader(num_workers={workers}, prefetch_factor=4{pin})",
+                StepOptions(loader_workers=workers), problem)
+
+
+def broken() -> Knob:
+    """The test-only knob of fault ``broken-knob``: Adam that maximizes the loss (the accuracy gate must reject it)."""
+    return Knob("adam", "broken", "test fault: torch.optim.Adam(foreach=True, maximize=True)",
+                StepOptions(adam="foreach", broken=True))
+
+
+def fused_adam_problem(device_type: str) -> str:
+    """Why torch has no fused Adam kernel for ``device_type`` tensors, or ''."""
+    from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+
+    if device_type in _get_fused_kernels_supported_devices():
+        return ""
+    return f"torch's fused Adam has no kernel for {device_type} tensors"
+
+
+def cxx_compiler_problem() -> str:
+    """Why inductor cannot compile for the CPU here (it needs a C++ compiler), or ''."""
+    compiler = os.environ.get("CXX") or "g++"
+    if shutil.which(compiler) or shutil.which("c++") or shutil.which("clang++"):
+        return ""
+    return "torch.compile's inductor needs a C++ compiler for the CPU, and none was found (install g++)"
+
+
+def physical_cpus() -> list[int]:
+    """One logical CPU of each physical core this process may run on (SMT siblings left out)."""
+    allowed = sorted(os.sched_getaffinity(0))
+    seen: set[str] = set()
+    picked = []
+    for cpu in allowed:
+        try:
+            with open(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list") as f:
+                siblings = f.read().strip()
+        except OSError:
+            siblings = str(cpu)
+        if siblings not in seen:
+            seen.add(siblings)
+            picked.append(cpu)
+    return picked
+
+
+def pin_all_threads(cpus: Sequence[int] | set[int]) -> None:
+    """Pin every thread of this process (torch's OpenMP pool included) to ``cpus``; new threads inherit it."""
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(tid), set(cpus))
+        except OSError:  # the thread ended meanwhile
+            continue

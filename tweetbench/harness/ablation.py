@@ -5,8 +5,8 @@ its own way (``StepOptions``). Each round runs every arm once for a short block,
 is reversed every other round (A B C, C B A, ...: ABBA for more than two arms), so that drifts of
 the machine's load hit every arm alike; the unit of comparison is then the round
 (``analysis/division.py``). Each arm first runs one priming block outside the rounds: its
-compiles, loader workers and first optimizer state land there, and its first step is kept as the
-compile cost. A knob that raises is recorded with its one-line error and left out of later rounds.
+compiles, loader workers and first optimizer state land there, not in a measured block. A knob that
+raises is recorded with its one-line error and left out of later rounds.
 """
 
 from __future__ import annotations
@@ -33,9 +33,6 @@ class Arm:
     module: TweetClassifier
     # Per round, the block's samples: seconds per step (training, batched inference) or per request (batch 1).
     blocks: list[list[float]] = field(default_factory=list)
-    # The priming block's first step (compiles included) and its steady seconds per step.
-    first_step_s: float | None = None
-    primed_step_s: float | None = None
     error: str = ""
 
 
@@ -72,12 +69,10 @@ def train_block(arm: Arm, backend: DeviceBackend, train: EncodedSplit, block: Bl
 
 def prime(arms: Sequence[Arm], backend: DeviceBackend, train: EncodedSplit, block: Block,
           on_block: Callable[[], None] = lambda: None) -> None:
-    """Each arm's first block, outside the rounds: where its compiles happen (its first step keeps their cost)."""
+    """Each arm's first block, outside the rounds: where its compiles happen."""
     for arm in arms:
         try:
-            clock = train_block(arm, backend, train, block, round_index=0)
-            arm.first_step_s = clock.warmup[0] if clock.warmup else None
-            arm.primed_step_s = clock.measured_seconds / max(len(clock.measured), 1)
+            train_block(arm, backend, train, block, round_index=0)
         except Exception as exc:  # a knob that does not work here costs only its own arm
             arm.error = one_line(exc)
         on_block()

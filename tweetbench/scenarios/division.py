@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,10 +65,16 @@ class OpenContext:
         return open_module(self.initial, self.job.workload.lr, base, options, log_metrics=self.log_metrics)
 
     def parity(self, options: StepOptions) -> list[float | None]:
+        return self.timed_parity(options)[0]
+
+    def timed_parity(self, options: StepOptions) -> tuple[list[float | None], float]:
+        """The parity pass's losses with ``options``, and its wall time (the first compile of the process lands here)."""
         wl = self.job.workload
-        return run_parity(self.initial, self.backend, self.data.train, batch_size=wl.batch_size, seed=wl.seed,
-                          lr=wl.lr, steps=self.job.preset.parity_steps, precision=wl.precision,
-                          options=options)["losses"]
+        started = time.perf_counter()
+        losses = run_parity(self.initial, self.backend, self.data.train, batch_size=wl.batch_size, seed=wl.seed,
+                            lr=wl.lr, steps=self.job.preset.parity_steps, precision=wl.precision,
+                            options=options)["losses"]
+        return losses, time.perf_counter() - started
 
 
 @dataclass
@@ -105,8 +112,13 @@ def _row(knob: Knob) -> dict[str, Any]:
 
 
 def _gate_knobs(ctx: OpenContext, offered: list[Knob], rows: dict[str, dict[str, Any]],
-                closed_losses: list[float | None]) -> list[Knob]:
-    """The supported knobs whose short parity pass matches closed's losses; the others' rows say why not."""
+                closed: tuple[list[float | None], float]) -> list[Knob]:
+    """The supported knobs whose short parity pass matches closed's losses; the others' rows say why not.
+
+    A knob that compiles does its first compile here (torch.compile's caches serve every later module of
+    the process): its pass's wall time over closed's is its compile time.
+    """
+    closed_losses, closed_s = closed
     passing = []
     ctx.progress.start_phase("open: accuracy gate per knob", len(offered))
     for i, knob in enumerate(offered):
@@ -115,11 +127,14 @@ def _gate_knobs(ctx: OpenContext, offered: list[Knob], rows: dict[str, dict[str,
             continue
         row = rows[knob.name]
         try:
-            gate = division.parity_gate(closed_losses, ctx.parity(knob.options), ctx.job.workload.precision)
+            losses, seconds = ctx.timed_parity(knob.options)
+            gate = division.parity_gate(closed_losses, losses, ctx.job.workload.precision)
         except Exception as exc:  # a knob that does not work here costs only its own row
             row["why"] = f"failed: {one_line(exc)}"
             continue
         row["parity_max_abs_diff"] = gate["max_abs_diff"]
+        if knob.options.compile_backend is not None:
+            row["compile_s"] = max(seconds - closed_s, 0.0)
         if gate["verdict"] != "match":
             row["why"] = f"fails the accuracy gate: {gate['reason']}"
             continue
@@ -144,7 +159,6 @@ def _ablate(ctx: OpenContext, passing: list[Knob], rows: dict[str, dict[str, Any
     closed = arms[0]
     for arm in arms[1:]:
         row = rows[arm.name]
-        row["compile_s"] = _compile_s(arm, closed)
         if arm.error:
             row["why"] = f"failed: {arm.error}"
             continue
@@ -153,11 +167,10 @@ def _ablate(ctx: OpenContext, passing: list[Knob], rows: dict[str, dict[str, Any
     return arms
 
 
-def _compile_s(arm: Arm, closed: Arm) -> float | None:
-    """The arm's first step over closed's first step: its compile, where its options compile."""
-    if arm.options.compile_backend is None or arm.first_step_s is None or closed.first_step_s is None:
-        return None
-    return max(arm.first_step_s - closed.first_step_s, 0.0)
+def _compile_s(applied: list[str], rows: dict[str, dict[str, Any]]) -> float | None:
+    """The compile time of the open result: its compiling knob's, from the per-knob gate pass."""
+    times = [rows[name]["compile_s"] for name in applied if rows[name]["compile_s"] is not None]
+    return sum(times) if times else None
 
 
 def _fresh(arm: Arm) -> Arm:
@@ -212,7 +225,8 @@ def select(ctx: OpenContext) -> Selection:
     """Steps 1-4: the catalog, the per-knob gate, the ablation and the open result."""
     offered = catalog(ctx.job, ctx.backend)
     rows = {knob.name: _row(knob) for knob in offered}
-    closed_losses = ctx.parity(CLOSED)
+    closed = ctx.timed_parity(CLOSED)
+    closed_losses = closed[0]
     if faults.device_fault(ctx.job.device) == faults.BROKEN_OPEN:
         broken = next(k for k in offered if k.options.broken)
         arm = Arm(broken.name, broken.options, ctx.module(broken.options))
@@ -221,13 +235,13 @@ def select(ctx: OpenContext) -> Selection:
         rows[broken.name].update(decision="kept", why="test fault broken-open: applied without its gates")
         return Selection(list(rows.values()), Arm("closed", CLOSED, ctx.module(CLOSED)), arm, [broken.name],
                          "test fault broken-open: the broken knob is the open result", {}, closed_losses)
-    passing = _gate_knobs(ctx, offered, rows, closed_losses)
+    passing = _gate_knobs(ctx, offered, rows, closed)
     arms = _ablate(ctx, passing, rows)
     final = _final(ctx, arms, rows)
     closed_s, open_s = median_sample(final.closed), median_sample(final.result)
     training = {**final.figures, "closed_samples_per_s": _per_s(ctx, closed_s),
                 "open_samples_per_s": _per_s(ctx, open_s)} if final.figures else {}
-    compile_cost = division.payback(_compile_s(final.result, arms[0]), closed_s, open_s)
+    compile_cost = division.payback(_compile_s(final.applied, rows), closed_s, open_s)
     return Selection(list(rows.values()), final.closed, final.result, final.applied, final.reason, training,
                      closed_losses, compile_cost)
 

@@ -87,9 +87,13 @@ def test_a_compile_that_never_pays_back_gives_its_note_and_a_convergence_gate_it
                         "note": "open is not faster per step: never paid back"}
     block["gate"]["convergence"] = {"closed_epochs": 3, "open_epochs": 4, "allowed_epochs": 4, "ok": True,
                                     "reason": ""}
+    block["closed_convergence"] = {"time_to_accuracy_s": 42.49, "epochs_to_accuracy": 3, "best_val_acc": 0.85751,
+                                   "test_acc": 0.8665, "epochs_run": 6}
     text = ablation_table(open_record(block))
     assert "Compilation: 30.0 s; open is not faster per step: never paid back." in text
     assert "- Convergence: open 4 epochs vs closed 3, allowed 4 → ok." in text
+    assert ("- Closed's own convergence run on this device: target reached in 42.5 s (3 epochs), best validation "
+            "accuracy 0.8575, test accuracy 0.8665, 6 epochs run") in text
 
 
 def test_missing_keys_and_nulls_read_as_an_en_dash():

@@ -263,7 +263,7 @@ class _XLABackend(DeviceBackend):
     def open_knobs(self, precision: str) -> list[Knob]:
         return [
             knobs.adam("fused", knobs.fused_adam_problem("xla")),
-            knobs.adam("foreach"),  # fewer, larger ops to trace each step (the host bounds XLA:CPU's step)
+            knobs.adam("foreach", foreach_capturable_problem()),
             # torch_xla's dynamo bridge: the step's graph is traced once and replayed, not traced every step.
             knobs.compiled("openxla", None, openxla_problem()),
             knobs.cuda_graphs("CUDA graphs need a CUDA GPU"),
@@ -403,3 +403,13 @@ def openxla_problem() -> str:
     except ImportError as exc:
         return f"torch_xla cannot be imported ({exc})"
     return "" if "openxla" in torch._dynamo.list_backends() else "this torch_xla registers no openxla dynamo backend"
+
+
+def foreach_capturable_problem() -> str:
+    """Why foreach Adam cannot run with the closed division's capturable state on XLA tensors, or ''."""
+    from torch.optim.optimizer import _get_capturable_supported_devices
+
+    if "xla" in _get_capturable_supported_devices(supports_xla=False):
+        return ""
+    return ("torch's foreach Adam refuses capturable state on XLA tensors (capturable keeps Adam's step count on "
+            "the device, as closed does)")

@@ -158,6 +158,13 @@ def gate_lines(block: Block) -> list[str]:
                    f"{fmt(conv.get('closed_epochs'), 0)}, allowed {fmt(conv.get('allowed_epochs'), 0)} → "
                    f"{'–' if ok is None else 'ok' if ok else '**failed**'}"
                    + (f" ({conv['reason']})" if conv.get("reason") else "") + ".")
+    closed = block.get("closed_convergence")
+    if closed:
+        out.append(f"- Closed's own convergence run on this device: target reached in "
+                   f"{fmt(closed.get('time_to_accuracy_s'), 1)} s ({fmt(closed.get('epochs_to_accuracy'), 0)} epochs), "
+                   "best validation accuracy "
+                   f"{fmt(closed.get('best_val_acc'), 4)}, test accuracy {fmt(closed.get('test_acc'), 4)}, "
+                   f"{fmt(closed.get('epochs_run'), 0)} epochs run; open's are in the table above.")
     if block.get("valid") is False:
         out.append(f"- **Invalid**: {block.get('reason') or 'the accuracy gate failed'}.")
     return out

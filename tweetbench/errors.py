@@ -39,3 +39,16 @@ class ResultsError(TweetbenchError):
     """A results file or directory that cannot be read or written."""
 
     exit_code = 4
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message; '' when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def one_line(exc: BaseException, limit: int | None = None) -> str:
+    """An exception in one line for a record: ``Type: first line of its message`` (cut to ``limit``
+    characters), or ``Type`` alone when the message is empty."""
+    message = first_line(exc)[:limit]
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

@@ -6,7 +6,8 @@ import torch
 
 from tweetbench.config import WORKLOADS, DataSource, StepOptions
 from tweetbench.devices import DeviceSpec, create_backend, knobs
-from tweetbench.harness.ablation import Arm, Block, one_line, train_block
+from tweetbench.errors import one_line
+from tweetbench.harness.ablation import Arm, Block, train_block
 from tweetbench.harness.knobs import CLOSED, adam_options, compile_forward, open_module
 from tweetbench.workload.dataset import load_data, make_loader
 from tweetbench.workload.model import build_model
@@ -75,6 +76,8 @@ def test_a_knob_that_raises_is_one_line():
         raise RuntimeError("backend 'nope' not found\n  long traceback text")
     except RuntimeError as exc:
         assert one_line(exc) == "RuntimeError: backend 'nope' not found"
+        assert one_line(exc, limit=7) == "RuntimeError: backend"
+    assert one_line(ValueError()) == "ValueError"
 
 
 def test_the_broken_test_knob_changes_the_math():

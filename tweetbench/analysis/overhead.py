@@ -19,10 +19,14 @@ OverheadVerdict = Literal["meets", "misses", "unresolved at this noise"]
 MIN_ROUNDS = 3
 
 
+def pooled_median(blocks: Sequence[Sequence[float]]) -> float:
+    """The median of every sample of every block."""
+    return statistics.median(s for block in blocks for s in block)
+
+
 def pooled_ratio(lightning: Sequence[Sequence[float]], bare: Sequence[Sequence[float]]) -> float:
     """Median bare step over median Lightning step, over every block of each side (1.0: no overhead)."""
-    return statistics.median(s for block in bare for s in block) / \
-        statistics.median(s for block in lightning for s in block)
+    return pooled_median(bare) / pooled_median(lightning)
 
 
 def ratio_interval(lightning: Sequence[Sequence[float]], bare: Sequence[Sequence[float]], *,

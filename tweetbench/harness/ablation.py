@@ -11,12 +11,13 @@ raises is recorded with its one-line error and left out of later rounds.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from tweetbench.analysis.overhead import pooled_median
 from tweetbench.config import StepOptions
 from tweetbench.devices import DeviceBackend
+from tweetbench.errors import one_line
 from tweetbench.harness.infer import run_inference
 from tweetbench.harness.recorder import StepRecorder
 from tweetbench.harness.trainer import make_trainer
@@ -47,12 +48,6 @@ class Block:
     steps: int
 
 
-def one_line(exc: BaseException) -> str:
-    """An exception as one short line for a record: its type and the first line of its message."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
-
-
 def train_block(arm: Arm, backend: DeviceBackend, train: EncodedSplit, block: Block, round_index: int) -> StepRecorder:
     """One Lightning fit of ``block.warmup + block.steps`` steps on ``arm``; the window keeps host/device overlap."""
     clock = StepRecorder(backend.synchronize, block.steps, warmup_steps=block.warmup, overlap=True,
@@ -67,57 +62,68 @@ def train_block(arm: Arm, backend: DeviceBackend, train: EncodedSplit, block: Bl
     return clock
 
 
-def prime(arms: Sequence[Arm], backend: DeviceBackend, train: EncodedSplit, block: Block,
-          on_block: Callable[[], None] = lambda: None) -> None:
-    """Each arm's first block, outside the rounds: where its compiles happen."""
-    for arm in arms:
-        try:
-            train_block(arm, backend, train, block, round_index=0)
-        except Exception as exc:  # a knob that does not work here costs only its own arm
-            arm.error = one_line(exc)
-        on_block()
+def _interleave(arms: Sequence[Arm], rounds: int, measure: Callable[[Arm, int], list[float] | None],
+                on_block: Callable[[], None]) -> None:
+    """``rounds`` rounds of one ``measure(arm, round)`` block per arm, every other round in reverse order.
+
+    A block's samples (None: none to keep) join the arm's ``blocks``; a block that raises records its
+    one-line error on the arm, which then sits out the later rounds (a knob that does not work here costs
+    only its own arm).
+    """
+    for round_index in range(rounds):
+        for arm in _order(arms, round_index):
+            if arm.error:
+                continue
+            try:
+                samples = measure(arm, round_index)
+            except Exception as exc:
+                arm.error = one_line(exc, limit=300)
+            else:
+                if samples is not None:
+                    arm.blocks.append(samples)
+            on_block()
 
 
 def _order(arms: Sequence[Arm], round_index: int) -> Sequence[Arm]:
     return arms if round_index % 2 == 0 else arms[::-1]
 
 
+def _seconds_per_step(clock: StepRecorder) -> list[float]:
+    return [clock.measured_seconds / len(clock.measured)]
+
+
+def prime(arms: Sequence[Arm], backend: DeviceBackend, train: EncodedSplit, block: Block,
+          on_block: Callable[[], None] = lambda: None) -> None:
+    """Each arm's first block, outside the rounds: where its compiles happen. Its samples are not kept."""
+
+    def warm(arm: Arm, _: int) -> None:
+        train_block(arm, backend, train, block, 0)
+
+    _interleave(arms, 1, warm, on_block)
+
+
 def train_rounds(arms: Sequence[Arm], backend: DeviceBackend, train: EncodedSplit, block: Block, rounds: int,
                  on_block: Callable[[], None] = lambda: None) -> None:
     """``rounds`` interleaved rounds of one training block per arm; each block's sample is its seconds per step."""
-    for round_index in range(rounds):
-        for arm in _order(arms, round_index):
-            if arm.error:
-                continue
-            try:
-                clock = train_block(arm, backend, train, block, round_index + 1)
-                arm.blocks.append([clock.measured_seconds / len(clock.measured)])
-            except Exception as exc:
-                arm.error = one_line(exc)
-            on_block()
+    _interleave(arms, rounds, lambda arm, i: _seconds_per_step(train_block(arm, backend, train, block, i + 1)),
+                on_block)
 
 
 def infer_rounds(arms: Sequence[Arm], backend: DeviceBackend, split: EncodedSplit, block: Block, rounds: int, *,
                  overlap: bool, on_block: Callable[[], None] = lambda: None) -> None:
     """Interleaved rounds of predict blocks: batch-1 requests (each synchronised; samples per request) or
     batched throughput (``overlap``: the window's seconds per batch)."""
-    for round_index in range(rounds):
-        for arm in _order(arms, round_index):
-            if arm.error:
-                continue
-            try:
-                with backend.process_settings(arm.options):
-                    run = run_inference(arm.module, backend, split, batch_size=block.batch_size, warmup=block.warmup,
-                                        batches=block.steps, seed=block.seed + round_index, precision=block.precision,
-                                        overlap=overlap)
-                samples = [run.window_seconds / len(run.host_batch_seconds)] if overlap else list(run.batch_seconds)
-                arm.blocks.append(samples)
-            except Exception as exc:
-                arm.error = one_line(exc)
-            on_block()
+
+    def measure(arm: Arm, round_index: int) -> list[float]:
+        with backend.process_settings(arm.options):
+            run = run_inference(arm.module, backend, split, batch_size=block.batch_size, warmup=block.warmup,
+                                batches=block.steps, seed=block.seed + round_index, precision=block.precision,
+                                overlap=overlap)
+        return [run.window_seconds / len(run.host_batch_seconds)] if overlap else list(run.batch_seconds)
+
+    _interleave(arms, rounds, measure, on_block)
 
 
 def median_sample(arm: Arm) -> float | None:
     """The median of every sample of the arm's blocks (seconds per step or per request)."""
-    pooled = [s for block in arm.blocks for s in block]
-    return statistics.median(pooled) if pooled else None
+    return pooled_median(arm.blocks) if arm.blocks else None

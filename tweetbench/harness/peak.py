@@ -24,6 +24,8 @@ from typing import Any
 
 import torch
 
+from tweetbench.errors import first_line
+
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16}
 MIN_SIZE = 512
 MAX_SIZE = 8192
@@ -100,7 +102,7 @@ def probe_dtype(device: torch.device, dtype_name: str, synchronize: Callable[[],
         blocks = [flops / _timed(synchronize, lambda: _chain(x, w, chain)) for _ in range(config.repeats)]
     except (RuntimeError, TypeError, NotImplementedError) as exc:
         # A dtype the device or its math library lacks: reported, not fatal.
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc) or type(exc).__name__
         return DtypePeak(dtype_name, reason=f"{dtype_name} matmul failed on {device}: {first[:200]}")
     return DtypePeak(dtype_name, max(blocks), size, chain, blocks)
 

@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from tweetbench.config import ParallelPlan
 from tweetbench.devices import DeviceSpec
-from tweetbench.errors import ResultsError, UsageError
+from tweetbench.errors import ResultsError, UsageError, one_line
 from tweetbench.records.files import write_atomic
 from tweetbench.workload.dataset import EncodedSplit, make_loader
 
@@ -206,9 +206,7 @@ def rank_reporting(work_dir: Path, key: str, plan: ParallelPlan | None) -> Itera
         yield
     except BaseException as exc:
         info = RankInfo.current(plan)
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        record = {"rank": info.rank, "host": info.host, "at": time.time(),
-                  "error": f"{type(exc).__name__}: {message}" if message else type(exc).__name__,
+        record = {"rank": info.rank, "host": info.host, "at": time.time(), "error": one_line(exc),
                   "traceback": traceback.format_exc().splitlines()[-12:]}
         with contextlib.suppress(OSError, ResultsError):
             write_atomic(rank_file(prefix, info.rank, "error"), json.dumps(record))

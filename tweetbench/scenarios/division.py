@@ -32,7 +32,8 @@ from tweetbench.analysis import division
 from tweetbench.config import DeviceJob, Knob, StepOptions
 from tweetbench.devices import DeviceBackend
 from tweetbench.devices import knobs as device_knobs
-from tweetbench.harness.ablation import Arm, Block, infer_rounds, median_sample, one_line, prime, train_rounds
+from tweetbench.errors import one_line
+from tweetbench.harness.ablation import Arm, Block, infer_rounds, median_sample, prime, train_rounds
 from tweetbench.harness.knobs import CLOSED, open_module
 from tweetbench.harness.parity import run_parity
 from tweetbench.harness.progress import ProgressEmitter
@@ -68,7 +69,7 @@ class OpenContext:
         return self.timed_parity(options)[0]
 
     def timed_parity(self, options: StepOptions) -> tuple[list[float | None], float]:
-        """The parity pass's losses with ``options``, and its wall time (the first compile of the process lands here)."""
+        """The parity pass's losses with ``options``, and its wall time (the process's first compile lands here)."""
         wl = self.job.workload
         started = time.perf_counter()
         losses = run_parity(self.initial, self.backend, self.data.train, batch_size=wl.batch_size, seed=wl.seed,
@@ -130,7 +131,7 @@ def _gate_knobs(ctx: OpenContext, offered: list[Knob], rows: dict[str, dict[str,
             losses, seconds = ctx.timed_parity(knob.options)
             gate = division.parity_gate(closed_losses, losses, ctx.job.workload.precision)
         except Exception as exc:  # a knob that does not work here costs only its own row
-            row["why"] = f"failed: {one_line(exc)}"
+            row["why"] = f"failed: {one_line(exc, limit=300)}"
             continue
         row["parity_max_abs_diff"] = gate["max_abs_diff"]
         if knob.options.compile_backend is not None:
@@ -254,7 +255,8 @@ def _inference(ctx: OpenContext, closed: Arm, result: Arm) -> dict[str, Any]:
     """Batch-1 latency and batched throughput, open against closed, in interleaved rounds of predict blocks."""
     wl, preset = ctx.job.workload, ctx.job.preset
     rounds = max(3, preset.overhead_rounds // 2)
-    latency = Block(1, wl.seed, wl.precision, max(5, preset.latency_warmup // 5), max(10, preset.latency_requests // 10))
+    latency = Block(1, wl.seed, wl.precision, max(5, preset.latency_warmup // 5),
+                    max(10, preset.latency_requests // 10))
     offline = Block(preset.offline_batch_size, wl.seed, wl.precision, preset.offline_warmup_batches,
                     max(2, preset.offline_batches // 8))
     out: dict[str, Any] = {}

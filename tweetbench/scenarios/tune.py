@@ -36,7 +36,7 @@ from tweetbench import __version__, devices, faults
 from tweetbench.analysis.stats import Summary
 from tweetbench.config import DataSource, WorkloadConfig
 from tweetbench.devices import Availability, DeviceBackend, DeviceSpec
-from tweetbench.errors import UsageError
+from tweetbench.errors import UsageError, first_line
 from tweetbench.harness.recorder import StepRecorder
 from tweetbench.harness.trainer import make_trainer
 from tweetbench.records import SCHEMA_VERSION, TOOL
@@ -341,7 +341,7 @@ def run_sweep(ctx: TuneContext) -> dict[str, Any]:
         except RuntimeError as exc:
             if not is_out_of_memory(exc):
                 raise
-            reason = str(exc).strip().splitlines()[0][:300]
+            reason = first_line(exc)[:300]
         # Outside the except block: the traceback, and the tensors its frames hold, are gone by now.
         release_memory()
         failed_at = size

@@ -73,9 +73,11 @@ def combine(kept: Sequence[Mapping[str, Any]], fields: Mapping[str, Sequence[str
 def payback(compile_s: float | None, closed_step_s: float | None, open_step_s: float | None) -> dict[str, Any]:
     """The compile cost and the training steps it takes the faster step to pay it back."""
     if compile_s is None:
-        return {"seconds": None, "step_saving_ms": None, "payback_steps": None, "note": "no knob of the open result compiles"}
+        return {"seconds": None, "step_saving_ms": None, "payback_steps": None,
+                "note": "no knob of the open result compiles"}
     if not closed_step_s or not open_step_s:
-        return {"seconds": compile_s, "step_saving_ms": None, "payback_steps": None, "note": "no step times to compare"}
+        return {"seconds": compile_s, "step_saving_ms": None, "payback_steps": None,
+                "note": "no step times to compare"}
     saving = closed_step_s - open_step_s
     if saving <= 0:
         return {"seconds": compile_s, "step_saving_ms": saving * 1e3, "payback_steps": None,
@@ -86,10 +88,9 @@ def payback(compile_s: float | None, closed_step_s: float | None, open_step_s: f
 
 def parity_gate(closed: Sequence[float | None], opened: Sequence[float | None], precision: str) -> dict[str, Any]:
     """Open's parity losses against closed's on the same device, within the precision's tolerance."""
-    check = compare_losses("open", opened, closed, tolerance_for(precision))
-    reason = check.reason.replace("the CPU's", "closed's") if check.reason else ""
+    check = compare_losses("open", opened, closed, tolerance_for(precision), against="closed's")
     return {"verdict": check.verdict, "max_abs_diff": check.max_abs_diff, "tolerance": check.tolerance,
-            "reason": reason}
+            "reason": check.reason}
 
 
 def convergence_gate(closed_epochs: int | None, open_epochs: int | None) -> dict[str, Any]:
@@ -101,6 +102,7 @@ def convergence_gate(closed_epochs: int | None, open_epochs: int | None) -> dict
         ok, reason = False, f"open did not reach the target; closed did in {closed_epochs} epochs"
     else:
         ok = open_epochs <= allowed  # type: ignore[operator]
-        reason = "" if ok else f"open took {open_epochs} epochs to the target; closed took {closed_epochs} (allowed {allowed})"
+        reason = "" if ok else (f"open took {open_epochs} epochs to the target; closed took {closed_epochs} "
+                                f"(allowed {allowed})")
     return {"closed_epochs": closed_epochs, "open_epochs": open_epochs, "allowed_epochs": allowed, "ok": ok,
             "reason": reason}

@@ -60,22 +60,23 @@ def _losses(result: Mapping[str, Any]) -> list[float | None] | None:
 
 
 def compare_losses(device: str, losses: Sequence[float | None], reference: Sequence[float | None],
-                   tolerance: float) -> ParityCheck:
-    """Step-by-step comparison of a device's parity losses with the reference (CPU) losses."""
+                   tolerance: float, against: str = "the CPU's") -> ParityCheck:
+    """Step-by-step comparison of a device's parity losses with the reference losses (the CPU's; the open
+    division's gate compares with closed's, and says so through ``against``)."""
     if len(losses) != len(reference):
         return ParityCheck(device, "diverged", tolerance,
-                           reason=f"{len(losses)} parity steps against the CPU's {len(reference)}")
+                           reason=f"{len(losses)} parity steps against {against} {len(reference)}")
     worst, worst_step = 0.0, 1
     for step, (mine, theirs) in enumerate(zip(losses, reference, strict=True), start=1):
         if mine is None or theirs is None:
-            who = "its" if mine is None else "the CPU's"
+            who = "its" if mine is None else against
             return ParityCheck(device, "diverged", tolerance, None, step, f"{who} loss is NaN/Inf at step {step}")
         diff = abs(mine - theirs)
         if diff > worst:
             worst, worst_step = diff, step
     if worst > tolerance:
         return ParityCheck(device, "diverged", tolerance, worst, worst_step,
-                           f"loss differs from the CPU's by {worst:.2e} at step {worst_step} "
+                           f"loss differs from {against} by {worst:.2e} at step {worst_step} "
                            f"(tolerance {tolerance:.0e})")
     return ParityCheck(device, "match", tolerance, worst, worst_step)
 

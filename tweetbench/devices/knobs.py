@@ -37,8 +37,9 @@ def cuda_graphs(problem: str = "") -> Knob:
 
 def pinned_threads(threads: int, cpus: Sequence[int], problem: str = "") -> Knob:
     listed = ",".join(str(c) for c in cpus)
-    return Knob("threads", f"{threads}-pinned", f"torch.set_num_threads({threads}); every thread pinned to CPUs {listed}",
-                StepOptions(threads=threads, cpu_affinity=tuple(cpus)), problem)
+    setting = f"torch.set_num_threads({threads}); every thread pinned to CPUs {listed}"
+    options = StepOptions(threads=threads, cpu_affinity=tuple(cpus))
+    return Knob("threads", f"{threads}-pinned", setting, options, problem)
 
 
 def prefetch(workers: int, pinned: bool, problem: str = "") -> Knob:

@@ -16,7 +16,12 @@ from tweetbench.analysis.parity import parity_checks
 from tweetbench.devices import create_backend, parse_device, probe
 from tweetbench.devices.base import diff_counters
 from tweetbench.devices.tpu_guard import tpu_chip_count
-from tweetbench.devices.xla import _torch_xla_problem, compile_problem
+from tweetbench.devices.xla import (
+    FUNCTIONALIZATION_ENV,
+    _torch_xla_problem,
+    compile_problem,
+    functionalization_state,
+)
 from tweetbench.records import read_result
 
 needs_xla = pytest.mark.skipif(bool(_torch_xla_problem()), reason=_torch_xla_problem() or "torch_xla is usable")
@@ -74,6 +79,16 @@ def test_the_benchmark_marks_a_result_invalid_when_a_measured_window_compiled():
     (warning,) = outcome.metrics["window_warnings"]
     assert warning.startswith("97.0 host-to-device transfers per measured step, beyond the batch's 3: ")
     assert warning.endswith(" of training")
+
+
+@pytest.mark.parametrize(("value", "state"), [(None, "on"), ("1", "off"), ("true", "off"), ("0", "on"),
+                                            ("false", "on"), ("yes", "on"), (" 2", "off"), ("", "on")])
+def test_functionalization_state_reads_the_variable_as_torch_xla_does(monkeypatch, value, state):
+    if value is None:
+        monkeypatch.delenv(FUNCTIONALIZATION_ENV, raising=False)
+    else:
+        monkeypatch.setenv(FUNCTIONALIZATION_ENV, value)
+    assert functionalization_state() == state
 
 
 def test_counter_snapshots_subtract_nested_and_drop_zero_fallbacks():
@@ -147,6 +162,7 @@ def test_measured_window_counts_a_new_graph_and_not_a_cached_one_and_nothing_ask
     assert out["problems"][0].startswith("1 XLA compilation during the measured steps")
     assert out["problems"][1] == ""
     assert out["facts"]["pjrt_device"] == "CPU" and out["facts"]["predict_grad_mode"] == "no_grad"
+    assert out["facts"]["functionalization"] == "off"  # setup's default: the LSTM's gate views lower to slices
     assert out["value"] == 80.0
     assert out["memory"] == {}  # PJRT on the CPU keeps no allocator statistics
 
@@ -179,9 +195,14 @@ def test_xla_cpu_end_to_end_is_ok_with_compile_figures_and_cpu_parity(xla_run):
     assert metrics["device_phases"]["train"]["compile_count"] >= 1
     train = metrics["training"]
     assert train["measured_steps"] == 8 and train["step_ms"]["p50"] > 0
-    # Host round-trips per step are counted; the batch's own two tensors at least.
+    # Host round-trips per step are counted: with functionalization off, only the batch's upload (the
+    # loader sends its tensors in one transfer); on, it was 97 per step (the LSTM's gather indices).
+    assert xla["device"]["facts"]["functionalization"] == "off"
     transfers = train["host_transfers"]
-    assert transfers["to_device_per_step"] >= 2 and transfers["allowed_to_device_per_step"] == 3
+    assert 1 <= transfers["to_device_per_step"] <= transfers["allowed_to_device_per_step"] == 3
+    offline = metrics["inference"]["offline"]["host_transfers"]
+    assert offline["to_device_per_step"] <= offline["allowed_to_device_per_step"]
+    assert "host-to-device transfers per measured step, beyond" not in (run_dir / "report.md").read_text()
     assert train["overlap_gain"] > 0 and metrics["inference"]["offline"]["overlap_gain"] > 0
     assert totals["persistent_cache_misses"] >= 1
     # The first step carries the compile; the steady steps do not.

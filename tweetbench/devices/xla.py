@@ -22,6 +22,7 @@ import functools
 import importlib.metadata
 import importlib.util
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -42,6 +43,13 @@ from tweetbench.errors import UsageError
 from tweetbench.workload.corpus import default_cache_dir
 
 PJRT_ENV = "PJRT_DEVICE"
+# With functionalization on (torch_xla's default), aten's LSTM cell, which applies its gate activations
+# in place to views of one gates tensor, is lowered to gathers whose int64 indices are built on the
+# host: about 6 uploads per time step (97 per training step on tiny, 289 on v1). Off, the views lower
+# to slices, the step makes only the batch's uploads and the losses are bit-identical (on v1 XLA:CPU
+# inference ran 2.5-7.5x faster, while the training graph compiled and executed about 4x longer).
+# tweetbench turns it off unless the user set the variable (0 measures torch_xla's default path).
+FUNCTIONALIZATION_ENV = "XLA_DISABLE_FUNCTIONALIZATION"
 # Lightning's XLA precision plugin accepts only these (bf16-mixed / 16-mixed are GPU/CPU AMP modes).
 XLA_PRECISIONS = ("32-true", "16-true", "bf16-true")
 # torch_xla's matmul precision per workload precision: "highest" is fp32 (six bf16 passes), "default"
@@ -126,8 +134,9 @@ def transfer_problem(window: Mapping[str, Any], steps: int, allowed_per_step: in
     if per_step <= allowed_per_step:
         return ""
     return (f"{per_step:.1f} host-to-device transfers per measured step, beyond the batch's "
-            f"{allowed_per_step}: tensors made on the host at every step (on v1 and tiny: the int64 index "
-            f"tensors of torch_xla's nn.LSTM lowering, several per time step)")
+            f"{allowed_per_step}: tensors made on the host at every step (with functionalization on, "
+            f"{FUNCTIONALIZATION_ENV}=0: the int64 gather indices of the LSTM cell's gate views, several per "
+            f"time step)")
 
 
 def compile_cache_dir() -> Path:
@@ -207,6 +216,7 @@ class _XLABackend(DeviceBackend):
             raise UsageError(f"torch_xla was already started with {PJRT_ENV}={current!r}; {self.spec.name} needs "
                              f"{PJRT_ENV}={self.pjrt_device}: run it in its own process")
         os.environ[PJRT_ENV] = self.pjrt_device
+        os.environ.setdefault(FUNCTIONALIZATION_ENV, "1")
         import torch_xla  # noqa: F401  (starts the PJRT client for this device type)
         import torch_xla.runtime as xr
 
@@ -327,6 +337,7 @@ class _XLABackend(DeviceBackend):
             "torch_xla": torch_xla_version(),
             # Lightning runs predict under no_grad on XLA, not inference_mode (loops/utilities.py).
             "predict_grad_mode": "no_grad",
+            "functionalization": functionalization_state(),
             # The on-disk compile cache (setup): where it is, and whether this run found it empty (cold).
             "persistent_compile_cache": os.environ.get("XLA_PERSISTENT_CACHE_PATH"),
             "compile_cache_state": None if self._cache_files_at_start is None
@@ -393,6 +404,16 @@ class XLACPUBackend(_XLABackend):
 
     def lightning_devices(self) -> Any:
         return 1
+
+
+def functionalization_state() -> str:
+    """torch_xla's functionalization pass as this process runs it: "on" (torch_xla's default) or "off"."""
+    # As torch_xla's GetEnvBool reads it: "true", "false", else C's atoi(value) != 0.
+    value = os.environ.get(FUNCTIONALIZATION_ENV)
+    if value is None or value == "false":
+        return "on"
+    digits = re.match(r"\s*[+-]?\d+", value)
+    return "off" if value == "true" or (digits is not None and int(digits.group()) != 0) else "on"
 
 
 def openxla_problem() -> str:

@@ -135,6 +135,7 @@ def _facts_line(r: Result) -> str:
     parts = [f"PJRT device {facts['pjrt_device']}" if facts.get("pjrt_device") else "",
              f"torch_xla {facts['torch_xla']}" if facts.get("torch_xla") else "",
              f"predict runs under {facts['predict_grad_mode']}" if facts.get("predict_grad_mode") else "",
+             f"functionalization {facts['functionalization']}" if facts.get("functionalization") else "",
              ("persistent compile cache on: compiles may be warm" if facts.get("persistent_compile_cache")
               else "no persistent compile cache: every compile is cold")]
     if lookup(r, "breakdown", "parts_synced") is False:

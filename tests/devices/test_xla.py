@@ -21,6 +21,7 @@ from tweetbench.devices.xla import (
     _torch_xla_problem,
     compile_problem,
     functionalization_state,
+    transfer_problem,
 )
 from tweetbench.records import read_result
 
@@ -89,6 +90,16 @@ def test_functionalization_state_reads_the_variable_as_torch_xla_does(monkeypatc
     else:
         monkeypatch.setenv(FUNCTIONALIZATION_ENV, value)
     assert functionalization_state() == state
+
+
+def test_the_transfer_warning_names_the_gather_indices_only_when_functionalization_is_on(monkeypatch):
+    window = {"transfer_to_device_count": 970}
+    monkeypatch.setenv(FUNCTIONALIZATION_ENV, "0")
+    assert "gather indices" in transfer_problem(window, 10, 3)
+    monkeypatch.setenv(FUNCTIONALIZATION_ENV, "1")
+    assert transfer_problem(window, 10, 3) == ("97.0 host-to-device transfers per measured step, beyond the "
+                                               "batch's 3: tensors made on the host at every step")
+    assert transfer_problem({"transfer_to_device_count": 30}, 10, 3) == ""
 
 
 def test_counter_snapshots_subtract_nested_and_drop_zero_fallbacks():

@@ -133,10 +133,10 @@ def transfer_problem(window: Mapping[str, Any], steps: int, allowed_per_step: in
     per_step = int(window.get("transfer_to_device_count") or 0) / steps
     if per_step <= allowed_per_step:
         return ""
+    cause = (f" (with functionalization on, {FUNCTIONALIZATION_ENV}=0: the int64 gather indices of the LSTM "
+             f"cell's gate views, several per time step)" if functionalization_state() == "on" else "")
     return (f"{per_step:.1f} host-to-device transfers per measured step, beyond the batch's "
-            f"{allowed_per_step}: tensors made on the host at every step (with functionalization on, "
-            f"{FUNCTIONALIZATION_ENV}=0: the int64 gather indices of the LSTM cell's gate views, several per "
-            f"time step)")
+            f"{allowed_per_step}: tensors made on the host at every step{cause}")
 
 
 def compile_cache_dir() -> Path:

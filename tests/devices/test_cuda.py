@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,14 @@ import torch
 
 from tweetbench.config import PRESETS, WORKLOADS, DeviceJob
 from tweetbench.devices import DeviceSpec, create_backend
-from tweetbench.devices.cuda import CUDABackend, CudaEventClock, driver_version_from_proc, fp32_math_settings
+from tweetbench.devices.cuda import (
+    CUDABackend,
+    CudaEventClock,
+    driver_version_from_proc,
+    fp32_math_settings,
+    read_precision_flags,
+    set_fp32_math,
+)
 from tweetbench.harness.peak import PeakConfig, measure_peak
 
 _gpu = CUDABackend.probe(DeviceSpec("gpu"))
@@ -123,3 +132,72 @@ def test_the_whole_scenario_on_the_gpu(tmp_path: Path):
     assert {"torch_peak_allocated_bytes", "torch_peak_reserved_bytes"} <= set(metrics["memory"]["device"])
     assert "nvml" in metrics["device_counters"]
     assert result["device"]["facts"]["compute_capability"]
+
+
+# --------------------------------------------------------------------------- TF32 switches (no GPU needed)
+
+_NEW_API = hasattr(getattr(torch.backends.cudnn, "rnn", None), "fp32_precision")  # torch >= 2.9
+
+
+@pytest.fixture
+def restore_precision_flags() -> Iterator[None]:
+    """Every switch back as torch starts (legacy ones first), so no later test runs in another math mode."""
+    matmul = torch.get_float32_matmul_precision()
+    parts = {name: getattr(torch.backends.cudnn, name).fp32_precision for name in ("rnn", "conv")} if _NEW_API else {}
+    legacy = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    yield
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = legacy
+        torch.set_float32_matmul_precision(matmul)
+        for name, value in parts.items():
+            getattr(torch.backends.cudnn, name).fp32_precision = value
+
+
+def _read_every_flag() -> dict[str, object]:
+    """Each torch.backends precision switch read directly (a mix of APIs raises here), and cudnn.flags()."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        read = {"cudnn.allow_tf32": torch.backends.cudnn.allow_tf32,
+                "cuda.matmul.allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+                "float32_matmul_precision": torch.get_float32_matmul_precision()}
+        if _NEW_API:
+            for name in ("cuda.matmul", "cudnn", "cudnn.rnn", "cudnn.conv", "mkldnn"):
+                owner = torch.backends
+                for part in name.split("."):
+                    owner = getattr(owner, part)
+                read[f"{name}.fp32_precision"] = owner.fp32_precision
+            read["fp32_precision"] = torch.backends.fp32_precision
+        with torch.backends.cudnn.flags(enabled=True):  # reads allow_tf32 to restore it
+            pass
+    return read
+
+
+@pytest.mark.parametrize("order", [("32-true", "32-tf32", "16-mixed", "32-true"), ("32-tf32", "32-true", "32-tf32")])
+def test_every_precision_variant_leaves_every_flag_readable(order: tuple[str, ...], restore_precision_flags: None):
+    backend = CUDABackend(DeviceSpec("gpu"))  # configure_precision sets switches only: no GPU needed
+    for precision in order:
+        math = backend.configure_precision(precision)
+        read = _read_every_flag()
+        tf32 = precision == "32-tf32"
+        assert read["cudnn.allow_tf32"] is tf32 and read["cuda.matmul.allow_tf32"] is tf32, (precision, read)
+        assert read["float32_matmul_precision"] == ("high" if tf32 else "highest")
+        if _NEW_API:
+            assert read["cudnn.rnn.fp32_precision"] == read["cudnn.conv.fp32_precision"] == ("tf32" if tf32 else "ieee")
+        assert not any(str(v).startswith("unreadable") for v in read_precision_flags().values())
+        assert math["math_mode"].endswith("TF32" if tf32 else "fp32 IEEE"), math
+
+
+@pytest.mark.skipif(not _NEW_API, reason=f"torch {torch.__version__} has no per-operator fp32_precision switches")
+def test_new_switches_alone_leave_the_legacy_one_unreadable_and_the_record_says_so(restore_precision_flags: None):
+    # The order this backend used to set them in: cuDNN's per-operator switches only, the legacy one left True.
+    set_fp32_math("tf32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.backends.cudnn.rnn.fp32_precision = "ieee"
+        torch.backends.cudnn.conv.fp32_precision = "ieee"
+        with pytest.raises(RuntimeError, match="mix of the legacy and new APIs"):
+            _ = torch.backends.cudnn.allow_tf32
+    assert str(read_precision_flags()["cudnn_allow_tf32"]).startswith("unreadable: ")
+    set_fp32_math("ieee")  # setting the legacy switch first puts it right
+    assert _read_every_flag()["cudnn.allow_tf32"] is False

@@ -60,7 +60,12 @@ def test_top_functions_reads_a_cprofile_dump(tmp_path):
     import cProfile
 
     def work():
-        return sum(i * i for i in range(20000))
+        # A plain loop: its time is work's own on every Python. (A generator's own time is credited to the
+        # generator on 3.11 and differently on 3.12, so a genexpr made this test version-dependent.)
+        total = 0
+        for i in range(50000):
+            total += i * i
+        return total
 
     profiler = cProfile.Profile()
     profiler.runcall(work)
@@ -70,4 +75,4 @@ def test_top_functions_reads_a_cprofile_dump(tmp_path):
     assert len(rows) <= 3
     # By own time (the functions that do the work), no longer by cumulative time (issue 14).
     assert rows == sorted(rows, key=lambda r: r["own_s"], reverse=True)
-    assert any("work" in r["function"] for r in rows)
+    assert "work" in rows[0]["function"]

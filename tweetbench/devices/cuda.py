@@ -67,19 +67,21 @@ BF16_MIXED_REFUSAL = ("bf16-mixed on CUDA would run the LSTM in fp16 (autocast's
 def set_fp32_math(mode: str) -> None:
     """Set the fp32 math of matmuls and of cuDNN (the LSTM's kernels) to ``mode``: ``ieee`` or ``tf32``.
 
-    Matmuls go through ``set_float32_matmul_precision``, which keeps every backend's switch in step
-    (torch 2.9 refuses to read a mix, and Lightning reads it); cuDNN's RNN and convolution switches
-    are set on their own (torch >= 2.9), or through the older ``allow_tf32`` flag.
+    The legacy switches (``cudnn.allow_tf32``, ``cuda.matmul.allow_tf32``) are set first, to match: torch
+    2.9+ raises "mix of legacy and new APIs" on any later read of a legacy switch that disagrees with the
+    per-operator ``fp32_precision`` ones (``cudnn.flags()`` and inductor read it). Then matmuls go through
+    ``set_float32_matmul_precision``, which keeps every backend's switch in step (Lightning reads it), and
+    cuDNN's RNN and convolution switches are set on their own (torch >= 2.9).
     """
-    torch.set_float32_matmul_precision("highest" if mode == "ieee" else "high")
-    cudnn_parts = [getattr(torch.backends.cudnn, name, None) for name in ("rnn", "conv")]
-    if all(part is not None and hasattr(part, "fp32_precision") for part in cudnn_parts):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for part in cudnn_parts:
-                part.fp32_precision = mode  # type: ignore[union-attr]
-    else:
-        torch.backends.cudnn.allow_tf32 = mode == "tf32"
+    tf32 = mode == "tf32"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch 2.9+ warns that the legacy API will go
+        torch.backends.cudnn.allow_tf32 = tf32
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.set_float32_matmul_precision("high" if tf32 else "highest")
+        for part in (getattr(torch.backends.cudnn, name, None) for name in ("rnn", "conv")):
+            if part is not None and hasattr(part, "fp32_precision"):
+                part.fp32_precision = mode
 
 
 def math_mode(settings: dict[str, Any]) -> str:
@@ -93,25 +95,53 @@ def math_mode(settings: dict[str, Any]) -> str:
     return "mixed fp32/TF32: " + ", ".join(f"{k}={v}" for k, v in sorted(settings.items()))
 
 
-def fp32_math_settings() -> dict[str, Any]:
-    """How torch lets fp32 matmuls and cuDNN (the LSTM) use TF32 tensor cores, as set in this process."""
+# Every torch.backends switch that says whether fp32 may run as TF32: (record key, owner path, attribute).
+PRECISION_FLAGS = (
+    ("cuda_matmul_fp32_precision", "cuda.matmul", "fp32_precision"),
+    ("cudnn_fp32_precision", "cudnn", "fp32_precision"),
+    ("cudnn_rnn_fp32_precision", "cudnn.rnn", "fp32_precision"),
+    ("cudnn_conv_fp32_precision", "cudnn.conv", "fp32_precision"),
+    ("cuda_matmul_allow_tf32", "cuda.matmul", "allow_tf32"),
+    ("cudnn_allow_tf32", "cudnn", "allow_tf32"),
+)
+
+
+def _owner(path: str) -> Any:
+    owner: Any = torch.backends
+    for part in path.split("."):
+        owner = getattr(owner, part, None)
+    return owner
+
+
+def read_precision_flags() -> dict[str, Any]:
+    """Every TF32 switch this torch has, read back; a read that torch refuses is kept as its one-line error."""
+    flags: dict[str, Any] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch 2.9 warns about whichever of its two APIs is read
-        settings: dict[str, Any] = {}
-        for name, owner in (("cuda_matmul", torch.backends.cuda.matmul), ("cudnn", torch.backends.cudnn),
-                            ("cudnn_rnn", getattr(torch.backends.cudnn, "rnn", None)),
-                            ("cudnn_conv", getattr(torch.backends.cudnn, "conv", None))):
-            value = getattr(owner, "fp32_precision", None) if owner is not None else None
+        for key, path, attribute in PRECISION_FLAGS:
+            owner = _owner(path)
+            try:
+                value = getattr(owner, attribute, None) if owner is not None else None
+            except RuntimeError as error:  # "mix of legacy and new APIs": the switches disagree
+                value = "unreadable: " + str(error).splitlines()[0][:160]
             if value is not None:
-                settings[f"{name}_fp32_precision"] = str(value)
-        if not settings:  # torch before 2.9
-            settings["cuda_matmul_allow_tf32"] = bool(torch.backends.cuda.matmul.allow_tf32)
-            settings["cudnn_allow_tf32"] = bool(torch.backends.cudnn.allow_tf32)
+                flags[key] = value if isinstance(value, bool) else str(value)
         try:
-            settings["float32_matmul_precision"] = torch.get_float32_matmul_precision()
+            flags["float32_matmul_precision"] = torch.get_float32_matmul_precision()
         except RuntimeError:  # torch 2.9 refuses to summarise switches set to different values
-            settings["float32_matmul_precision"] = "mixed"
-    return settings
+            flags["float32_matmul_precision"] = "mixed"
+    return flags
+
+
+def fp32_math_settings() -> dict[str, Any]:
+    """How torch lets fp32 matmuls and cuDNN (the LSTM) use TF32 tensor cores, as set in this process.
+
+    On torch >= 2.9 the per-operator ``fp32_precision`` switches; before it, the legacy ``allow_tf32`` ones.
+    """
+    flags = read_precision_flags()
+    new_api = any(key.endswith("fp32_precision") and key != "float32_matmul_precision" for key in flags)
+    return {key: value for key, value in flags.items()
+            if not (new_api and key.endswith("allow_tf32") and isinstance(value, bool))}
 
 
 class CUDABackend(DeviceBackend):

@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     from tweetbench.config import (
         DEFAULT_PRESET,
         DEFAULT_WORKLOAD,
+        ON_INTERFERENCE,
         PRESETS,
         STRATEGIES,
         WORKLOADS,
@@ -133,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "device's fastest step at the same accuracy: knobs ablated against closed, in the same run)")
     run.add_argument("--threads", type=positive_int, help="torch threads in each worker (torch.set_num_threads, "
                      "before anything runs; recorded in the result); default: torch's own choice")
+    run.add_argument("--on-interference", default="flag", choices=ON_INTERFERENCE,
+                     help="when other processes took CPU during a measured window (or it stalled): flag records and "
+                     "names it (default); remeasure measures that window again, up to 3 attempts, all kept in the "
+                     "record; invalid marks the device's result invalid with the reason")
 
     tune = sub.add_parser("tune", help="Lightning's batch-size and learning-rate finders and a batch-size sweep")
     tune.add_argument("--device", default="cpu", help="one device: cpu, gpu, gpu:N, tpu, xla-cpu (default cpu)")
@@ -229,7 +234,7 @@ def _run_options(args: argparse.Namespace, argv: Sequence[str]) -> list[RunOptio
                        timeout_s=args.timeout, profile=args.profile, require_all=args.require_all,
                        scenario=args.scenario, command=("tweetbench", *argv), strategy=args.strategy,
                        repeats=args.repeats, num_nodes=args.num_nodes, scaling_baseline=args.scaling_baseline,
-                       threads=args.threads)
+                       threads=args.threads, on_interference=getattr(args, "on_interference", "flag"))
             for workload in workloads]
 
 

@@ -34,6 +34,10 @@ ScenarioName = Literal["benchmark", "convergence"]
 StrategyName = Literal["ddp", "xla"]
 STRATEGIES: tuple[StrategyName, ...] = ("ddp", "xla")
 SPAWNED_STRATEGIES: tuple[StrategyName, ...] = ("xla",)
+# ``run --on-interference``: what a measured window that other processes interfered with leads to. flag: record
+# and name it; remeasure: measure it again (every attempt kept); invalid: the device's result is invalid.
+OnInterference = Literal["flag", "remeasure", "invalid"]
+ON_INTERFERENCE: tuple[OnInterference, ...] = ("flag", "remeasure", "invalid")
 
 
 @dataclass(frozen=True)
@@ -232,6 +236,8 @@ class DeviceJob:
     # ``--threads``: torch.set_num_threads in the worker before anything runs; None keeps torch's default.
     # A knob of the run, not of the workload: it never changes the fingerprint.
     threads: int | None = None
+    # ``--on-interference``: flag, remeasure or invalid (see OnInterference).
+    on_interference: OnInterference = "flag"
 
 
 AdamImpl = Literal["for-loop", "foreach", "fused"]

@@ -81,3 +81,87 @@ def test_an_overlapped_window_syncs_only_at_its_ends_then_synced_steps_follow():
 def test_without_overlap_no_synced_steps_are_added():
     clock = StepRecorder(lambda: None, measured_steps=2, synced_steps=5)
     assert clock.synced_steps == 0
+
+
+def test_a_window_past_its_bound_is_cut_short_and_says_why():
+    import time
+
+    clock = StepRecorder(lambda: None, measured_steps=100, warmup_steps=2, overlap=True, synced_steps=10)
+    trainer = FakeTrainer()
+    clock.start()
+    for _ in range(2):
+        clock._tick(trainer)
+    clock.cap_s = 0.05  # as if the warm-up's steps had predicted a 50 ms window
+    while not clock.done:
+        time.sleep(0.01)
+        clock._tick(trainer)
+    assert trainer.should_stop
+    assert 1 <= len(clock.measured) < 100 and clock.synced == []
+    assert clock.cut_short and "cut short" in clock.cut_short and f"{len(clock.measured)} of 100" in clock.cut_short
+    section = clock.interference()
+    assert section["interfered"] and section["cut_short"] == clock.cut_short
+    assert clock.measured_seconds > 0
+
+
+def test_a_cut_predict_window_ends_the_predict_loop():
+    import pytest
+
+    from tweetbench.harness.recorder import WindowCut
+
+    clock = StepRecorder(lambda: None, measured_steps=50)
+    clock.start()
+    clock.cap_s = 0.0
+    with pytest.raises(WindowCut):
+        clock.on_predict_batch_end(None, None)  # type: ignore[arg-type]
+    assert len(clock.measured) == 1 and clock.done
+
+
+def test_a_window_within_its_bound_is_not_cut():
+    clock = StepRecorder(lambda: None, measured_steps=5, warmup_steps=1)
+    clock.start()
+    for _ in range(6):
+        clock.tick()
+    assert clock.cut_short is None and len(clock.measured) == 5
+    assert clock.cap_s is not None and clock.cap_s >= 10.0
+    section = clock.interference()
+    assert section["window_s"] == clock.measured_seconds and "stalled_steps" in section
+
+
+class SkewedClock(HostClock):
+    """A device clock whose intervals run 1.2x the host's: what a clock on the wrong stream would show."""
+
+    on_device = True
+    source = "skewed test clock"
+
+    def intervals(self, marks):
+        return [1.2 * s for s in super().intervals(marks)]
+
+
+def _synced_pairs(device_clock):
+    import time
+
+    clock = StepRecorder(lambda: None, measured_steps=4, warmup_steps=2, device_clock=device_clock,
+                         overlap=True, synced_steps=6)
+    clock.start()
+    while not clock.done:
+        time.sleep(0.005)
+        clock._tick(FakeTrainer())
+    return clock.synchronised_pairs()
+
+
+def test_synchronised_pairs_are_the_synced_steps_on_both_clocks():
+    host, device = _synced_pairs(OwnHostClock())
+    assert len(host) == len(device) == 6
+    assert sum(device) == __import__("pytest").approx(sum(host), rel=0.05)
+    assert StepRecorder(lambda: None, 1).synchronised_pairs() is None
+
+
+def test_timer_agreement_passes_an_agreeing_clock_and_fails_a_skewed_one():
+    from tweetbench.analysis.timers import timer_agreement
+
+    host, device = _synced_pairs(OwnHostClock())
+    assert timer_agreement("own host clock", host, device)["status"] == "agrees"
+    host, device = _synced_pairs(SkewedClock())
+    skewed = timer_agreement("skewed test clock", host, device)
+    assert skewed["status"] == "disagrees"
+    assert skewed["total_rel_diff"] == __import__("pytest").approx(0.2, abs=0.02)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tweetbench.devices import DeviceBackend
-from tweetbench.harness.recorder import ProgressFn, StepRecorder, own_clock
+from tweetbench.harness.recorder import ProgressFn, StepRecorder, WindowCut, own_clock
 from tweetbench.harness.train import synced_steps
 from tweetbench.harness.trainer import make_trainer
 from tweetbench.workload.dataset import EncodedSplit, make_loader
@@ -38,6 +38,12 @@ class InferenceRun:
     window_seconds: float = 0.0
     host_batch_seconds: list[float] = field(default_factory=list)
     synced_seconds: list[float] = field(default_factory=list)
+    # What other processes took while the window ran, its stalls, and whether it was cut short (recorder).
+    interference: dict[str, Any] = field(default_factory=dict)
+    # (host, device) seconds of the steps synchronised one by one, where the device has its own clock,
+    # and what the device's clock is: the timer-agreement check (analysis/timers.py).
+    timer_pairs: tuple[list[float], list[float]] | None = None
+    clock_source: str = "host perf_counter"
 
 
 def run_inference(module: TweetClassifier, backend: DeviceBackend, split: EncodedSplit, *, batch_size: int,
@@ -60,11 +66,15 @@ def run_inference(module: TweetClassifier, backend: DeviceBackend, split: Encode
     module.forward_sync, module.forward_seconds = (None if overlap else backend.synchronize), []
     try:
         trainer.predict(module, dataloaders=loader, return_predictions=False)
+    except WindowCut:
+        pass  # the window ran past its bound: the recorder keeps what it measured and says why
     finally:
         module.forward_sync = None
     module.train()
     device_steps = clock.device_intervals()
-    return InferenceRun(batch_size, clock.warmup, clock.measured if device_steps is None else device_steps[1],
+    measured = clock.measured if device_steps is None else device_steps[1]
+    return InferenceRun(batch_size, clock.warmup, measured,
                         clock.window, None if device_steps is None else device_steps[1], clock.device_source,
-                        module.forward_seconds[len(clock.warmup):], clock.measured_seconds, clock.measured,
-                        clock.synced)
+                        module.forward_seconds[len(clock.warmup):][:len(measured)], clock.measured_seconds,
+                        clock.measured, clock.synced, clock.interference(measured),
+                        clock.synchronised_pairs(), backend.clock().source)

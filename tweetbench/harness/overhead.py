@@ -13,7 +13,8 @@ import contextlib
 import copy
 import statistics
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +40,8 @@ class OverheadRun:
     lightning_seconds: list[list[float]]
     bare_seconds: list[list[float]]
     order: list[str]
+    # Each block's interference section, in the order of ``order``.
+    interference: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ratio(self) -> float:
@@ -90,6 +93,8 @@ class _BareLoop:
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
             clock.tick()
+            if clock.done:  # the planned steps, or fewer where the window ran past its bound
+                break
 
 
 def abba(rounds: int) -> list[tuple[str, str]]:
@@ -124,5 +129,6 @@ def run_overhead(module: TweetClassifier, backend: DeviceBackend, train: Encoded
                 bare.block(loader, clock)
                 result.bare_seconds.append(clock.measured)
             result.order.append(side)
+            result.interference.append(clock.interference())
             done += warmup + steps
     return result

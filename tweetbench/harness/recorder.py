@@ -3,6 +3,10 @@
 Each sample is the interval between two consecutive batch ends, read after the device has been
 synchronised, so it covers a whole step: fetching the batch, copying it, forward, backward and
 the optimizer. Warm-up steps are recorded apart from the measured ones.
+
+Every measured window is probed for interference (``harness/interference.py``: the CPU that other
+processes took while it ran) and bounded in time: past ``window_cap`` it is cut short, and the
+record says so and why.
 """
 
 from __future__ import annotations
@@ -15,8 +19,13 @@ import pytorch_lightning as pl
 
 from tweetbench.analysis.stats import SteadyStateDetector
 from tweetbench.devices.clock import DeviceClock
+from tweetbench.harness.interference import WINDOW_CAP_FACTOR, CpuProbe, interference_section, window_cap
 
 ProgressFn = Callable[[int], None]
+
+
+class WindowCut(Exception):
+    """Raised from a predict batch's end to end ``Trainer.predict`` early (its loop has no ``should_stop``)."""
 
 
 def own_clock(clock: DeviceClock) -> DeviceClock | None:
@@ -81,6 +90,11 @@ class StepRecorder(pl.Callback):
         self.first_step_at: float | None = None
         self._last: float | None = None
         self._measuring = detector is None and warmup_steps == 0
+        # CPU taken by other processes during the measured window, and during the synced steps after it.
+        self.cpu, self.after = CpuProbe(), CpuProbe()
+        # The window's bound in seconds (set once a step's time is known) and, if it was hit, what happened.
+        self.cap_s: float | None = None
+        self.cut_short: str | None = None
 
     # -- the clock -------------------------------------------------------------------------------
     def _mark(self) -> None:
@@ -104,6 +118,9 @@ class StepRecorder(pl.Callback):
             now = self._last = time.perf_counter()
         self.measure_started_at = now
         self._open_mark = max(len(self._marks) - 1, 0)
+        if self.warmup:
+            self.cap_s = window_cap(self.warmup, self.measured_steps + self.synced_steps)
+        self.cpu.start()
 
     def _in_overlap(self) -> bool:
         return self._measuring and self.overlap and len(self.measured) < self.measured_steps
@@ -122,6 +139,7 @@ class StepRecorder(pl.Callback):
             self.first_step_at = now
         if self._measuring:
             self._measured_step(step, now, trainer)
+            self._bound(now, trainer)
         else:
             self.warmup.append(step)
             settled = (
@@ -133,16 +151,57 @@ class StepRecorder(pl.Callback):
             self.on_step(len(self.warmup) + len(self.measured) + len(self.synced))
 
     def _measured_step(self, step: float, now: float, trainer: pl.Trainer | None) -> None:
+        if self.cap_s is None:
+            self.cap_s = window_cap([step], self.measured_steps + self.synced_steps)
         if len(self.measured) < self.measured_steps:
             self.measured.append(step)
             if len(self.measured) == self.measured_steps:
-                self.measure_ended_at = now
-                if self.on_measure_end is not None:
-                    self.window = dict(self.on_measure_end() or {})
+                self._close_window(now)
         else:
             self.synced.append(step)
-        if self.done and trainer is not None:
+        if self.done:
+            self.after.stop()
+            if trainer is not None:
+                trainer.should_stop = True
+
+    def _close_window(self, now: float) -> None:
+        self.measure_ended_at = now
+        self.cpu.stop()
+        if self.on_measure_end is not None:
+            self.window = dict(self.on_measure_end() or {})
+        self.after.start()
+
+    def _bound(self, now: float, trainer: pl.Trainer | None) -> None:
+        """Cut the window (and the synced steps) short once it has run past its cap; say so and why."""
+        assert self.measure_started_at is not None
+        elapsed = now - self.measure_started_at
+        if self.done or self.cap_s is None or elapsed <= self.cap_s:
+            return
+        planned, synced = self.measured_steps, self.synced_steps
+        if len(self.measured) < self.measured_steps:
+            if self.overlap:  # an overlapped step did not wait for the device: wait now, and charge it to that step
+                self.synchronize()
+                waited = time.perf_counter()
+                self.measured[-1] += waited - now
+                now = waited
+            self.measured_steps = len(self.measured)
+            self._close_window(now)
+        self.synced_steps = len(self.synced)
+        self.after.stop()
+        self.cut_short = (f"cut short after {elapsed:.1f} s, past its bound of {self.cap_s:.1f} s "
+                          f"({WINDOW_CAP_FACTOR:g}x the first steps' median x {planned + synced} steps): "
+                          f"{len(self.measured)} of {planned} measured steps"
+                          + (f" and {len(self.synced)} of {synced} synced steps" if synced else ""))
+        if trainer is not None:
             trainer.should_stop = True
+
+    def interference(self, step_seconds: list[float] | None = None) -> dict[str, Any]:
+        """The measured window's ``interference`` section (and its synced steps' under ``after_window``)."""
+        section = interference_section(self.cpu.result(), self.measured if step_seconds is None else step_seconds,
+                                       self.measured_seconds, self.cut_short)
+        if self.synced:
+            section["after_window"] = interference_section(self.after.result(), self.synced, sum(self.synced))
+        return section
 
     def device_intervals(self) -> tuple[list[float], list[float]] | None:
         """(warm-up, measured) step times by the device's own clock, or None without one.
@@ -154,6 +213,19 @@ class StepRecorder(pl.Callback):
         intervals = self.device_clock.intervals(self._marks)
         measured = intervals[self._open_mark:self._open_mark + len(self.measured)]
         return intervals[:len(self.warmup)], measured
+
+    def synchronised_pairs(self) -> tuple[list[float], list[float]] | None:
+        """(host, device) seconds of the measured steps synchronised one by one, or None without a device clock.
+
+        Those are the synced steps after an overlapped window, or every step of a window without overlap:
+        on them both clocks span the same work (inside an overlapped window the host's marks show dispatch).
+        """
+        if self.device_clock is None:
+            return None
+        intervals = self.device_clock.intervals(self._marks)
+        start = self._open_mark + (len(self.measured) if self.overlap else 0)
+        host = self.synced if self.overlap else self.measured
+        return list(host), intervals[start:start + len(host)]
 
     @property
     def device_source(self) -> str | None:
@@ -182,6 +254,8 @@ class StepRecorder(pl.Callback):
 
     def on_predict_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
         self._tick(None)
+        if self.cut_short and self.done:
+            raise WindowCut(self.cut_short)
 
     # -- for loops outside Lightning (the bare-PyTorch side of the overhead comparison) ---------------------------------
     def start(self) -> None:

@@ -50,6 +50,12 @@ class TrainingRun:
     host_step_seconds: list[float] = field(default_factory=list)
     # The steps after the window, each synchronised: the throughput without host/device overlap.
     synced_seconds: list[float] = field(default_factory=list)
+    # What other processes took while the window ran, its stalls, and whether it was cut short (recorder).
+    interference: dict[str, Any] = field(default_factory=dict)
+    # (host, device) seconds of the steps synchronised one by one, where the device has its own clock,
+    # and what the device's clock is: the timer-agreement check (analysis/timers.py).
+    timer_pairs: tuple[list[float], list[float]] | None = None
+    clock_source: str = "host perf_counter"
 
     @property
     def first_non_finite_step(self) -> int | None:
@@ -111,4 +117,7 @@ def run_training(module: TweetClassifier, backend: DeviceBackend, train: Encoded
         window_seconds=clock.measured_seconds,
         host_step_seconds=clock.measured,
         synced_seconds=clock.synced,
+        interference=clock.interference(None if device_steps is None else device_steps[1]),
+        timer_pairs=clock.synchronised_pairs(),
+        clock_source=backend.clock().source,
     )

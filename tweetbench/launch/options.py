@@ -43,6 +43,8 @@ class RunOptions:
     scaling_baseline: Path | None = None
     # ``--threads N``: torch.set_num_threads(N) in each worker before anything runs (None: torch's default).
     threads: int | None = None
+    # ``--on-interference``: flag, remeasure or invalid (config.OnInterference).
+    on_interference: str = "flag"
 
     @property
     def device_timeout_s(self) -> float:

@@ -4,20 +4,26 @@ The passes run in a fixed order: the timed ones first (training, batch-1 and bat
 the Lightning-vs-bare-PyTorch overhead), then the profiled ones, the matmul peak probe and the
 numerical-parity check last, so that none of them can warm or heat what the timed passes measure.
 A data-parallel job runs ``scenarios/dataparallel.py`` instead.
+
+Each timed pass's window is probed for interference (other processes' CPU, stalls). What follows
+from it is the job's ``on_interference``: flag (record and name it), remeasure (measure the window
+again, at most ``REMEASURE_ATTEMPTS`` times, every attempt kept under ``remeasured``) or invalid.
 """
 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tweetbench.analysis.efficiency import efficiency_metrics, energy_metrics
 from tweetbench.config import DeviceJob, StepOptions
 from tweetbench.devices import DeviceBackend, file_stem
 from tweetbench.harness.infer import InferenceRun, run_inference
 from tweetbench.harness.memory import PeakRSS
-from tweetbench.harness.overhead import run_overhead
+from tweetbench.harness.interference import combine
+from tweetbench.harness.overhead import OverheadRun, run_overhead
 from tweetbench.harness.parity import run_parity
 from tweetbench.harness.peak import PeakConfig, measure_peak
 from tweetbench.harness.profiling import run_profiles
@@ -26,16 +32,42 @@ from tweetbench.harness.tracing import TraceConfig, run_traces
 from tweetbench.harness.train import TrainingRun, run_training, synced_steps
 from tweetbench.scenarios.metrics import (
     inference_metrics,
+    offline_metrics,
     overhead_metrics,
     profile_breakdown,
     traced_passes,
     training_metrics,
 )
-from tweetbench.scenarios.outcome import Outcome, Phases, check_windows
+from tweetbench.scenarios.outcome import Outcome, Phases, check_interference, check_timers, check_windows
 from tweetbench.workload.dataset import TweetData
 from tweetbench.workload.flops import workload_flops
 from tweetbench.workload.model import build_model
 from tweetbench.workload.module import TweetClassifier
+
+# ``--on-interference remeasure``: a window is measured at most this many times in all. Bounded, so that a
+# machine that stays loaded ends the run (each attempt is itself bounded in time by the recorder's cap).
+REMEASURE_ATTEMPTS = 3
+Run = TypeVar("Run")
+
+
+def measure(job: DeviceJob, attempt: Callable[[int], Run],
+            interference: Callable[[Run], dict[str, Any] | None]) -> tuple[Run, list[Run]]:
+    """One measured pass; under ``remeasure``, again while interfered (at most REMEASURE_ATTEMPTS in all).
+
+    Returns the kept attempt (the first that was not interfered, else the last) and the earlier ones, which
+    the record keeps too: nothing measured is discarded silently.
+    """
+    earlier: list[Run] = []
+    run = attempt(1)
+    while (job.on_interference == "remeasure" and (interference(run) or {}).get("interfered")
+           and len(earlier) + 1 < REMEASURE_ATTEMPTS):
+        earlier.append(run)
+        run = attempt(len(earlier) + 1)
+    return run, earlier
+
+
+def _phase(name: str, attempt: int) -> str:
+    return name if attempt == 1 else f"{name}-attempt{attempt}"
 
 
 def run_benchmark(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, data: TweetData,
@@ -54,6 +86,8 @@ def run_benchmark(job: DeviceJob, backend: DeviceBackend, module: TweetClassifie
             _trace(job, backend, module, data, run_dir, phases, training, latency, offline)
         _peak_and_parity(job, backend, data, phases, latency, module.step_options)
         phases.stop()
+        check_timers(outcome)
+        check_interference(outcome, job.on_interference)
         totals = backend.counters()
         if totals:
             outcome.metrics["device_totals"] = totals
@@ -74,11 +108,17 @@ def _common(job: DeviceJob) -> dict[str, Any]:
 def _train(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, data: TweetData,
            phases: Phases) -> TrainingRun:
     preset, outcome = job.preset, phases.outcome
-    step = phases.start("train", preset.max_warmup_steps + preset.measured_steps
-                        + synced_steps(preset.measured_steps)).step
-    training = run_training(module, backend, data.train, preset=preset, precision=job.workload.precision,
+
+    def attempt(n: int) -> TrainingRun:
+        step = phases.start(_phase("train", n), preset.max_warmup_steps + preset.measured_steps
+                            + synced_steps(preset.measured_steps)).step
+        return run_training(module, backend, data.train, preset=preset, precision=job.workload.precision,
                             on_step=step, **_common(job))
+
+    training, earlier = measure(job, attempt, lambda run: run.interference)
     outcome.metrics["training"] = training_metrics(training)
+    if earlier:
+        outcome.metrics["training"]["remeasured"] = [training_metrics(run) for run in earlier]
     outcome.metrics["device_counters"] = training.device_counters
     if training.first_non_finite_step is not None:
         outcome.status = "invalid"
@@ -98,17 +138,25 @@ def _infer(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, data
            memory: dict[str, dict[str, Any]]) -> tuple[InferenceRun, InferenceRun]:
     """Batch-1 latency and batched throughput, then the energy and validity of every measured window."""
     wl, preset, outcome = job.workload, job.preset, phases.outcome
-    step = phases.start("infer-latency", preset.latency_warmup + preset.latency_requests).step
-    latency = run_inference(module, backend, data.val, batch_size=1, warmup=preset.latency_warmup,
-                            batches=preset.latency_requests, seed=wl.seed, precision=wl.precision, on_step=step)
+
+    def latency_attempt(n: int) -> InferenceRun:
+        step = phases.start(_phase("infer-latency", n), preset.latency_warmup + preset.latency_requests).step
+        return run_inference(module, backend, data.val, batch_size=1, warmup=preset.latency_warmup,
+                             batches=preset.latency_requests, seed=wl.seed, precision=wl.precision, on_step=step)
+
+    def offline_attempt(n: int) -> InferenceRun:
+        step = phases.start(_phase("infer-offline", n), preset.offline_warmup_batches + preset.offline_batches
+                            + synced_steps(preset.offline_batches)).step
+        return run_inference(module, backend, data.val, batch_size=preset.offline_batch_size,
+                             warmup=preset.offline_warmup_batches, batches=preset.offline_batches,
+                             seed=wl.seed, precision=wl.precision, overlap=True, on_step=step)
+
+    latency, earlier_latency = measure(job, latency_attempt, lambda run: run.interference)
     memory["inference_batch1"] = _phase_memory(backend)
-    step = phases.start("infer-offline", preset.offline_warmup_batches + preset.offline_batches
-                        + synced_steps(preset.offline_batches)).step
-    offline = run_inference(module, backend, data.val, batch_size=preset.offline_batch_size,
-                            warmup=preset.offline_warmup_batches, batches=preset.offline_batches,
-                            seed=wl.seed, precision=wl.precision, overlap=True, on_step=step)
+    offline, earlier_offline = measure(job, offline_attempt, lambda run: run.interference)
     memory["inference_offline"] = _phase_memory(backend)
     outcome.metrics["inference"] = inference_metrics(latency, offline)
+    _keep_attempts(outcome.metrics["inference"], earlier_latency, earlier_offline, offline)
     counters = training.device_counters
     outcome.metrics["energy"] = energy_metrics({
         "training": (counters, training.batch_size * len(training.step_seconds)),
@@ -126,10 +174,28 @@ def _overhead(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, d
               phases: Phases) -> None:
     preset = job.preset
     total = preset.overhead_rounds * 2 * (preset.min_warmup_steps + preset.overhead_steps)
-    step = phases.start("overhead", total).step
-    overhead = run_overhead(module, backend, data.train, preset=preset, precision=job.workload.precision, on_step=step,
-                            **_common(job))
+
+    def attempt(n: int) -> OverheadRun:
+        step = phases.start(_phase("overhead", n), total).step
+        return run_overhead(module, backend, data.train, preset=preset, precision=job.workload.precision,
+                            on_step=step, **_common(job))
+
+    overhead, earlier = measure(job, attempt, lambda run: combine(run.interference) if run.interference else None)
     phases.outcome.metrics["overhead"] = overhead_metrics(overhead, job.workload.precision)
+    if earlier:
+        phases.outcome.metrics["overhead"]["remeasured"] = [overhead_metrics(run, job.workload.precision)
+                                                            for run in earlier]
+
+
+def _keep_attempts(inference: dict[str, Any], latency: list[InferenceRun], offline: list[InferenceRun],
+                   kept_offline: InferenceRun) -> None:
+    """The earlier, interfered attempts of each inference window, kept beside the one reported."""
+    if latency:
+        inference["remeasured_batch1"] = [
+            {key: value for key, value in inference_metrics(run, kept_offline).items() if key != "offline"}
+            for run in latency]
+    if offline:
+        inference["offline"]["remeasured"] = [offline_metrics(run) for run in offline]
 
 
 def _profile(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, data: TweetData, run_dir: Path,

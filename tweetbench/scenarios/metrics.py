@@ -8,11 +8,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tweetbench.analysis.efficiency import timer_agreement
 from tweetbench.analysis.overhead import overhead_summary
 from tweetbench.analysis.overlap import overlap_section
 from tweetbench.analysis.stats import Summary
+from tweetbench.analysis.timers import timer_agreement
 from tweetbench.harness.infer import InferenceRun
+from tweetbench.harness.interference import combine
 from tweetbench.harness.overhead import OverheadRun
 from tweetbench.harness.profiling import ProfileResult
 from tweetbench.harness.tracing import TraceResult
@@ -20,6 +21,11 @@ from tweetbench.harness.train import TrainingRun
 from tweetbench.scenarios.outcome import ALLOWED_TRANSFERS_PER_STEP
 
 OVERHEAD_TARGET = 0.95
+# The training headline is the measured window's throughput: samples over its synchronised wall time.
+HEADLINE_STATISTIC = "window_throughput"
+# Where the window's throughput and its median step's differ by more than this share, the report shows both:
+# stalls (a neighbour taking a core) lengthen the window's wall time while its typical step stays put.
+HEADLINE_GAP = 0.10
 
 
 def _ms(values: list[float]) -> dict[str, Any]:
@@ -32,6 +38,10 @@ def training_metrics(run: TrainingRun) -> dict[str, Any]:
     finite = [loss for loss in run.losses if math.isfinite(loss)]
     return {
         "samples_per_s": run.batch_size * len(run.step_seconds) / seconds,
+        "headline_statistic": HEADLINE_STATISTIC,
+        # The same window's typical step as a throughput: what compare judges (per-trial median step).
+        "samples_per_s_median_step": run.batch_size / statistics.median(run.step_seconds),
+        "headline_gap_threshold": HEADLINE_GAP,
         "tokens_per_s": run.non_pad_tokens / seconds,
         "step_ms": _ms(run.step_seconds),
         "final_loss": run.losses[-1] if run.losses and math.isfinite(run.losses[-1]) else None,
@@ -47,10 +57,9 @@ def training_metrics(run: TrainingRun) -> dict[str, Any]:
         "raw_step_s": run.step_seconds,
         "raw_warmup_s": run.warmup_seconds,
         "raw_loss": [loss if math.isfinite(loss) else None for loss in run.losses],
-        # The same steps by the device's own timer (CUDA events), against the host's marks, where it has one.
-        "device_timer": timer_agreement(run.device_timer, run.host_step_seconds or run.step_seconds,
-                                        run.device_step_seconds),
-        **overlap_section(run.batch_size, len(run.step_seconds), seconds, run.synced_seconds),
+        **_timers(run.device_timer, run.timer_pairs, run.clock_source),
+        "interference": run.interference or None,
+        **overlap_section(run.batch_size, len(run.step_seconds), seconds, run.synced_seconds, run.interference),
         "host_transfers": transfers_per_step(run.device_counters, len(run.step_seconds)),
     }
 
@@ -75,13 +84,14 @@ def inference_metrics(latency: InferenceRun, offline: InferenceRun) -> dict[str,
         "latency_warmup_requests": len(latency.warmup_seconds),
         "raw_latency_s": latency.batch_seconds,
         "device_counters": latency.device_counters,
-        "device_timer": timer_agreement(latency.device_timer, latency.batch_seconds, latency.device_batch_seconds),
+        **_timers(latency.device_timer, latency.timer_pairs, latency.clock_source),
+        "interference": latency.interference or None,
         "host_transfers": transfers_per_step(latency.device_counters, len(latency.batch_seconds)),
-        "offline": _offline(offline),
+        "offline": offline_metrics(offline),
     }
 
 
-def _offline(offline: InferenceRun) -> dict[str, Any]:
+def offline_metrics(offline: InferenceRun) -> dict[str, Any]:
     """Batched throughput over the overlapped window, with the synced batches' figure beside it."""
     seconds = offline.window_seconds or sum(offline.batch_seconds)
     return {
@@ -91,11 +101,19 @@ def _offline(offline: InferenceRun) -> dict[str, Any]:
         "warmup_batches": len(offline.warmup_seconds),
         "raw_batch_s": offline.batch_seconds,
         "device_counters": offline.device_counters,
-        "device_timer": timer_agreement(offline.device_timer, offline.host_batch_seconds or offline.batch_seconds,
-                                        offline.device_batch_seconds),
+        **_timers(offline.device_timer, offline.timer_pairs, offline.clock_source),
+        "interference": offline.interference or None,
         "host_transfers": transfers_per_step(offline.device_counters, len(offline.batch_seconds)),
-        **overlap_section(offline.batch_size, len(offline.batch_seconds), seconds, offline.synced_seconds),
+        **overlap_section(offline.batch_size, len(offline.batch_seconds), seconds, offline.synced_seconds,
+                          offline.interference),
     }
+
+
+def _timers(source: str | None, pairs: tuple[list[float], list[float]] | None, clock: str) -> dict[str, Any]:
+    """The timer-agreement check (``timer_agreement``), and the same under ``device_timer`` where it applies."""
+    agreement = timer_agreement(source, pairs[0] if pairs else [], pairs[1] if pairs else None, clock)
+    return {"timer_agreement": agreement,
+            "device_timer": agreement if agreement["status"] in ("agrees", "disagrees") else None}
 
 
 def _inference_overhead(latency: InferenceRun) -> dict[str, Any] | None:
@@ -129,6 +147,8 @@ def overhead_metrics(run: OverheadRun, precision: str) -> dict[str, Any]:
         "bare_step_ms": _ms(bare),
         "raw_lightning_s": run.lightning_seconds,
         "raw_bare_s": run.bare_seconds,
+        # Every ABBA block's window as one (CPU weighted by time, stalls summed); each block's under "blocks".
+        "interference": {**combine(run.interference), "blocks": run.interference} if run.interference else None,
     }
 
 

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from tweetbench.analysis.timers import disagreement
 from tweetbench.devices import DeviceBackend
 from tweetbench.devices.base import diff_counters
 from tweetbench.harness.progress import ProgressEmitter
@@ -62,3 +63,46 @@ def check_windows(outcome: Outcome, backend: DeviceBackend, windows: dict[str, t
         warning = backend.measurement_warning(window, steps, ALLOWED_TRANSFERS_PER_STEP)
         if warning:
             outcome.metrics.setdefault("window_warnings", []).append(f"{warning} of {what}")
+
+
+# The measured windows of the benchmark scenario: their name in words, and where their metrics lie.
+WINDOWS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("training", ("training",)),
+    ("batch-1 inference", ("inference",)),
+    ("batched inference", ("inference", "offline")),
+    ("overhead rounds", ("overhead",)),
+)
+
+
+def _section(metrics: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+    for key in path:
+        metrics = metrics.get(key) or {}
+    return metrics
+
+
+def check_timers(outcome: Outcome) -> None:
+    """Warn where a device clock disagrees with the host clock on a window's synchronised steps."""
+    for what, path in WINDOWS:
+        warning = disagreement(_section(outcome.metrics, path).get("timer_agreement") or {}, what)
+        if warning:
+            outcome.metrics.setdefault("window_warnings", []).append(warning)
+
+
+def check_interference(outcome: Outcome, policy: str) -> None:
+    """Name every interfered window in ``metrics.interference``; under ``invalid``, the result is invalid."""
+    windows: dict[str, Any] = {}
+    for what, path in WINDOWS:
+        section = _section(outcome.metrics, path).get("interference")
+        if section:
+            windows[what] = {key: section.get(key) for key in (
+                "interfered", "reasons", "cpu_measured", "cpu_reason", "cores", "others_cores", "steal_cores",
+                "stalled_steps", "stalled_s", "window_s", "cut_short")}
+    hit = [what for what, section in windows.items() if section["interfered"]]
+    outcome.metrics["interference"] = {"policy": policy, "interfered": bool(hit), "interfered_windows": hit,
+                                       "windows": windows}
+    if hit and policy == "invalid" and outcome.status == "ok":
+        first = windows[hit[0]]
+        outcome.status = "invalid"
+        outcome.reason = (f"interference in the {hit[0]} window: {first['reasons'][0]}"
+                          + (f" (and in {len(hit) - 1} more)" if len(hit) > 1 else "")
+                          + "; rerun on a quiet machine, or with --on-interference remeasure")

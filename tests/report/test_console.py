@@ -66,3 +66,15 @@ def test_the_convergence_table_fits_too():
     stream = io.StringIO()
     Console(file=stream, width=TABLE_WIDTH).print(convergence_results_table([DeviceResult(long)]))
     assert max(len(line) for line in stream.getvalue().splitlines()) <= TABLE_WIDTH and "…" in stream.getvalue()
+
+
+def test_the_status_names_interference_with_the_cores_others_used():
+    interfered = record()
+    interfered["metrics"]["interference"] = {
+        "policy": "flag", "interfered": True, "interfered_windows": ["training"],
+        "windows": {"training": {"interfered": True, "cpu_measured": True, "others_cores": 0.93, "stalled_steps": 3}}}
+    stream = io.StringIO()
+    table_console(stream).print(results_table([DeviceResult(interfered), DeviceResult(record())]))
+    text = stream.getvalue()
+    assert "ok (interference: 0.9 cores)" in text
+    assert text.count("interference") == 1  # the quiet record's status says nothing

@@ -14,6 +14,7 @@ core, far under ``INTERFERENCE_CORES``.
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
@@ -35,9 +36,11 @@ STEAL_CORES = 0.25
 # Stalled steps taking this share of the window's time interfered: the window's throughput is then
 # off by at least this much from what its typical step shows.
 STALL_SHARE = 0.10
-# The kernel counts CPU time in ticks (10 ms at USER_HZ=100): under one second, the tick rounding of
-# two readings (up to 0.02 s per core) is too coarse to judge a quarter of a core, so only stalls judge.
-MIN_CPU_WINDOW_S = 1.0
+# The kernel counts CPU time in ticks (10 ms at USER_HZ=100), so each reading may be a tick short on every
+# core and on our own process: over a short window that rounding is a large share. A window counts as
+# interfered by CPU only when others' share less that rounding (``others_cores_uncertainty``) still
+# reaches the threshold: over 1 s on 2 cores the rounding is 0.06 core, over 50 ms it is 1.2.
+TICK_S = 0.01
 # A measured window (and the synced steps after it) may take this many times what its warm-up's median
 # step predicts, and never less than WINDOW_CAP_FLOOR_S: oversubscribed cores stall torch's thread
 # pool at every parallel region, and a 5 s window then runs for more than ten minutes.
@@ -115,6 +118,8 @@ def cpu_use(first: CpuSample, last: CpuSample, cores: int) -> dict[str, Any]:
     wall = max(last.at - first.at, 1e-9)
     busy, own = last.busy_s - first.busy_s, last.own_s - first.own_s
     return {
+        # The ticks' rounding, in cores: two readings, each up to a tick short per core and for our process.
+        "others_cores_uncertainty": 2 * (cores + 1) * tick_seconds() / wall,
         "cpu_measured": True,
         "cores": cores,
         # Tick rounding can make our own time exceed the machine's busy time by a tick: never below 0.
@@ -123,6 +128,14 @@ def cpu_use(first: CpuSample, last: CpuSample, cores: int) -> dict[str, Any]:
         "steal_cores": max(last.steal_s - first.steal_s, 0.0) / wall,
         "cpu_window_s": wall,
     }
+
+
+def tick_seconds() -> float:
+    """The kernel's CPU-time tick (1/USER_HZ) where the OS says, else TICK_S."""
+    try:
+        return 1.0 / os.sysconf("SC_CLK_TCK")
+    except (AttributeError, ValueError, OSError):
+        return TICK_S
 
 
 def stalls(step_seconds: Sequence[float], factor: float = STALL_FACTOR) -> dict[str, Any]:
@@ -146,11 +159,13 @@ def judge(cpu: dict[str, Any], stall: dict[str, Any], window_s: float, cut_short
     """Why a window counts as interfered (empty when it does not), each against its stated threshold."""
     reasons = []
     cores = cpu.get("cores", "?")
-    if cpu.get("cpu_measured") and cpu["cpu_window_s"] >= MIN_CPU_WINDOW_S:
-        if cpu["others_cores"] >= INTERFERENCE_CORES:
+    if cpu.get("cpu_measured"):
+        rounding = cpu.get("others_cores_uncertainty", 0.0)
+        if cpu["others_cores"] - rounding >= INTERFERENCE_CORES:
             reasons.append(f"other processes used {cpu['others_cores']:.2f} of the {cores} cores "
-                           f"(threshold {INTERFERENCE_CORES})")
-        if cpu["steal_cores"] >= STEAL_CORES:
+                           f"(threshold {INTERFERENCE_CORES}" + (f", ±{rounding:.2f} tick rounding" if rounding >= 0.01
+                                                                 else "") + ")")
+        if cpu["steal_cores"] - rounding >= STEAL_CORES:
             reasons.append(f"the hypervisor stole {cpu['steal_cores']:.2f} of the {cores} cores "
                            f"(threshold {STEAL_CORES})")
     if window_s > 0 and stall["stalled_s"] / window_s >= STALL_SHARE:
@@ -174,7 +189,7 @@ def interference_section(cpu: dict[str, Any], step_seconds: Sequence[float], win
         "reasons": reasons,
         "source": SOURCE,
         "thresholds": {"others_cores": INTERFERENCE_CORES, "steal_cores": STEAL_CORES, "stall_share": STALL_SHARE,
-                       "min_cpu_window_s": MIN_CPU_WINDOW_S, "stall_factor": STALL_FACTOR},
+                       "stall_factor": STALL_FACTOR},
     }
 
 
@@ -188,7 +203,10 @@ def combine(sections: Sequence[dict[str, Any]]) -> dict[str, Any]:
         wall = sum(s["cpu_window_s"] for s in measured)
         cpu = {"cpu_measured": True, "cores": measured[0]["cores"], "cpu_window_s": wall,
                **{key: sum(s[key] * s["cpu_window_s"] for s in measured) / max(wall, 1e-9)
-                  for key in ("others_cores", "own_cores", "steal_cores")}}
+                  for key in ("others_cores", "own_cores", "steal_cores")},
+               # Each block's rounding is its own and independent of the others': it shrinks as blocks add up.
+               "others_cores_uncertainty": sum(s.get("others_cores_uncertainty", 0.0) * s["cpu_window_s"]
+                                               for s in measured) / max(wall, 1e-9) / len(measured) ** 0.5}
     stalled = {"stall_factor": STALL_FACTOR, "stalled_steps": sum(s["stalled_steps"] for s in sections),
                "stalled_s": sum(s["stalled_s"] for s in sections),
                "stall_excess_s": sum(s["stall_excess_s"] for s in sections), "stall_threshold_ms": None}

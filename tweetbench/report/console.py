@@ -27,6 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tweetbench.records import DeviceResult
+from tweetbench.report.interference import status_note
 from tweetbench.report.markdown import reference_result, speedup
 
 STATUS_STYLE = {"ok": "green", "unavailable": "yellow", "failed": "red", "invalid": "red", "interrupted": "red"}
@@ -132,7 +133,10 @@ def table_console(file: TextIO | None = None) -> Console:
 
 def _status(r: dict[str, Any]) -> Text:
     text = Text(r["status"], style=STATUS_STYLE.get(r["status"], "white"))
-    return text.append(" (noisy)", style="yellow") if r.get("noisy") else text
+    if r.get("noisy"):
+        text.append(" (noisy)", style="yellow")
+    note = status_note(r)
+    return text.append(f" ({note})", style="yellow") if note else text
 
 
 def fitted_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str | Text]],

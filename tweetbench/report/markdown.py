@@ -13,6 +13,7 @@ from tweetbench.report.cells import fmt
 from tweetbench.report.charts import SUMMARY_PREFIX, charts_section, device_rows
 from tweetbench.report.division import division_section
 from tweetbench.report.efficiency import device_lines, efficiency_section
+from tweetbench.report.interference import headline_lines, interference_lines, status_note, window_sentence
 from tweetbench.report.parity import diverged, parity_flags, parity_section
 from tweetbench.report.profile import profile_lines, profile_section
 from tweetbench.report.scaling import scaling_section
@@ -72,6 +73,7 @@ def side_by_side_table(results: Sequence[Result]) -> str:
         verdict = lookup(r, "breakdown", "verdict") or "–"
         sp = speedup(r, base)
         status = r["status"] + (" (noisy)" if r.get("noisy") else "")
+        status += f" ({status_note(r)})" if status_note(r) else ""
         status += " (diverged from the CPU)" if r["device"]["name"] in flagged else ""
         lines.append(
             f"| {r['device']['label']} | {status} | {samples_cell(r) or fmt(train.get('samples_per_s'), 0)} | "
@@ -107,6 +109,12 @@ def plain_words(results: Sequence[Result]) -> str:
         if verdict:
             sentences.append(f"Its training step is {verdict}.")
     for r in results:
+        hit = (lookup(r, "metrics", "interference") or {}).get("interfered_windows") or []
+        if hit:
+            window = lookup(r, "metrics", "interference", "windows", hit[0]) or {}
+            sentences.append(f"On {r['device']['name']}, {window_sentence(hit[0], window)}"
+                             + (f" Also interfered: {', '.join(hit[1:])}." if hit[1:] else ""))
+    for r in results:
         if r["status"] == "unavailable":
             sentences.append(f"{r['device']['name']} was not run: {r['reason']}.")
         elif r["status"] in ("failed", "invalid"):
@@ -141,6 +149,7 @@ def device_section(r: Result) -> str:
             f"- Warm-up: {train['warmup_steps']} steps ({train['warmup_rule']}"
             + ("; cap reached" if train.get("warmup_capped") else "") + f"), then {train['measured_steps']} "
             "measured steps."]
+    out += headline_lines(r)
     inference = lookup(r, "metrics", "inference")
     if inference:
         off = inference["offline"]
@@ -149,6 +158,8 @@ def device_section(r: Result) -> str:
                    f"requests; batch-{off['batch_size']} {off['samples_per_s']:,.0f} samples/s.")
         out += model_latency_lines(inference)
     out += [f"- Warning: {warning}." for warning in lookup(r, "metrics", "window_warnings") or []]
+    out += interference_lines(r)
+    out += timer_lines(r)
     out += overlap_lines(r)
     overhead = lookup(r, "metrics", "overhead")
     if overhead:
@@ -176,11 +187,30 @@ def overlap_lines(r: Result) -> list[str]:
     out = []
     for name, section in (("training", lookup(r, "metrics", "training")),
                           ("batched inference", lookup(r, "metrics", "inference", "offline"))):
-        gain = (section or {}).get("overlap_gain")
-        if gain:
+        gain, flag = (section or {}).get("overlap_gain"), (section or {}).get("overlap_gain_flag")
+        if flag:
+            out.append(f"- Overlap ({name}): no gain given, {flag} (it read "
+                       f"{fmt(section.get('overlap_gain_unreliable'), 2, '×')}).")
+        elif gain:
             out.append(f"- Overlap ({name}): {section['samples_per_s']:,.0f} samples/s with the host running "
                        f"ahead of the device, {section['samples_per_s_synced']:,.0f} synchronised every step: "
                        f"overlap gain {gain:.3f}×.")
+    return out
+
+
+def timer_lines(r: Result) -> list[str]:
+    """The timer-agreement check of each window: the device clock against the host's, or why it does not apply."""
+    out = []
+    for name, section in (("training", lookup(r, "metrics", "training")),
+                          ("batch-1 inference", lookup(r, "metrics", "inference")),
+                          ("batched inference", lookup(r, "metrics", "inference", "offline"))):
+        check = (section or {}).get("timer_agreement") or {}
+        if check.get("status") in ("agrees", "disagrees"):
+            out.append(f"- Timer agreement ({name}): {check['source']} {check['status']} with the host clock on "
+                       f"{check['steps']} synchronised steps ({check['total_rel_diff'] * 100:+.2f}% in total, "
+                       f"{check['p50_rel_diff'] * 100:+.2f}% at the median; tolerance {check['tolerance']:.0%}).")
+        elif check.get("status") and name == "training":
+            out.append(f"- Timer agreement: {check['status']}: {check.get('reason')}.")
     return out
 
 

@@ -95,7 +95,8 @@ def check_interference(outcome: Outcome, policy: str) -> None:
         section = _section(outcome.metrics, path).get("interference")
         if section:
             windows[what] = {key: section.get(key) for key in (
-                "interfered", "reasons", "cpu_measured", "cpu_reason", "cores", "others_cores", "steal_cores",
+                "interfered", "reasons", "cpu_measured", "cpu_reason", "cores", "others_cores",
+                "others_cores_uncertainty", "steal_cores",
                 "stalled_steps", "stalled_s", "window_s", "cut_short")}
     hit = [what for what, section in windows.items() if section["interfered"]]
     outcome.metrics["interference"] = {"policy": policy, "interfered": bool(hit), "interfered_windows": hit,

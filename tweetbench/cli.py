@@ -13,6 +13,7 @@ from tweetbench import __version__
 from tweetbench.errors import TweetbenchError, UsageError
 
 if TYPE_CHECKING:
+    from tweetbench.devices import DeviceSpec
     from tweetbench.harness.ranks import LaunchEnv
     from tweetbench.launch.options import RunOptions, RunOutcome
 
@@ -65,7 +66,8 @@ def positive_seconds(text: str) -> float:
 
 
 # tweetbench ab: the run options it shares with run, and those each side (--a, --b) may set on its own.
-AB_SIDE_OPTIONS = ("workload", "precision", "division", "threads", "data", "text_column", "label_column", "delimiter")
+AB_SIDE_OPTIONS = ("workload", "precision", "division", "threads", "data", "text_column", "label_column", "delimiter",
+                   "xla_functionalization")
 AB_COMMON_OPTIONS = (*AB_SIDE_OPTIONS, "devices", "preset", "out", "seed", "timeout")
 
 
@@ -134,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "device's fastest step at the same accuracy: knobs ablated against closed, in the same run)")
     run.add_argument("--threads", type=positive_int, help="torch threads in each worker (torch.set_num_threads, "
                      "before anything runs; recorded in the result); default: torch's own choice")
+    run.add_argument("--xla-functionalization", choices=("on", "off"), help="torch_xla's functionalization pass "
+                     "on XLA devices, set in the worker before torch_xla loads (XLA_DISABLE_FUNCTIONALIZATION); "
+                     "default: torch_xla's own, on (or your XLA_DISABLE_FUNCTIONALIZATION); recorded in the result")
     run.add_argument("--on-interference", default="flag", choices=ON_INTERFERENCE,
                      help="when other processes took CPU during a measured window (or it stalled): flag records and "
                      "names it (default); remeasure measures that window again, up to 3 attempts, all kept in the "
@@ -234,8 +239,18 @@ def _run_options(args: argparse.Namespace, argv: Sequence[str]) -> list[RunOptio
                        timeout_s=args.timeout, profile=args.profile, require_all=args.require_all,
                        scenario=args.scenario, command=("tweetbench", *argv), strategy=args.strategy,
                        repeats=args.repeats, num_nodes=args.num_nodes, scaling_baseline=args.scaling_baseline,
-                       threads=args.threads, on_interference=getattr(args, "on_interference", "flag"))
+                       threads=args.threads, on_interference=getattr(args, "on_interference", "flag"),
+                       xla_functionalization=_xla_functionalization(args, specs))
             for workload in workloads]
+
+
+def _xla_functionalization(args: argparse.Namespace, specs: Sequence[DeviceSpec]) -> str | None:
+    """``--xla-functionalization``, refused where no XLA device runs (it would change nothing)."""
+    setting = getattr(args, "xla_functionalization", None)
+    if setting is not None and not any(spec.kind in ("tpu", "xla-cpu") for spec in specs):
+        raise UsageError("--xla-functionalization applies to XLA devices only: add tpu or xla-cpu to --devices, "
+                         "or leave it out")
+    return setting
 
 
 def _run_one(options: RunOptions, launched: LaunchEnv | None) -> RunOutcome | None:

@@ -236,11 +236,15 @@ class DeviceJob:
     # ``--threads``: torch.set_num_threads in the worker before anything runs; None keeps torch's default.
     # A knob of the run, not of the workload: it never changes the fingerprint.
     threads: int | None = None
+    # ``--xla-functionalization``: torch_xla's functionalization pass, set in the worker before torch_xla loads
+    # (None: torch_xla's default, on, or the user's XLA_DISABLE_FUNCTIONALIZATION). Recorded as a device fact.
+    xla_functionalization: Functionalization | None = None
     # ``--on-interference``: flag, remeasure or invalid (see OnInterference).
     on_interference: OnInterference = "flag"
 
 
 AdamImpl = Literal["for-loop", "foreach", "fused"]
+Functionalization = Literal["on", "off"]
 
 
 @dataclass(frozen=True)
@@ -257,6 +261,9 @@ class StepOptions:
     threads: int | None = None  # torch.set_num_threads for the step
     cpu_affinity: tuple[int, ...] | None = None  # the logical CPUs every thread of the process is pinned to
     loader_workers: int = 0  # DataLoader worker processes that prefetch batches
+    # torch_xla's functionalization pass (XLA_DISABLE_FUNCTIONALIZATION), read once when torch_xla loads: a knob
+    # with it runs in worker processes of its own (scenarios/knob_process.py). None: the process's own setting.
+    xla_functionalization: Functionalization | None = None
     # Test-only (fault ``broken-knob``): Adam maximizes the loss, a knob that changes the math on purpose.
     broken: bool = False
 

@@ -98,3 +98,32 @@ def test_xla_sets_and_records_its_matmul_precision(tmp_path) -> None:
     assert out["32-xla-default"]["xla_mat_mul_precision"] == "default"
     assert "bf16" in out["32-xla-default"]["math_mode"]
     assert out["adam"] == {"capturable": True}
+
+
+@pytest.mark.xla
+@pytest.mark.skipif(bool(_torch_xla_problem()), reason=f"needs torch_xla: {_torch_xla_problem()}")
+def test_each_xla_precision_opens_a_compile_cache_folder_of_its_own(tmp_path) -> None:
+    code = textwrap.dedent("""
+        import json, sys
+        from tweetbench.devices import create_backend, parse_device
+        backend = create_backend(parse_device("xla-cpu"))
+        backend.setup()
+        backend.configure_precision(sys.argv[1])
+        facts = backend.facts()
+        print(json.dumps({k: facts[k] for k in ("persistent_compile_cache", "compile_cache_key",
+                                                "compile_cache_state", "functionalization")}))
+    """)
+    env = {**os.environ, "XLA_PERSISTENT_CACHE_PATH": str(tmp_path / "cache")}
+    env.pop("XLA_DISABLE_FUNCTIONALIZATION", None)
+    out = {}
+    for precision in ("32-true", "32-xla-default"):
+        proc = subprocess.run([sys.executable, "-c", code, precision], capture_output=True, text=True, timeout=300,
+                              env=env)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        out[precision] = json.loads(proc.stdout.strip().splitlines()[-1])
+    true, default = out["32-true"], out["32-xla-default"]
+    assert true["persistent_compile_cache"] != default["persistent_compile_cache"]
+    assert true["persistent_compile_cache"] == str(tmp_path / "cache" / true["compile_cache_key"])
+    assert "-highest-functionalization-on-" in true["compile_cache_key"]
+    assert "-default-functionalization-on-" in default["compile_cache_key"]
+    assert true["compile_cache_state"] == default["compile_cache_state"] == "cold"

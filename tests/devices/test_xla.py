@@ -15,12 +15,17 @@ import pytest
 from tweetbench.analysis.parity import parity_checks
 from tweetbench.devices import create_backend, parse_device, probe
 from tweetbench.devices.base import diff_counters
-from tweetbench.devices.tpu_guard import tpu_chip_count
+from tweetbench.devices.tpu_guard import tpu_chip_count, tpu_pci_generations
 from tweetbench.devices.xla import (
     FUNCTIONALIZATION_ENV,
+    TPU_MATH_MODES,
+    TPUBackend,
     _torch_xla_problem,
+    compile_cache_key,
     compile_problem,
     functionalization_state,
+    tpu_generation,
+    tpu_hardware,
     transfer_problem,
 )
 from tweetbench.records import read_result
@@ -64,6 +69,13 @@ def test_a_compile_inside_the_measured_window_is_a_problem_and_none_is_not():
     assert backend.check_measurement({"compile_count": 2, "compile_s": 3.3}) == \
         "2 XLA compilations during the measured steps (3.3 s)"
     assert compile_problem({"compile_count": 1, "compile_s": 0.5}).startswith("1 XLA compilation ")
+    # A graph loaded from the on-disk cache (no compile counted) is as much a defect of the window.
+    assert backend.check_measurement({"compile_count": 0, "persistent_cache_hits": 1}) == \
+        "1 graph loaded from the persistent compile cache during the measured steps"
+    assert compile_problem({"compile_count": 1, "compile_s": 0.5, "persistent_cache_hits": 3}) == \
+        "1 XLA compilation during the measured steps (0.5 s), and 3 graphs loaded from the persistent compile cache"
+    # Graphs replayed from the in-memory cache are every steady step's: no problem.
+    assert compile_problem({"compile_count": 0, "cached_compile_count": 40, "persistent_cache_misses": 0}) == ""
     assert create_backend(parse_device("cpu")).check_measurement({"compile_count": 5}) == ""
 
 
@@ -82,6 +94,42 @@ def test_the_benchmark_marks_a_result_invalid_when_a_measured_window_compiled():
     assert warning.endswith(" of training")
 
 
+def test_a_window_that_loaded_a_graph_from_the_compile_cache_makes_the_result_invalid():
+    from tweetbench.scenarios.outcome import Outcome, check_windows
+
+    outcome = Outcome()
+    check_windows(outcome, create_backend(parse_device("xla-cpu")),
+                  {"training": ({"compile_count": 0, "persistent_cache_hits": 2, "transfer_to_device_count": 10}, 10)})
+    assert outcome.status == "invalid"
+    assert outcome.reason == "2 graphs loaded from the persistent compile cache during the measured steps of training"
+
+
+def test_the_compile_cache_folder_is_keyed_by_version_precision_functionalization_and_flags():
+    base = compile_cache_key("2.9.0", "highest", "on", "")
+    assert base.startswith("torch_xla-2.9.0-highest-functionalization-on-")
+    others = {compile_cache_key("2.9.0", "default", "on", ""), compile_cache_key("2.9.0", "highest", "off", ""),
+              compile_cache_key("2.9.0", "highest", "on", "--xla_cpu_use_thunk_runtime=false"),
+              compile_cache_key("2.8.0", "highest", "on", "")}
+    assert base not in others and len(others) == 4
+    assert compile_cache_key("2.9.0", "highest", "on", "") == base  # stable across processes
+
+
+def test_functionalization_off_is_an_open_knob_set_in_the_environment_of_processes_of_its_own(monkeypatch):
+    from tweetbench.config import StepOptions
+    from tweetbench.devices.base import DeviceBackend
+
+    monkeypatch.delenv(FUNCTIONALIZATION_ENV, raising=False)
+    backend = create_backend(parse_device("xla-cpu"))
+    knob = next(k for k in backend.open_knobs("32-true") if k.knob == "functionalization")
+    assert knob.name == "functionalization=off" and not knob.problem
+    assert backend.process_env(knob.options) == {FUNCTIONALIZATION_ENV: "1"}
+    assert backend.process_env(StepOptions()) == {}
+    monkeypatch.setenv(FUNCTIONALIZATION_ENV, "1")  # the user turned it off: the knob turns it back on
+    knob = next(k for k in backend.open_knobs("32-true") if k.knob == "functionalization")
+    assert knob.name == "functionalization=on" and backend.process_env(knob.options) == {FUNCTIONALIZATION_ENV: "0"}
+    assert DeviceBackend.process_env(create_backend(parse_device("cpu")), knob.options) == {}
+
+
 @pytest.mark.parametrize(("value", "state"), [(None, "on"), ("1", "off"), ("true", "off"), ("0", "on"),
                                             ("false", "on"), ("yes", "on"), (" 2", "off"), ("", "on")])
 def test_functionalization_state_reads_the_variable_as_torch_xla_does(monkeypatch, value, state):
@@ -94,8 +142,14 @@ def test_functionalization_state_reads_the_variable_as_torch_xla_does(monkeypatc
 
 def test_the_transfer_warning_names_the_gather_indices_only_when_functionalization_is_on(monkeypatch):
     window = {"transfer_to_device_count": 970}
+    monkeypatch.delenv(FUNCTIONALIZATION_ENV, raising=False)  # torch_xla's default, as the closed division runs
+    warning = transfer_problem(window, 10, 3)
+    assert warning.startswith("97.0 host-to-device transfers per measured step, beyond the batch's 3")
+    assert warning.endswith("(the cause: torch_xla's functionalization (on, its default): the LSTM cell's in-place "
+                            "gate views become gathers whose int64 indices are built on the host, several per "
+                            "time step)")
     monkeypatch.setenv(FUNCTIONALIZATION_ENV, "0")
-    assert "gather indices" in transfer_problem(window, 10, 3)
+    assert "gathers whose int64 indices" in transfer_problem(window, 10, 3)
     monkeypatch.setenv(FUNCTIONALIZATION_ENV, "1")
     assert transfer_problem(window, 10, 3) == ("97.0 host-to-device transfers per measured step, beyond the "
                                                "batch's 3: tensors made on the host at every step")
@@ -173,7 +227,8 @@ def test_measured_window_counts_a_new_graph_and_not_a_cached_one_and_nothing_ask
     assert out["problems"][0].startswith("1 XLA compilation during the measured steps")
     assert out["problems"][1] == ""
     assert out["facts"]["pjrt_device"] == "CPU" and out["facts"]["predict_grad_mode"] == "no_grad"
-    assert out["facts"]["functionalization"] == "off"  # setup's default: the LSTM's gate views lower to slices
+    assert out["facts"]["functionalization"] == "on"  # torch_xla's default, as the closed division runs it
+    assert out["facts"]["persistent_compile_cache"] is None  # opened by configure_precision, not called here
     assert out["value"] == 80.0
     assert out["memory"] == {}  # PJRT on the CPU keeps no allocator statistics
 
@@ -206,14 +261,18 @@ def test_xla_cpu_end_to_end_is_ok_with_compile_figures_and_cpu_parity(xla_run):
     assert metrics["device_phases"]["train"]["compile_count"] >= 1
     train = metrics["training"]
     assert train["measured_steps"] == 8 and train["step_ms"]["p50"] > 0
-    # Host round-trips per step are counted: with functionalization off, only the batch's upload (the
-    # loader sends its tensors in one transfer); on, it was 97 per step (the LSTM's gather indices).
-    assert xla["device"]["facts"]["functionalization"] == "off"
+    # Host round-trips per step are counted. torch_xla's default, functionalization on, lowers the LSTM
+    # cell's in-place gate views to gathers with host-built indices: 97 uploads per tiny training step (off,
+    # only the batch's: see the functionalization knob of the open division). The report names the cause.
+    facts = xla["device"]["facts"]
+    assert facts["functionalization"] == "on"
+    assert facts["persistent_compile_cache"].endswith(facts["compile_cache_key"])
+    assert "-highest-functionalization-on-" in facts["compile_cache_key"]
     transfers = train["host_transfers"]
-    assert 1 <= transfers["to_device_per_step"] <= transfers["allowed_to_device_per_step"] == 3
-    offline = metrics["inference"]["offline"]["host_transfers"]
-    assert offline["to_device_per_step"] <= offline["allowed_to_device_per_step"]
-    assert "host-to-device transfers per measured step, beyond" not in (run_dir / "report.md").read_text()
+    assert transfers["to_device_per_step"] > 10 * transfers["allowed_to_device_per_step"] == 30
+    report = (run_dir / "report.md").read_text()
+    assert "host-to-device transfers per measured step, beyond" in report
+    assert "gathers whose int64 indices are built on the host" in report
     assert train["overlap_gain"] > 0 and metrics["inference"]["offline"]["overlap_gain"] > 0
     assert totals["persistent_cache_misses"] >= 1
     # The first step carries the compile; the steady steps do not.
@@ -245,8 +304,34 @@ def test_a_tpu_index_beyond_the_chips_is_unavailable_not_failed(tmp_path, monkey
 
     root = _fake_pci(tmp_path, "0x0076", "0x0076")
     monkeypatch.setattr(xla, "tpu_chip_count", lambda: tpu_chip_count(root))
+    monkeypatch.setattr(xla, "tpu_pci_generations", lambda: tpu_pci_generations(root))
+    monkeypatch.setattr(xla, "_torch_xla_problem", lambda: "")  # the count is checked before torch_xla is needed
     availability = devices.probe(parse_device("tpu:3"))
     assert not availability.available
     assert availability.reason == "tpu:3 does not exist: this machine has 2 TPU chip(s), tpu:0..tpu:1"
     many = devices.probe(parse_device("tpu:4", counted=True))
     assert not many.available and "4 devices per node asked for" in many.reason
+    assert availability.hardware == "TPU7x, 2 chips"
+
+
+def test_the_tpu_generation_comes_from_the_pci_ids_and_torch_xlas_device_kind(tmp_path):
+    assert tpu_pci_generations(_fake_pci(tmp_path, "0x0063", "0x0063", "0x9999")) == ["v5e", "v5e"]
+    assert tpu_generation(None, ["v5e", "v5e"]) == "v5e"
+    for kind, generation in (("TPU v4", "v4"), ("TPU v5 lite", "v5e"), ("TPU v5", "v5p"), ("TPU v5p", "v5p"),
+                             ("TPU v6 lite", "v6e"), ("TPU7x", "TPU7x")):
+        assert tpu_generation(kind, []) == generation
+    assert tpu_generation("TPU v6 lite", ["v5e"]) == "v6e"  # the device kind, where it names one, wins
+    assert tpu_generation("some new kind", ["v5p"]) == "v5p"
+    assert tpu_generation(None, ["v5e", "v6e"]) is None and tpu_generation(None, []) is None
+
+
+def test_the_tpu_label_names_the_generation_and_the_six_pass_fp32():
+    assert TPU_MATH_MODES["highest"] == "fp32 (six bf16 passes, ≈22 bits)"
+    assert TPUBackend.label(tpu_hardware(4, ["v5e"] * 4), TPU_MATH_MODES["highest"]) == \
+        "TPU (v5e, 4 chips) [fp32 (six bf16 passes, ≈22 bits)]"
+    assert tpu_hardware(1, ["v6e"]) == "v6e, 1 chip"
+    assert tpu_hardware(8, ["v4"] * 8, "TPU v5 lite") == "v5e, 8 chips"
+    assert tpu_hardware(2, ["v5e", "v6e"]) == "2 chips, generation mixed: v5e, v6e"
+    assert tpu_hardware(2, []) == "2 chips, generation unknown"
+    # XLA on the CPU computes IEEE fp32 at "highest": its label says so, never the TPU's passes.
+    assert create_backend(parse_device("xla-cpu")).math_modes["highest"] == "fp32 IEEE (XLA matmul precision highest)"

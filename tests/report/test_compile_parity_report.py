@@ -117,3 +117,19 @@ def test_runs_without_compiled_devices_or_parity_show_neither_section():
     cpu = json.loads((DATA / "cpu_result.json").read_text())
     text = render_summary(meta(), [cpu])
     assert "Compile cost" not in text and "Parity with the CPU" not in text
+
+
+def test_the_report_names_the_compile_cache_folder_and_the_graphs_loaded_from_disk_per_phase():
+    from tweetbench.report.xla import compile_section
+
+    cpu, xla = records()
+    folder = "/c/xla-compile/torch_xla-2.9.0-default-functionalization-on-0123456789"
+    xla["device"]["facts"].update(persistent_compile_cache=folder, compile_cache_state="cold",
+                                  compile_cache_key=folder.rsplit("/", 1)[1], functionalization="on")
+    xla["metrics"]["device_phases"]["train"]["persistent_cache_hits"] = 0
+    text = "\n".join(compile_section([cpu, xla], cpu, phases=True))
+    assert (f"functionalization on; persistent compile cache `{folder}` (cold; one folder per torch_xla version, "
+            "matmul precision, functionalization and XLA_FLAGS).") in text
+    assert "| compile-cache hits | loaded from disk |" in text and "| 18 | 0 |" in text
+    xla["device"]["facts"]["persistent_compile_cache"] = None
+    assert "no persistent compile cache: every compile is cold" in "\n".join(compile_section([cpu, xla], cpu))

@@ -153,3 +153,19 @@ def test_the_section_sits_after_the_plain_words_in_the_report_the_summary_and_th
         assert text.index("## Open division") < text.index("| `adam=fused` |")
         assert "| CPU (open) | – | – | – | – | – | `adam=fused`, `compile=inductor` | parity match, convergence ok |" \
             in text and "- Convergence: open 3 epochs vs closed 3, allowed 4 → ok." in text
+
+
+def test_a_knob_measured_in_processes_of_its_own_says_how_it_was_interleaved_and_its_parity():
+    record = open_record()
+    record["metrics"]["open"]["knobs"].append(
+        {"name": "functionalization=off", "knob": "functionalization", "option": "off",
+         "setting": "XLA_DISABLE_FUNCTIONALIZATION=1 before torch_xla loads", "supported": True, "problem": "",
+         "speedup": 0.93, "ci95": [0.88, 0.98], "rounds": 12, "decision": "dropped",
+         "why": "slower: 0.93× [0.88, 0.98]", "parity_max_abs_diff": 0.0, "compile_s": None,
+         "isolation": "two long-lived worker processes, one per setting, driven in ABBA order"})
+    text = ablation_table(record)
+    assert "| `functionalization=off` | `XLA_DISABLE_FUNCTIONALIZATION=1 before torch_xla loads` | " \
+           "0.93× [0.88, 0.98] | dropped | slower: 0.93× [0.88, 0.98] |" in text
+    assert ("- `functionalization=off` ran in processes of its own: two long-lived worker processes, one per "
+            "setting, driven in ABBA order; parity max |Δloss| against closed 0e+00, 12 rounds.") in text
+    assert "ran in processes of its own" not in ablation_table(open_record())

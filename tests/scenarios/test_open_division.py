@@ -116,3 +116,103 @@ def test_cli_refuses_an_unknown_division_and_open_data_parallel_in_one_line(caps
     assert err.startswith("tweetbench: error: unknown division 'opne'") and err.count("\n") == 1
     assert main(["run", "--devices", "cpu:2", "--strategy", "ddp", "--division", "open", "--out", str(tmp_path)]) == 2
     assert "closed division" in capsys.readouterr().err
+
+
+# -- a knob set before the device library loads: measured in processes of its own -----------------------
+
+class _FakeWorker:
+    """A knob worker without a process: closed's blocks take 1.0 s a step, the knob's ``knob_s``."""
+
+    log: list[tuple[str, str]] = []
+    knob_s = 0.5
+    knob_losses = [1.0, 0.9, 0.8]
+    problem = ""
+
+    def __init__(self, spec, work_dir):
+        self.name = spec.name
+        self.closed = False
+
+    def ask(self, request):
+        _FakeWorker.log.append((self.name, request.get("op", "ready")))
+        if request.get("op") == "parity":
+            return {"losses": list(_FakeWorker.knob_losses)}
+        if request.get("op") == "train":
+            seconds = 1.0 if self.name == "closed" else _FakeWorker.knob_s
+            problem = _FakeWorker.problem if self.name != "closed" and request["round"] == 1 else ""
+            return {"samples": [seconds + 0.01 * request["round"]], "problem": problem}
+        return {}
+
+    def close(self):
+        _FakeWorker.log.append((self.name, "close"))
+
+
+@pytest.fixture
+def fake_workers(monkeypatch):
+    from tweetbench.scenarios import knob_process
+
+    monkeypatch.setattr(knob_process, "KnobWorker", _FakeWorker)
+    monkeypatch.setattr(_FakeWorker, "log", [])
+    return knob_process
+
+
+def _measure(knob_process, tmp_path, closed_losses=(1.0, 0.9, 0.8)):
+    from tweetbench.harness.progress import ProgressEmitter
+
+    wl = variants.resolve("tiny", division="open")
+    job = DeviceJob("xla-cpu", wl, SMOKE, profile=False)
+    model = build_model(wl, 4)
+    knob = knobs.functionalization("off")
+    quiet = ProgressEmitter(open("/dev/null", "w"))  # noqa: SIM115
+    return knob_process.measure_in_processes(job, knob, {"XLA_DISABLE_FUNCTIONALIZATION": "1"}, model,
+                                             list(closed_losses), tmp_path, quiet)
+
+
+def test_a_process_knob_is_gated_then_measured_in_abba_rounds_against_closed(fake_workers, tmp_path):
+    row = _measure(fake_workers, tmp_path)
+    trains = [name for name, op in _FakeWorker.log if op == "train"]
+    knob = "functionalization=off"
+    assert trains == ["closed", knob, knob, "closed", "closed", knob, knob, "closed"]  # smoke: 4 rounds, ABBA
+    assert _FakeWorker.log[:3] == [("closed", "ready"), (knob, "ready"), (knob, "parity")]
+    assert [op for _, op in _FakeWorker.log[-2:]] == ["close", "close"]
+    assert row["decision"] == "kept" and row["rounds"] == 4 and row["parity_max_abs_diff"] == 0.0
+    assert row["speedup"] > 1.5 and row["ci95"][0] > 1.0
+    assert "ABBA" in row["isolation"] and (tmp_path / "knob-initial-weights.pt").exists()
+
+
+def test_a_process_knob_that_moves_the_losses_is_dropped_before_it_is_timed(fake_workers, tmp_path):
+    row = _measure(fake_workers, tmp_path, closed_losses=(2.0, 1.5, 1.0))
+    assert row["why"].startswith("fails the accuracy gate: ") and "decision" not in row
+    assert not [op for _, op in _FakeWorker.log if op == "train"]
+    assert [op for _, op in _FakeWorker.log[-2:]] == ["close", "close"]
+
+
+def test_a_process_knob_whose_round_compiled_is_dropped_with_the_reason(fake_workers, tmp_path, monkeypatch):
+    monkeypatch.setattr(_FakeWorker, "problem", "1 XLA compilation during the measured steps (2.0 s)")
+    row = _measure(fake_workers, tmp_path)
+    assert row["decision"] == "dropped"
+    assert row["why"] == ("invalid rounds: functionalization=off, round 2: 1 XLA compilation during the measured "
+                          "steps (2.0 s)")
+
+
+def test_a_knob_worker_speaks_its_protocol_over_a_pipe(tmp_path):
+    """The real worker process, on the CPU (no torch_xla): ready, parity, prime, a round, then it quits."""
+    import torch
+
+    from tweetbench.scenarios.knob_process import KnobSpec, KnobWorker
+
+    wl = variants.resolve("tiny", division="open")
+    data = load_data(wl, DataSource())
+    torch.save(build_model(wl, data.num_classes).state_dict(), tmp_path / "w.pt")
+    worker = KnobWorker(KnobSpec(DeviceJob("cpu", wl, SMOKE, profile=False), tmp_path / "w.pt", "probe",
+                                 {"TWEETBENCH_PROBE": "1"}), tmp_path)
+    try:
+        assert worker.ask({})["ready"] is True
+        assert len(worker.ask({"op": "parity"})["losses"]) == SMOKE.parity_steps
+        worker.ask({"op": "prime"})
+        reply = worker.ask({"op": "train", "round": 0})
+        assert len(reply["samples"]) == 1 and reply["samples"][0] > 0 and reply["problem"] == ""
+        with pytest.raises(RuntimeError, match="the probe worker failed: ValueError: unknown request 'nope'"):
+            worker.ask({"op": "nope"})
+    finally:
+        worker.close()
+    assert worker.process.returncode == 0

@@ -210,6 +210,12 @@ class DeviceBackend(ABC):
         """Apply the process-wide part of ``options`` (CPU threads and affinity) for a block, then restore it."""
         yield
 
+    def process_env(self, options: StepOptions) -> dict[str, str]:
+        """The environment a process must start with to compute a step the ``options``' way, read once when the
+        device's library loads ({}: nothing; the knob then runs in this process). A knob that needs one is
+        measured in worker processes of its own (``scenarios/knob_process.py``)."""
+        return {}
+
     def clock(self) -> DeviceClock:
         """This device's clock (see ``DeviceClock``): its own where it has one, else the host's."""
         return HostClock()

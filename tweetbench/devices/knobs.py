@@ -11,12 +11,12 @@ import os
 import shutil
 from collections.abc import Sequence
 
-from tweetbench.config import AdamImpl, Knob, StepOptions
+from tweetbench.config import AdamImpl, Functionalization, Knob, StepOptions
 
 # The options each knob sets: two knobs that set one of the same options are alternatives, never combined.
 KNOB_FIELDS = {"adam": ("adam",), "compile": ("compile_backend", "compile_mode"),
                "cuda-graphs": ("compile_backend", "compile_mode"), "threads": ("threads", "cpu_affinity"),
-               "loader": ("loader_workers",)}
+               "loader": ("loader_workers",), "functionalization": ("xla_functionalization",)}
 
 
 def adam(option: AdamImpl, problem: str = "") -> Knob:
@@ -46,6 +46,15 @@ def prefetch(workers: int, pinned: bool, problem: str = "") -> Knob:
     pin = ", pin_memory=True" if pinned else ""
     return Knob("loader", "prefetch", f"DataLoader(num_workers={workers}, prefetch_factor=4{pin})",
                 StepOptions(loader_workers=workers), problem)
+
+
+def functionalization(option: Functionalization, problem: str = "") -> Knob:
+    """torch_xla's functionalization pass on or off. torch_xla reads the variable once, when it loads, so this
+    knob's rounds run in two worker processes of their own (``scenarios/knob_process.py``)."""
+    value = "1" if option == "off" else "0"
+    setting = (f"XLA_DISABLE_FUNCTIONALIZATION={value} before torch_xla loads (its rounds against closed in two "
+               "worker processes of their own, driven ABBA)")
+    return Knob("functionalization", option, setting, StepOptions(xla_functionalization=option), problem)
 
 
 def broken() -> Knob:

@@ -13,22 +13,31 @@ import functools
 from pathlib import Path
 
 _GOOGLE_PCI_VENDOR_ID = "0x1ae0"
-# v2/v3, (plc), v4, v5p, v5e, v6e, TPU7x (the ids JAX's hardware_utils lists).
-_TPU_PCI_DEVICE_IDS = {"0x0027", "0x0056", "0x005e", "0x0062", "0x0063", "0x006f", "0x0076"}
+_PCI_ROOT = Path("/sys/bus/pci/devices")
+# The TPU chips' PCI device ids and their generations, as JAX's hardware_utils lists them (0x0056 has no
+# public name; 0x0027 is v2 or v3).
+TPU_PCI_GENERATIONS = {"0x0027": "v2/v3", "0x0056": "plc", "0x005e": "v4", "0x0062": "v5p", "0x0063": "v5e",
+                       "0x006f": "v6e", "0x0076": "TPU7x"}
 
 
-def tpu_chip_count(pci_root: Path = Path("/sys/bus/pci/devices")) -> int:
-    """Count TPU chips attached through PCI, reading sysfs only (no network, no torch_xla)."""
-    count = 0
-    for vendor in pci_root.glob("*/vendor"):
+def tpu_pci_generations(pci_root: Path = _PCI_ROOT) -> list[str]:
+    """The generation of every TPU chip attached through PCI, reading sysfs only (no network, no torch_xla)."""
+    found = []
+    for vendor in sorted(pci_root.glob("*/vendor")):
         try:
             if vendor.read_text().strip() != _GOOGLE_PCI_VENDOR_ID:
                 continue
-            if (vendor.parent / "device").read_text().strip() in _TPU_PCI_DEVICE_IDS:
-                count += 1
+            generation = TPU_PCI_GENERATIONS.get((vendor.parent / "device").read_text().strip())
         except OSError:
             continue
-    return count
+        if generation is not None:
+            found.append(generation)
+    return found
+
+
+def tpu_chip_count(pci_root: Path = _PCI_ROOT) -> int:
+    """Count TPU chips attached through PCI, reading sysfs only (no network, no torch_xla)."""
+    return len(tpu_pci_generations(pci_root))
 
 
 _installed = False

@@ -19,8 +19,10 @@ always labelled XLA on CPU, never TPU.
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.metadata
 import importlib.util
+import json
 import os
 import re
 import sys
@@ -30,7 +32,7 @@ from typing import Any
 
 import torch
 
-from tweetbench.config import Knob
+from tweetbench.config import Knob, StepOptions
 from tweetbench.devices import knobs
 from tweetbench.devices.base import (
     Availability,
@@ -38,27 +40,40 @@ from tweetbench.devices.base import (
     DeviceSpec,
     diff_counters,
 )
-from tweetbench.devices.tpu_guard import tpu_chip_count
+from tweetbench.devices.tpu_guard import tpu_chip_count, tpu_pci_generations
 from tweetbench.errors import UsageError
 from tweetbench.workload.corpus import default_cache_dir
 
 PJRT_ENV = "PJRT_DEVICE"
-# With functionalization on (torch_xla's default), aten's LSTM cell, which applies its gate activations
-# in place to views of one gates tensor, is lowered to gathers whose int64 indices are built on the
-# host: about 6 uploads per time step (97 per training step on tiny, 289 on v1). Off, the views lower
-# to slices, the step makes only the batch's uploads and the losses are bit-identical (on v1 XLA:CPU
-# inference ran 2.5-7.5x faster, while the training graph compiled and executed about 4x longer).
-# tweetbench turns it off unless the user set the variable (0 measures torch_xla's default path).
+# torch_xla's functionalization pass, on by default and run so by the closed division. With it on,
+# aten's LSTM cell, which applies its gate activations in place to views of one gates tensor, is lowered
+# to gathers whose int64 indices are built on the host: about 6 uploads per time step (97 per training
+# step on tiny, 289 on v1), flagged by the transfer warning. Off (XLA_DISABLE_FUNCTIONALIZATION=1, a
+# debug flag torch_xla keeps "to A/B test the impact of functionalization"), the views lower to slices:
+# it is an open-division knob (scenarios/isolated_knob.py) and a run option (--xla-functionalization).
+# A user's own setting of the variable is respected and recorded.
 FUNCTIONALIZATION_ENV = "XLA_DISABLE_FUNCTIONALIZATION"
+GATHER_CAUSE = ("torch_xla's functionalization (on, its default): the LSTM cell's in-place gate views become "
+                "gathers whose int64 indices are built on the host, several per time step")
 # Lightning's XLA precision plugin accepts only these (bf16-mixed / 16-mixed are GPU/CPU AMP modes).
 XLA_PRECISIONS = ("32-true", "16-true", "bf16-true")
-# torch_xla's matmul precision per workload precision: "highest" is fp32 (six bf16 passes), "default"
-# rounds the fp32 inputs to bf16 in one pass (torch_xla's own default, and a TPU's native mode).
+# torch_xla's matmul precision per workload precision: "highest" is fp32, "default" rounds the fp32
+# inputs to bf16 in one pass (torch_xla's own default, and a TPU's native mode).
 XLA_MAT_MUL = {"32-true": "highest", "32-xla-default": "default"}
-XLA_MATH_MODES = {"highest": "fp32 IEEE (XLA matmul precision highest)",
-                  "high": "fp32 via three bf16 matmul passes (XLA matmul precision high)",
-                  "default": "fp32 inputs rounded to bf16 in the matmul (XLA matmul precision default)"}
+# What each matmul precision computes. On XLA:CPU "highest" is IEEE fp32; a TPU's MXU multiplies bf16
+# only, so there "highest" is six bf16 passes, about 22 bits (torch_xla's backends/__init__.py).
+XLA_CPU_MATH_MODES = {"highest": "fp32 IEEE (XLA matmul precision highest)",
+                      "high": "fp32 via three bf16 matmul passes (XLA matmul precision high)",
+                      "default": "fp32 inputs rounded to bf16 in the matmul (XLA matmul precision default)"}
+TPU_MATH_MODES = {"highest": "fp32 (six bf16 passes, ≈22 bits)",
+                  "high": "fp32 (three bf16 passes, ≈14 bits)",
+                  "default": "fp32 inputs rounded to bf16 (one bf16 pass)"}
+# torch_xla's device kind (libtpu's name) -> the generation's public name.
+TPU_DEVICE_KINDS = {"tpu v2": "v2", "tpu v3": "v3", "tpu v4": "v4", "tpu v4 lite": "v4i", "tpu v5": "v5p",
+                    "tpu v5p": "v5p", "tpu v5 lite": "v5e", "tpu v5e": "v5e", "tpu v6 lite": "v6e",
+                    "tpu v6e": "v6e", "tpu7x": "TPU7x", "tpu 7x": "TPU7x"}
 FALLBACK_PREFIX = "aten::"
+PERSISTENT_CACHE_ENV = "XLA_PERSISTENT_CACHE_PATH"
 
 
 def torch_xla_version() -> str | None:
@@ -133,24 +148,39 @@ def transfer_problem(window: Mapping[str, Any], steps: int, allowed_per_step: in
     per_step = int(window.get("transfer_to_device_count") or 0) / steps
     if per_step <= allowed_per_step:
         return ""
-    cause = (f" (with functionalization on, {FUNCTIONALIZATION_ENV}=0: the int64 gather indices of the LSTM "
-             f"cell's gate views, several per time step)" if functionalization_state() == "on" else "")
+    cause = f" (the cause: {GATHER_CAUSE})" if functionalization_state() == "on" else ""
     return (f"{per_step:.1f} host-to-device transfers per measured step, beyond the batch's "
             f"{allowed_per_step}: tensors made on the host at every step{cause}")
 
 
-def compile_cache_dir() -> Path:
-    """Where torch_xla keeps compiled graphs between runs: under the tweetbench cache directory."""
-    return default_cache_dir() / "xla-compile"
+def compile_cache_base() -> Path:
+    """Where the compile caches live: ``XLA_PERSISTENT_CACHE_PATH`` if set, else under the tweetbench cache."""
+    return Path(os.environ.get(PERSISTENT_CACHE_ENV) or default_cache_dir() / "xla-compile")
+
+
+def compile_cache_key(torch_xla: str | None, mat_mul: str, functionalization: str, xla_flags: str) -> str:
+    """The compile cache's folder for one configuration: a readable name and a hash of everything it keys.
+
+    torch_xla's graph hash covers the IR, XLA_FLAGS, LIBTPU_INIT_ARGS and the topology, but not the matmul
+    precision nor the functionalization pass: one shared folder could load the other setting's executable.
+    """
+    key = {"torch_xla": torch_xla, "mat_mul_precision": mat_mul, "functionalization": functionalization,
+           "XLA_FLAGS": xla_flags}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
+    readable = re.sub(r"[^A-Za-z0-9.-]+", "_", f"torch_xla-{torch_xla or 'unknown'}")
+    return f"{readable}-{mat_mul}-functionalization-{functionalization}-{digest}"
 
 
 def compile_problem(window: Mapping[str, Any]) -> str:
-    """Why a measured window is not valid: the XLA compilations it contains, or ''."""
+    """Why a measured window is not valid: the graphs it compiled or loaded from the persistent cache, or ''."""
     count = int(window.get("compile_count") or 0)
+    loaded = int(window.get("persistent_cache_hits") or 0)
+    graphs = f"{loaded} graph{'' if loaded == 1 else 's'} loaded from the persistent compile cache"
     if count <= 0:
-        return ""
+        return f"{graphs} during the measured steps" if loaded > 0 else ""
     plural = "compilation" if count == 1 else "compilations"
-    return f"{count} XLA {plural} during the measured steps ({float(window.get('compile_s') or 0.0):.1f} s)"
+    compiled = f"{count} XLA {plural} during the measured steps ({float(window.get('compile_s') or 0.0):.1f} s)"
+    return f"{compiled}, and {graphs}" if loaded > 0 else compiled
 
 
 @functools.lru_cache(maxsize=1)
@@ -204,6 +234,8 @@ class _XLABackend(DeviceBackend):
         super().__init__(spec)
         self._window_start: dict[str, Any] | None = None
         self._cache_files_at_start: int | None = None
+        self._cache_base = compile_cache_base()
+        self._cache_key: str | None = None
 
     @property
     def index(self) -> int:
@@ -216,17 +248,26 @@ class _XLABackend(DeviceBackend):
             raise UsageError(f"torch_xla was already started with {PJRT_ENV}={current!r}; {self.spec.name} needs "
                              f"{PJRT_ENV}={self.pjrt_device}: run it in its own process")
         os.environ[PJRT_ENV] = self.pjrt_device
-        os.environ.setdefault(FUNCTIONALIZATION_ENV, "1")
+        # The persistent cache opens in configure_precision, in a folder keyed by the precision; until
+        # then torch_xla must not open the user's folder itself.
+        self._cache_base = compile_cache_base()
+        os.environ.pop(PERSISTENT_CACHE_ENV, None)
         import torch_xla  # noqa: F401  (starts the PJRT client for this device type)
+
+    def _open_compile_cache(self, mat_mul: str) -> None:
+        """Compiled graphs persist between runs (a warm run skips the LSTM's compiles), in a folder of their own
+        per torch_xla version, matmul precision, functionalization and XLA_FLAGS (``compile_cache_key``)."""
+        import torch_xla
         import torch_xla.runtime as xr
 
-        # Compiled graphs persist between runs, so a warm run skips the minutes of LSTM compiles;
-        # time to first step is recorded for both (cold: a new cache; warm: a filled one).
-        if not torch_xla._XLAC._xla_computation_cache_is_initialized():
-            cache = Path(os.environ.get("XLA_PERSISTENT_CACHE_PATH") or compile_cache_dir())
-            cache.mkdir(parents=True, exist_ok=True)
-            self._cache_files_at_start = sum(1 for _ in cache.iterdir())
-            xr.initialize_cache(str(cache), readonly=False)
+        if torch_xla._XLAC._xla_computation_cache_is_initialized():
+            return
+        self._cache_key = compile_cache_key(torch_xla_version(), mat_mul, functionalization_state(),
+                                            os.environ.get("XLA_FLAGS", ""))
+        cache = self._cache_base / self._cache_key
+        cache.mkdir(parents=True, exist_ok=True)
+        self._cache_files_at_start = sum(1 for _ in cache.iterdir())
+        xr.initialize_cache(str(cache), readonly=False)  # sets XLA_PERSISTENT_CACHE_PATH for any child
 
     @property
     def torch_device(self) -> torch.device:
@@ -259,12 +300,20 @@ class _XLABackend(DeviceBackend):
         return False, (f"unsupported on this device: Lightning's XLA plugin runs {', '.join(XLA_PRECISIONS)}, "
                        f"of which tweetbench measures 32-true (and 32-xla-default), not {precision}")
 
+    math_modes: Mapping[str, str] = XLA_CPU_MATH_MODES
+
     def configure_precision(self, precision: str) -> dict[str, Any]:
         from torch_xla.backends import get_mat_mul_precision, set_mat_mul_precision
 
         set_mat_mul_precision(XLA_MAT_MUL[precision])  # type: ignore[arg-type]
         actual = str(get_mat_mul_precision())
-        return {"math_mode": XLA_MATH_MODES.get(actual, actual), "xla_mat_mul_precision": actual}
+        self._open_compile_cache(actual)
+        return {"math_mode": self.math_modes.get(actual, actual), "xla_mat_mul_precision": actual}
+
+    def process_env(self, options: StepOptions) -> dict[str, str]:
+        if options.xla_functionalization is None:
+            return {}
+        return {FUNCTIONALIZATION_ENV: "1" if options.xla_functionalization == "off" else "0"}
 
     def optimizer_options(self, precision: str) -> dict[str, Any]:
         # Adam's step count stays on the device: no new host scalars to upload (and trace) every step.
@@ -280,6 +329,8 @@ class _XLABackend(DeviceBackend):
             knobs.pinned_threads(1, [0], "a CPU eager knob: XLA runs the step as its own compiled executable"),
             knobs.prefetch(1, pinned=False, problem="already in the closed division: torch_xla's MpDeviceLoader "
                                                     "prefetches the batches to the device"),
+            # The other setting of the pass than this process runs (off, unless the user turned it off).
+            knobs.functionalization("off" if functionalization_state() == "on" else "on"),
         ]
 
     def memory(self) -> dict[str, Any]:
@@ -338,8 +389,10 @@ class _XLABackend(DeviceBackend):
             # Lightning runs predict under no_grad on XLA, not inference_mode (loops/utilities.py).
             "predict_grad_mode": "no_grad",
             "functionalization": functionalization_state(),
-            # The on-disk compile cache (setup): where it is, and whether this run found it empty (cold).
-            "persistent_compile_cache": os.environ.get("XLA_PERSISTENT_CACHE_PATH"),
+            # The on-disk compile cache (configure_precision): its folder, keyed by torch_xla's version, the
+            # matmul precision, functionalization and XLA_FLAGS, and whether this run found it empty (cold).
+            "persistent_compile_cache": os.environ.get(PERSISTENT_CACHE_ENV) if self._cache_key else None,
+            "compile_cache_key": self._cache_key,
             "compile_cache_state": None if self._cache_files_at_start is None
             else ("cold" if self._cache_files_at_start == 0 else "warm"),
         }
@@ -353,18 +406,28 @@ class TPUBackend(_XLABackend):
     # Lightning's XLAStrategy: one replica per TPU core, spawned by torch_xla's launcher inside fit.
     strategies = ("xla",)
 
+    math_modes = TPU_MATH_MODES
+
     @classmethod
     def probe(cls, spec: DeviceSpec) -> Availability:
         chips = tpu_chip_count()
         if chips == 0:
             return Availability(False, "none", "no TPU chip found on the PCI bus")
+        hardware = tpu_hardware(chips, tpu_pci_generations())
         if (spec.index or 0) >= chips:
-            return Availability(False, f"{chips} TPU chip(s)", f"{spec.name} does not exist: this machine has "
+            return Availability(False, hardware, f"{spec.name} does not exist: this machine has "
                                 f"{chips} TPU chip(s), tpu:0..tpu:{chips - 1}")
         problem = _torch_xla_problem()
         if problem:
-            return Availability(False, f"{chips} TPU chip(s)", problem)
-        return Availability(True, f"{chips} TPU chip(s)", facts={"tpu_chips": chips})
+            return Availability(False, hardware, problem)
+        return Availability(True, hardware, facts={"tpu_chips": chips})
+
+    def facts(self) -> dict[str, Any]:
+        import torch_xla.core.xla_model as xm
+
+        # On a TPU machine torch_xla's device kind comes from libtpu, not the metadata server.
+        kind = str(xm.xla_device_kind(self.torch_device))
+        return {**super().facts(), "tpu_device_kind": kind, "tpu_generation": tpu_generation(kind, [])}
 
     def lightning_accelerator(self) -> Any:
         return "tpu"
@@ -404,6 +467,27 @@ class XLACPUBackend(_XLABackend):
 
     def lightning_devices(self) -> Any:
         return 1
+
+
+def tpu_generation(device_kind: str | None, pci_generations: list[str]) -> str | None:
+    """The TPU generation (v4, v5e, v5p, v6e, TPU7x): from torch_xla's device kind if it names one, else the
+    PCI ids' (when all chips agree), else None."""
+    if device_kind:
+        known = TPU_DEVICE_KINDS.get(" ".join(device_kind.lower().split()))
+        if known:
+            return known
+    distinct = set(pci_generations)
+    return distinct.pop() if len(distinct) == 1 else None
+
+
+def tpu_hardware(chips: int, pci_generations: list[str], device_kind: str | None = None) -> str:
+    """The hardware a TPU label names: ``v5e, 4 chips`` (``4 chips, generation unknown`` when unknown)."""
+    generation = tpu_generation(device_kind, pci_generations)
+    count = f"{chips} chip{'' if chips == 1 else 's'}"
+    if generation is None:
+        mixed = ", ".join(sorted(set(pci_generations)))
+        return f"{count}, generation {'mixed: ' + mixed if mixed else 'unknown'}"
+    return f"{generation}, {count}"
 
 
 def functionalization_state() -> str:

@@ -26,6 +26,7 @@ def job_to_dict(job: DeviceJob, *, run_id: str, run_dir: Path, result_path: Path
         "trial": job.trial,
         "parallel": None if job.parallel is None else job.parallel.to_dict(),
         "threads": job.threads,
+        "xla_functionalization": job.xla_functionalization,
         "on_interference": job.on_interference,
         "run_id": run_id,
         "run_dir": str(run_dir),
@@ -49,5 +50,6 @@ def job_from_dict(data: dict[str, Any]) -> DeviceJob:
         trial=data["trial"],
         parallel=ParallelPlan(**data["parallel"]) if data.get("parallel") else None,
         threads=data.get("threads"),
+        xla_functionalization=data.get("xla_functionalization"),
         on_interference=data.get("on_interference", "flag"),
     )

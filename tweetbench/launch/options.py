@@ -43,6 +43,8 @@ class RunOptions:
     scaling_baseline: Path | None = None
     # ``--threads N``: torch.set_num_threads(N) in each worker before anything runs (None: torch's default).
     threads: int | None = None
+    # ``--xla-functionalization on|off``: applied by each XLA worker before torch_xla loads (None: its default).
+    xla_functionalization: str | None = None
     # ``--on-interference``: flag, remeasure or invalid (config.OnInterference).
     on_interference: str = "flag"
 

@@ -8,12 +8,14 @@ Progress goes to stdout as event lines, logs and errors to stderr.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
 from typing import Any
 
-from tweetbench import faults
+from tweetbench import devices, faults
+from tweetbench.config import DeviceJob, StepOptions
 from tweetbench.errors import TweetbenchError
 from tweetbench.harness.ranks import rank_reporting
 from tweetbench.launch.job import job_from_dict
@@ -25,6 +27,7 @@ from tweetbench.records.files import write_atomic
 def run_job(spec: dict[str, Any]) -> int:
     """Run one device job and write its result; return the process exit code."""
     job = job_from_dict(spec)
+    _apply_process_env(job)
     fault = faults.device_fault(job.device)
     faults.process_fault(fault)
     # Every rank of a data-parallel job runs this same command (Lightning re-runs it for ranks > 0).
@@ -35,6 +38,14 @@ def run_job(spec: dict[str, Any]) -> int:
         return 0  # a rank > 0: rank 0 writes the whole run's result
     write_atomic(Path(spec["result_path"]), dumps(result))
     return 0
+
+
+def _apply_process_env(job: DeviceJob) -> None:
+    """``--xla-functionalization``: its variable in this process's environment, before torch_xla loads."""
+    if job.xla_functionalization is None:
+        return
+    backend = devices.create_backend(devices.parse_device(job.device, counted=job.parallel is not None))
+    os.environ.update(backend.process_env(StepOptions(xla_functionalization=job.xla_functionalization)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -124,6 +124,15 @@ def knob_table(block: Block) -> str:
     return "\n".join(lines)
 
 
+def isolation_lines(block: Block) -> list[str]:
+    """How each knob measured in processes of its own was interleaved with closed, and its parity ([] if none)."""
+    out = [f"- `{table_cell(knob.get('name') or '?')}` ran in processes of its own: {knob['isolation']}; "
+           f"parity max |Δloss| against closed {_exp(knob.get('parity_max_abs_diff'))}, "
+           f"{knob.get('rounds') or 0} rounds."
+           for knob in block.get("knobs") or [] if knob.get("isolation")]
+    return [*out, ""] if out else []
+
+
 def compile_line(block: Block) -> list[str]:
     """The compile cost and when it is paid back, or the recorded note ([] when the record has none)."""
     cost = block.get("compile")
@@ -176,7 +185,8 @@ def ablation_table(result: Result) -> str:
     if block is None:
         return ""
     gate = gate_lines(block)
-    out = [knob_table(block), "", *compile_line(block), *([""] if block.get("compile") else [])]
+    out = [knob_table(block), "", *isolation_lines(block), *compile_line(block),
+           *([""] if block.get("compile") else [])]
     out += ["Accuracy gate:", "", *gate] if gate else []
     return "\n".join(out).rstrip()
 

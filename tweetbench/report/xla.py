@@ -122,11 +122,12 @@ def phase_table(result: Result) -> str:
     """One compiled device's compiles and executions per phase of the run."""
     phases = lookup(result, "metrics", "device_phases") or {}
     seconds = lookup(result, "timing", "phases_s") or {}
-    lines = ["| phase | wall | compiles | compile time | executions | compile-cache hits |", "|" + "---|" * 6]
+    lines = ["| phase | wall | compiles | compile time | executions | compile-cache hits | loaded from disk |",
+             "|" + "---|" * 7]
     for name, c in phases.items():
         lines.append(f"| {name} | {_seconds(seconds.get(name))} | {c.get('compile_count', '–')} | "
                      f"{_seconds(c.get('compile_s'))} | {c.get('execute_count', '–')} | "
-                     f"{c.get('cached_compile_count', '–')} |")
+                     f"{c.get('cached_compile_count', '–')} | {c.get('persistent_cache_hits', '–')} |")
     return "\n".join(lines)
 
 
@@ -136,7 +137,9 @@ def _facts_line(r: Result) -> str:
              f"torch_xla {facts['torch_xla']}" if facts.get("torch_xla") else "",
              f"predict runs under {facts['predict_grad_mode']}" if facts.get("predict_grad_mode") else "",
              f"functionalization {facts['functionalization']}" if facts.get("functionalization") else "",
-             ("persistent compile cache on: compiles may be warm" if facts.get("persistent_compile_cache")
+             (f"persistent compile cache `{facts['persistent_compile_cache']}` "
+              f"({facts.get('compile_cache_state') or 'state unknown'}; one folder per torch_xla version, matmul "
+              "precision, functionalization and XLA_FLAGS)" if facts.get("persistent_compile_cache")
               else "no persistent compile cache: every compile is cold")]
     if lookup(r, "breakdown", "parts_synced") is False:
         parts.append("its time breakdown is host-side (tracing) time: no sync between the parts of a step, "

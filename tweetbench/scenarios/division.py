@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ from tweetbench.harness.parity import run_parity
 from tweetbench.harness.progress import ProgressEmitter
 from tweetbench.scenarios.benchmark import run_benchmark
 from tweetbench.scenarios.convergence import run_convergence
+from tweetbench.scenarios.knob_process import measure_in_processes
 from tweetbench.scenarios.outcome import Outcome
 from tweetbench.workload.dataset import TweetData
 
@@ -55,6 +57,7 @@ class OpenContext:
     initial: nn.Module  # the workload's initial weights, copied before anything trains
     progress: ProgressEmitter
     log_metrics: bool = False
+    work_dir: Path | None = None  # where a knob measured in processes of its own keeps its files and logs
 
     @property
     def block(self) -> Block:
@@ -124,8 +127,8 @@ def _gate_knobs(ctx: OpenContext, offered: list[Knob], rows: dict[str, dict[str,
     ctx.progress.start_phase("open: accuracy gate per knob", len(offered))
     for i, knob in enumerate(offered):
         ctx.progress.step(i + 1)
-        if knob.problem:
-            continue
+        if knob.problem or ctx.backend.process_env(knob.options):
+            continue  # a knob set before the device library loads is gated in its own process (_in_processes)
         row = rows[knob.name]
         try:
             losses, seconds = ctx.timed_parity(knob.options)
@@ -168,6 +171,24 @@ def _ablate(ctx: OpenContext, passing: list[Knob], rows: dict[str, dict[str, Any
     return arms
 
 
+def _in_processes(ctx: OpenContext, offered: list[Knob], rows: dict[str, dict[str, Any]],
+                  closed_losses: list[float | None]) -> None:
+    """The knobs that must be set before the device library loads: each gated and measured against closed in two
+    worker processes of its own, driven ABBA (``knob_process.py``). Not combined into the open result."""
+    for knob in offered:
+        env = ctx.backend.process_env(knob.options)
+        if knob.problem or not env:
+            continue
+        work_dir = ctx.work_dir or Path(tempfile.mkdtemp(prefix="tweetbench-knob-"))
+        row = rows[knob.name]
+        row.update(measure_in_processes(ctx.job, knob, env, ctx.initial, closed_losses,
+                                        work_dir / f"knobs-{ctx.job.device.replace(':', '-')}",
+                                        ctx.progress))
+        if row["decision"] == "kept":
+            row["why"] += (f"; not applied to the open result, which runs in this process's torch_xla: run with "
+                           f"--xla-functionalization {knob.option} to use it")
+
+
 def _compile_s(applied: list[str], rows: dict[str, dict[str, Any]]) -> float | None:
     """The compile time of the open result: its compiling knob's, from the per-knob gate pass."""
     times = [rows[name]["compile_s"] for name in applied if rows[name]["compile_s"] is not None]
@@ -192,7 +213,8 @@ class Final:
 
 def _final(ctx: OpenContext, arms: list[Arm], rows: dict[str, dict[str, Any]]) -> Final:
     """The open result: the combination of the kept knobs against closed and the best single knob, interleaved."""
-    kept = [row for row in rows.values() if row["decision"] == "kept"]
+    # A knob measured in processes of its own cannot join this process's step (torch_xla already loaded).
+    kept = [row for row in rows.values() if row["decision"] == "kept" and not row.get("isolation")]
     if not kept:
         return Final(arms[0], arms[0], [], "no knob was resolved faster than closed: the open result computes "
                      "closed's step", {})
@@ -238,6 +260,7 @@ def select(ctx: OpenContext) -> Selection:
                          "test fault broken-open: the broken knob is the open result", {}, closed_losses)
     passing = _gate_knobs(ctx, offered, rows, closed)
     arms = _ablate(ctx, passing, rows)
+    _in_processes(ctx, offered, rows, closed_losses)
     final = _final(ctx, arms, rows)
     closed_s, open_s = median_sample(final.closed), median_sample(final.result)
     training = {**final.figures, "closed_samples_per_s": _per_s(ctx, closed_s),
@@ -295,7 +318,7 @@ def _judge(outcome: Outcome, gate: dict[str, Any]) -> None:
 def run_open_benchmark(job: DeviceJob, backend: DeviceBackend, module: Any, data: TweetData, run_dir: Path,
                        progress: ProgressEmitter) -> Outcome:
     """The open division's benchmark on one device (steps 1-7 above)."""
-    ctx = OpenContext(job, backend, data, copy.deepcopy(module.model), progress)
+    ctx = OpenContext(job, backend, data, copy.deepcopy(module.model), progress, work_dir=run_dir / "work")
     selection = select(ctx)
     inference = _inference(ctx, selection.closed, selection.result) if selection.applied else {}
     with backend.process_settings(selection.result.options):
@@ -310,7 +333,7 @@ def run_open_benchmark(job: DeviceJob, backend: DeviceBackend, module: Any, data
 def run_open_convergence(job: DeviceJob, backend: DeviceBackend, module: Any, data: TweetData, run_dir: Path,
                          progress: ProgressEmitter) -> Outcome:
     """Closed and then open trained to the target on one device, with the open division's knobs."""
-    ctx = OpenContext(job, backend, data, copy.deepcopy(module.model), progress)
+    ctx = OpenContext(job, backend, data, copy.deepcopy(module.model), progress, work_dir=run_dir / "work")
     selection = select(ctx)
     closed = run_convergence(job, backend, module, data, run_dir, progress, version="closed")
     ctx.log_metrics = True

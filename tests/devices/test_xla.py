@@ -114,6 +114,21 @@ def test_the_compile_cache_folder_is_keyed_by_version_precision_functionalizatio
     assert compile_cache_key("2.9.0", "highest", "on", "") == base  # stable across processes
 
 
+def test_the_cache_base_is_the_users_folder_or_the_one_a_parent_process_keyed_under(monkeypatch, tmp_path):
+    from tweetbench.devices.xla import CACHE_BASE_ENV, PERSISTENT_CACHE_ENV, compile_cache_base
+
+    monkeypatch.delenv(CACHE_BASE_ENV, raising=False)
+    monkeypatch.setenv("TWEETBENCH_CACHE", str(tmp_path))
+    monkeypatch.delenv(PERSISTENT_CACHE_ENV, raising=False)
+    assert compile_cache_base() == tmp_path / "xla-compile"
+    monkeypatch.setenv(PERSISTENT_CACHE_ENV, "/mine")
+    assert str(compile_cache_base()) == "/mine"
+    # A knob worker inherits its parent's keyed folder in XLA_PERSISTENT_CACHE_PATH: it keys under the base.
+    monkeypatch.setenv(PERSISTENT_CACHE_ENV, "/mine/torch_xla-2.9.0-highest-functionalization-on-0123456789")
+    monkeypatch.setenv(CACHE_BASE_ENV, "/mine")
+    assert str(compile_cache_base()) == "/mine"
+
+
 def test_functionalization_off_is_an_open_knob_set_in_the_environment_of_processes_of_its_own(monkeypatch):
     from tweetbench.config import StepOptions
     from tweetbench.devices.base import DeviceBackend
@@ -335,3 +350,30 @@ def test_the_tpu_label_names_the_generation_and_the_six_pass_fp32():
     assert tpu_hardware(2, []) == "2 chips, generation unknown"
     # XLA on the CPU computes IEEE fp32 at "highest": its label says so, never the TPU's passes.
     assert create_backend(parse_device("xla-cpu")).math_modes["highest"] == "fp32 IEEE (XLA matmul precision highest)"
+
+
+def test_ab_sides_can_set_functionalization_and_the_worker_applies_it_before_torch_xla_loads(tmp_path, monkeypatch):
+    from tweetbench import cli
+    from tweetbench.config import DeviceJob, get_preset
+    from tweetbench.launch import worker
+    from tweetbench.workload import variants
+
+    argv = ["ab", "--devices", "xla-cpu", "--workload", "tiny", "--out", str(tmp_path),
+            "--a", "--xla-functionalization on", "--b", "--xla-functionalization off"]
+    args = cli.build_parser().parse_args(argv)
+    sides = {name: cli._ab_side(args, getattr(args, name), name, argv) for name in ("a", "b")}
+    assert sides["a"].xla_functionalization == "on" and sides["b"].xla_functionalization == "off"
+    job = DeviceJob("xla-cpu", variants.resolve("tiny"), get_preset("smoke"), xla_functionalization="off")
+    monkeypatch.setenv(FUNCTIONALIZATION_ENV, "0")
+    worker._apply_process_env(job)
+    assert os.environ[FUNCTIONALIZATION_ENV] == "1" and functionalization_state() == "off"
+    worker._apply_process_env(DeviceJob("xla-cpu", variants.resolve("tiny"), get_preset("smoke")))
+    assert os.environ[FUNCTIONALIZATION_ENV] == "1"  # no option: the environment as it is
+
+
+def test_functionalization_is_refused_in_one_line_where_no_xla_device_runs(tmp_path, capsys):
+    from tweetbench.cli import main
+
+    assert main(["run", "--devices", "cpu", "--xla-functionalization", "off", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == ("tweetbench: error: --xla-functionalization applies to XLA devices "
+                                               "only: add tpu or xla-cpu to --devices, or leave it out")

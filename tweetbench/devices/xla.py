@@ -74,6 +74,9 @@ TPU_DEVICE_KINDS = {"tpu v2": "v2", "tpu v3": "v3", "tpu v4": "v4", "tpu v4 lite
                     "tpu v6e": "v6e", "tpu7x": "TPU7x", "tpu 7x": "TPU7x"}
 FALLBACK_PREFIX = "aten::"
 PERSISTENT_CACHE_ENV = "XLA_PERSISTENT_CACHE_PATH"
+# The base under which the keyed folders are made, for the processes a run starts (initialize_cache points
+# XLA_PERSISTENT_CACHE_PATH at the keyed folder itself).
+CACHE_BASE_ENV = "TWEETBENCH_XLA_CACHE_BASE"
 
 
 def torch_xla_version() -> str | None:
@@ -154,8 +157,10 @@ def transfer_problem(window: Mapping[str, Any], steps: int, allowed_per_step: in
 
 
 def compile_cache_base() -> Path:
-    """Where the compile caches live: ``XLA_PERSISTENT_CACHE_PATH`` if set, else under the tweetbench cache."""
-    return Path(os.environ.get(PERSISTENT_CACHE_ENV) or default_cache_dir() / "xla-compile")
+    """Where the compile caches' folders live: ``XLA_PERSISTENT_CACHE_PATH`` if the user set it, else under the
+    tweetbench cache. A process started by one that opened its folder (a knob worker) inherits the same base."""
+    inherited = os.environ.get(CACHE_BASE_ENV) or os.environ.get(PERSISTENT_CACHE_ENV)
+    return Path(inherited or default_cache_dir() / "xla-compile")
 
 
 def compile_cache_key(torch_xla: str | None, mat_mul: str, functionalization: str, xla_flags: str) -> str:
@@ -268,6 +273,7 @@ class _XLABackend(DeviceBackend):
         cache.mkdir(parents=True, exist_ok=True)
         self._cache_files_at_start = sum(1 for _ in cache.iterdir())
         xr.initialize_cache(str(cache), readonly=False)  # sets XLA_PERSISTENT_CACHE_PATH for any child
+        os.environ[CACHE_BASE_ENV] = str(self._cache_base)
 
     @property
     def torch_device(self) -> torch.device:

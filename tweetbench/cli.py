@@ -13,6 +13,7 @@ from tweetbench import __version__
 from tweetbench.errors import TweetbenchError, UsageError
 
 if TYPE_CHECKING:
+    from tweetbench.config import ServeConfig
     from tweetbench.devices import DeviceSpec
     from tweetbench.harness.ranks import LaunchEnv
     from tweetbench.launch.options import RunOptions, RunOutcome
@@ -62,6 +63,16 @@ def positive_seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
+
+
+def positive_ms(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of milliseconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of milliseconds")
     return value
 
 
@@ -124,9 +135,15 @@ def build_parser() -> argparse.ArgumentParser:
                      "by torchrun or srun (default 1)")
     run.add_argument("--scaling-baseline", type=Path, metavar="RUN_DIR_OR_JSON", help="an earlier single-device "
                      "result to compute scaling efficiency against, instead of running one now")
-    run.add_argument("--scenario", default="benchmark", choices=("benchmark", "convergence"),
+    run.add_argument("--scenario", default="benchmark", choices=("benchmark", "convergence", "serve"),
                      help="benchmark: timed training and inference; convergence: train to the workload's target "
-                     "accuracy with early stopping (default benchmark)")
+                     "accuracy with early stopping; serve: MLPerf LoadGen's scenarios against the trained model "
+                     "(default benchmark)")
+    run.add_argument("--server", default="inprocess", help="serve: the system under test, comma-separated: "
+                     "inprocess (a dynamic batcher in the worker, default), litserve (a LitServe HTTP server on "
+                     "127.0.0.1), or both")
+    run.add_argument("--latency-bound-ms", type=positive_ms, help="serve: the Server scenario's p99 latency "
+                     "bound in ms (default 50: see the README's Serving section)")
     run.add_argument("--precision", default="32-true", help="comma-separated: 32-true (IEEE fp32), 32-tf32 (CUDA), "
                      "32-xla-default (XLA), bf16-mixed, 16-mixed; each is its own workload variant and run "
                      "(default 32-true)")
@@ -176,9 +193,14 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--allow-different-workloads", action="store_true",
                          help="compare even if A and B measured different workloads (fingerprints)")
     compare.add_argument("--across-divisions", action="store_true", help="closed vs open divisions of one workload")
-    compare.add_argument("--fail-on-regression", metavar="PCT", help="exit 1 if some metric is, by its trials, "
-                         "resolved slower by more than PCT, e.g. 5%%; exit 5 if a verdict cannot be decided "
-                         "(unresolved, or too few trials) (for CI gates)")
+    compare.add_argument("--fail-on-regression", metavar="PCT", help="exit 1 if a gated metric's whole 95%% "
+                         "interval lies more than PCT worse, e.g. 5%%; exit 5 if it cannot be decided (the interval "
+                         "straddles PCT, too few trials, or two runs made at different times within their drift)")
+    compare.add_argument("--metric", choices=("train", "latency", "offline"), help="gate this metric only and "
+                         "report the others with Holm-adjusted p-values (default: gate every metric)")
+    compare.add_argument("--drift", metavar="PCT", default="25%", help="drift allowance of two runs made at "
+                         "different times: the gate exits 1 only beyond the bound by more than this or than the "
+                         "runs' own trials show (default 25%%, measured between runs on a shared 2-core VM)")
 
     ab = sub.add_parser("ab", help="interleaved A/B: two configurations of one device, trial by trial in ABBA "
                         "order, each trial a fresh process; then the trial-level verdict")
@@ -188,13 +210,29 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--a", default="", metavar="OPTIONS", help="side A's options, in quotes, e.g. \"--threads 2\"; "
                     f"any of {_flags(side)}; empty: the common options")
     ab.add_argument("--b", default="", metavar="OPTIONS", help="side B's options (the candidate), as for --a")
-    ab.add_argument("--repeats", type=positive_int, default=6, help="trials a side, run A B B A A B ... (default 6, "
-                    "the fewest pairs whose exact test can show a difference at 5%%)")
-    ab.add_argument("--fail-on-regression", metavar="PCT", help="exit 1 if B is, by its trials, resolved slower "
-                    "than A by more than PCT, e.g. 5%%; exit 5 if a verdict cannot be decided")
+    from tweetbench.analysis.ab import DEFAULT_METRIC, DEFAULT_PAIRS
+
+    ab.add_argument("--repeats", type=positive_int, default=DEFAULT_PAIRS, help=f"trials a side, run A B B A A B ... "
+                    f"(default {DEFAULT_PAIRS}: 6 is the fewest pairs whose exact test can reach 5%%, and only when "
+                    "every pair agrees)")
+    ab.add_argument("--metric", choices=("train", "latency", "offline"), default=DEFAULT_METRIC, help="the one "
+                    f"metric the gate judges (default {DEFAULT_METRIC}); the others get Holm-adjusted p-values")
+    ab.add_argument("--fail-on-regression", metavar="PCT", help="exit 1 if the gated metric's whole 95%% interval "
+                    "lies more than PCT worse than A, e.g. 5%%; exit 5 if it cannot be decided")
     ab.add_argument("--markdown", action="store_true", help="print the Markdown report instead of the tables")
     ab.set_defaults(strategy=None, num_nodes=1, scaling_baseline=None, max_epochs=None, scenario="benchmark",
                     profile=False, require_all=False, side_parser=side)
+
+    probe = sub.add_parser("probe", help="device checks: sync (the calls in measured training steps that make the "
+                           "host wait for the device) or numerics (the LSTM against fp64 under 32-true and 32-tf32)")
+    probe.add_argument("check", choices=("sync", "numerics"), help="which check")
+    probe.add_argument("--device", default="gpu", help="cpu, gpu or gpu:N (default gpu)")
+    probe.add_argument("--workload", default=DEFAULT_WORKLOAD, help=f"{', '.join(WORKLOADS)} (default "
+                       f"{DEFAULT_WORKLOAD}): the model's shapes")
+    probe.add_argument("--precision", help="comma-separated precisions (default: sync 32-true; numerics "
+                       "32-true,32-tf32)")
+    probe.add_argument("--steps", type=positive_int, default=20, help="sync: measured steps checked (default 20)")
+    probe.add_argument("--json", type=Path, metavar="FILE", help="also write the result as JSON")
 
     merge = sub.add_parser("merge", help="one summary of results from several machines, with charts")
     merge.add_argument("inputs", nargs="+", type=Path, metavar="DIR_OR_RUN", help="results directories, run "
@@ -240,8 +278,27 @@ def _run_options(args: argparse.Namespace, argv: Sequence[str]) -> list[RunOptio
                        scenario=args.scenario, command=("tweetbench", *argv), strategy=args.strategy,
                        repeats=args.repeats, num_nodes=args.num_nodes, scaling_baseline=args.scaling_baseline,
                        threads=args.threads, on_interference=getattr(args, "on_interference", "flag"),
-                       xla_functionalization=_xla_functionalization(args, specs))
+                       xla_functionalization=_xla_functionalization(args, specs), serve=_serve_config(args))
             for workload in workloads]
+
+
+def _serve_config(args: argparse.Namespace) -> ServeConfig | None:
+    """The serve scenario's settings: the preset's, with --server and --latency-bound-ms."""
+    import dataclasses
+
+    from tweetbench.config import SERVER_KINDS, SERVE_PRESETS
+
+    servers = tuple(name.strip() for name in getattr(args, "server", "inprocess").split(",") if name.strip())
+    bound = getattr(args, "latency_bound_ms", None)
+    unknown = [name for name in servers if name not in SERVER_KINDS]
+    if unknown or not servers:
+        raise UsageError(f"unknown --server {','.join(unknown) or '(empty)'}: choose from {', '.join(SERVER_KINDS)}")
+    if args.scenario != "serve":
+        if servers != ("inprocess",) or bound is not None:
+            raise UsageError("--server and --latency-bound-ms go with --scenario serve")
+        return None
+    config = dataclasses.replace(SERVE_PRESETS[args.preset], servers=tuple(dict.fromkeys(servers)))
+    return config if bound is None else dataclasses.replace(config, latency_bound_ms=bound)
 
 
 def _xla_functionalization(args: argparse.Namespace, specs: Sequence[DeviceSpec]) -> str | None:
@@ -276,6 +333,7 @@ def _run_one(options: RunOptions, launched: LaunchEnv | None) -> RunOutcome | No
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from tweetbench.harness.ranks import LaunchEnv
     from tweetbench.report.console import convergence_results_table, results_table, table_console
+    from tweetbench.report.serving_console import serving_results_table
 
     launched = LaunchEnv.detect() if args.strategy else None
     all_options = _run_options(args, argv)
@@ -285,6 +343,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if outcome is None:
             continue
         table = convergence_results_table if args.scenario == "convergence" else results_table
+        if args.scenario == "serve":
+            table = serving_results_table
         console = table_console()  # at most 100 columns; a long reason is cut, summary.md has it whole
         console.print(table(outcome.results, console.width))
         print(f"results: {outcome.run_dir}  summary: {args.out / 'summary.md'}")
@@ -364,7 +424,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     a, b = load_side(args.a), load_side(args.b)
     with reporting_on(f"{args.a} or {args.b}"):
         result = compare_records(a, b, allow_different_workloads=args.allow_different_workloads, bound=bound,
-                                 across_divisions=args.across_divisions)
+                                 across_divisions=args.across_divisions, primary=args.metric,
+                                 drift=parse_bound(args.drift, "--drift"))
         text = render_markdown(result) if args.markdown else None
         table = None if args.markdown else rich_table(result)
     if text is not None:
@@ -408,7 +469,7 @@ def cmd_ab(args: argparse.Namespace, argv: Sequence[str]) -> int:
     bound = parse_bound(args.fail_on_regression) if args.fail_on_regression is not None else None
     sides = {"A": _ab_side(args, args.a, "a", argv), "B": _ab_side(args, args.b, "b", argv)}
     options = ABOptions(sides["A"].devices[0], sides, {"A": args.a, "B": args.b}, args.repeats, args.out,  # type: ignore[arg-type]
-                        ("tweetbench", *argv), bound)
+                        ("tweetbench", *argv), bound, args.metric)
     with RunProgress(Console(stderr=True)) as progress:
         outcome = run_ab(options, progress.on_event)
     if args.markdown:
@@ -429,6 +490,43 @@ def cmd_merge(args: argparse.Namespace) -> int:
     print(f"merged {len(merge.rows)} row(s) from {len({row.host for row in merge.rows})} host(s), "
           f"{len(merge.skipped)} result(s) skipped: {written[-1]} ({len(written) - 2} charts)")
     return 0
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    import json
+
+    from tweetbench import devices
+    from tweetbench.config import WORKLOADS
+
+    if args.workload not in WORKLOADS:
+        raise UsageError(f"unknown workload {args.workload!r}: choose one of {', '.join(WORKLOADS)}")
+    spec = devices.parse_device(args.device)
+    availability = devices.probe(spec)
+    if not availability.available:
+        raise UsageError(f"{spec} cannot run here: {availability.reason}")
+    backend = devices.create_backend(spec)
+    backend.setup()
+    workload = WORKLOADS[args.workload]
+    if args.check == "sync":
+        from tweetbench.harness import syncdebug
+
+        config = syncdebug.SyncDebugConfig(measured_steps=args.steps)
+        results = [syncdebug.sync_debug_pass(backend, workload, precision, config)
+                   for precision in (args.precision or "32-true").split(",")]
+        lines = [line for result in results for line in syncdebug.summary_lines(result)]
+        out: dict[str, object] = {"check": "sync", "passes": results}
+        failed = any(result["verdict"].startswith("fail") for result in results)
+    else:
+        from tweetbench.harness import numerics
+
+        precisions = tuple((args.precision or ",".join(numerics.PRECISIONS)).split(","))
+        result = numerics.numerics_probe(backend, numerics.NumericsConfig.from_workload(workload), precisions)
+        lines, out, failed = numerics.summary_lines(result), {"check": "numerics", **result}, not result["passed"]
+    print("\n".join(lines))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(out, indent=1), encoding="utf-8")
+    return 1 if failed else 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -494,6 +592,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_ab(args, argv)
         if args.command == "merge":
             return cmd_merge(args)
+        if args.command == "probe":
+            return cmd_probe(args)
         return cmd_report(args)
     except TweetbenchError as exc:
         print(f"tweetbench: error: {exc.message}", file=sys.stderr)

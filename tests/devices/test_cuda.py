@@ -201,3 +201,41 @@ def test_new_switches_alone_leave_the_legacy_one_unreadable_and_the_record_says_
     assert str(read_precision_flags()["cudnn_allow_tf32"]).startswith("unreadable: ")
     set_fp32_math("ieee")  # setting the legacy switch first puts it right
     assert _read_every_flag()["cudnn.allow_tf32"] is False
+
+
+# --------------------------------------------------------------------------- sync-debug and numerics on the GPU
+
+
+@requires_gpu
+def test_an_item_inside_the_sync_debug_window_is_counted_and_named():
+    from tweetbench.harness.syncdebug import SyncCounter
+
+    backend = create_backend(DeviceSpec("gpu"))
+    x = torch.ones(4, device="cuda")
+    with SyncCounter() as counter:
+        backend.set_sync_debug(True)
+        try:
+            x.sum().item()
+        finally:
+            backend.set_sync_debug(False)
+        x.sum().item()  # with the mode off: not counted
+    assert counter.total == 1 and next(iter(counter.sites)).endswith(
+        "in test_an_item_inside_the_sync_debug_window_is_counted_and_named")
+
+
+@requires_gpu
+def test_the_closed_training_step_has_no_hidden_sync():
+    from tweetbench.harness.syncdebug import SyncDebugConfig, sync_debug_pass
+
+    backend = create_backend(DeviceSpec("gpu"))
+    backend.setup()
+    result = sync_debug_pass(backend, WORKLOADS["tiny"], "32-true", SyncDebugConfig(warmup_steps=3, measured_steps=5))
+    assert result["applicable"] and result["verdict"].startswith("pass"), result["sites"]
+
+
+@requires_gpu
+def test_the_lstm_is_ieee_under_32_true_and_visibly_tf32_under_32_tf32(restore_precision_flags: None):
+    from tweetbench.harness.numerics import NumericsConfig, numerics_probe
+
+    result = numerics_probe(create_backend(DeviceSpec("gpu")), NumericsConfig.from_workload(WORKLOADS["v1"]))
+    assert result["passed"], result["verdicts"]

@@ -227,6 +227,12 @@ def test_a_two_process_ddp_run_records_its_world_and_scaling_efficiency(ddp_run)
     breakdown = result["breakdown"]
     assert breakdown["ranks"] == 2 and all(r["breakdown"] for r in result["distributed"]["ranks"])
     assert sum(p["share"] for p in breakdown["parts"].values()) == pytest.approx(1.0)
+    # Lightning's per-step SIGTERM broadcast: timed, and made every 10th step only (harness/sigterm.py).
+    sigterm = result["distributed"]["lightning_sigterm"]
+    assert sigterm["applies"] and sigterm["every_n_steps"] == 10, sigterm
+    measured = result["metrics"]["training"]["measured_steps"]
+    assert 2 * (measured // 10) <= sigterm["calls"] <= 2 * (measured // 10 + 1)  # two ranks
+    assert sigterm["ms_per_call"] > 0 and 0 < sigterm["share_of_step_lightning_default"] < 1
 
 
 @pytest.mark.slow

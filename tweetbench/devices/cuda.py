@@ -207,6 +207,11 @@ class CUDABackend(DeviceBackend):
     def clock(self) -> DeviceClock:
         return CudaEventClock(self.index)
 
+    def set_sync_debug(self, on: bool) -> None:
+        """torch's sync-debug mode: with it on, every call that makes the host wait for the GPU warns
+        ("called a synchronizing CUDA operation"); ``harness/syncdebug.py`` counts and names them."""
+        torch.cuda.set_sync_debug_mode("warn" if on else "default")
+
     @property
     def pin_memory(self) -> bool:
         return True

@@ -47,6 +47,7 @@ from tweetbench.harness.ranks import (
     rank_loader,
 )
 from tweetbench.harness.recorder import StepRecorder
+from tweetbench.harness.sigterm import SIGTERM_EVERY_N, SigtermBroadcast
 from tweetbench.harness.train import STEADY_CV, STEADY_WINDOW
 from tweetbench.harness.trainer import make_trainer
 from tweetbench.records.files import write_atomic
@@ -262,7 +263,8 @@ def _collect_profile(skip: int, trainer: pl.Trainer, module: pl.LightningModule)
 def _train_callbacks(job: DeviceJob, backend: DeviceBackend, watch: RankWatch,
                      on_step: Callable[[int], None] | None) -> tuple[StepRecorder, AgreedDetector, CommRecorder,
                                                                     list[pl.Callback]]:
-    """The timed pass's clock, agreed warm-up detector, communication timer and every callback."""
+    """The timed pass's clock, agreed warm-up detector, communication timer and every callback (the last
+    one, ``SigtermBroadcast``, times and thins Lightning's per-step SIGTERM broadcast)."""
     preset = job.preset
     detector = AgreedDetector(SteadyStateDetector(
         window=min(STEADY_WINDOW, preset.max_warmup_steps), cv_threshold=STEADY_CV,
@@ -271,7 +273,7 @@ def _train_callbacks(job: DeviceJob, backend: DeviceBackend, watch: RankWatch,
     clock = StepRecorder(backend.synchronize, preset.measured_steps, detector=detector, on_step=on_step,
                       on_measure_start=backend.begin_measurement, on_measure_end=backend.end_measurement)
     # The detector learns the strategy first; comm after clock: it reads the step once synchronised.
-    return clock, detector, comm, [detector, clock, comm, _Fault()]
+    return clock, detector, comm, [detector, clock, comm, _Fault(), SigtermBroadcast(SIGTERM_EVERY_N)]
 
 
 def train_rank(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, train: EncodedSplit,
@@ -301,6 +303,11 @@ def train_rank(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, 
         measured_buckets = comm.buckets_per_step[warmup:] or [0]
         run.buckets_per_step = max(measured_buckets)
         run.bytes_per_step = max(comm.bytes_per_step[warmup:] or [0])
+    sigterm = callbacks[-1]
+    assert isinstance(sigterm, SigtermBroadcast)
+    if sigterm.present:
+        run.sigterm_s = sigterm.per_step[warmup:warmup + len(clock.measured)]
+        run.sigterm_called = sigterm.called[warmup:warmup + len(clock.measured)]
     run.non_pad_tokens = non_pad_tokens(loader, warmup, len(clock.measured))
     run.time_to_first_step_s = None if clock.first_step_at is None else clock.first_step_at - started
     run.warmup_rule, run.warmup_capped = detector.rule, detector.capped
@@ -326,7 +333,8 @@ def profile_rank(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier
                          world=info.world_size, pin_memory=backend.pin_memory)
     module.step_sync = backend.part_sync
     try:
-        make_trainer(backend, max_steps=steps, callbacks=[clock], profiler=profiler, precision=wl.precision,
+        callbacks = [clock, SigtermBroadcast(SIGTERM_EVERY_N)]
+        make_trainer(backend, max_steps=steps, callbacks=callbacks, profiler=profiler, precision=wl.precision,
                      **trainer_options(job.parallel)).fit(module, loader)
     finally:
         module.step_sync = None

@@ -299,3 +299,6 @@ class RankRun:
     device_memory: dict[str, Any] = field(default_factory=dict)
     device_counters: dict[str, Any] = field(default_factory=dict)
     process_group_backend: str | None = None
+    # Lightning's per-step SIGTERM broadcast (harness/sigterm.py), per measured step; None where not wrapped.
+    sigterm_s: list[float] | None = None
+    sigterm_called: list[bool] | None = None

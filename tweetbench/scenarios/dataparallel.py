@@ -40,6 +40,7 @@ from tweetbench.harness.ranks import (
     RankWatch,
     gather,
 )
+from tweetbench.harness.sigterm import SIGTERM_EVERY_N, sigterm_section
 from tweetbench.scenarios.outcome import Outcome
 from tweetbench.workload.dataset import TweetData
 from tweetbench.workload.module import TweetClassifier
@@ -194,13 +195,23 @@ def _distributed(batch: int, plan: ParallelPlan, runs: list[RankRun]) -> dict[st
         "ranks": [_rank_figures(batch, r) for r in runs],
         "straggler": scaling.stragglers(steps, comm),
         "communication": _communication(plan, runs),
+        "lightning_sigterm": _sigterm(plan, runs),
     })
     return {key: section[key] for key in _SECTION_ORDER}
 
 
+def _sigterm(plan: ParallelPlan, runs: list[RankRun]) -> dict[str, Any]:
+    """What Lightning's per-step SIGTERM broadcast cost this run's measured steps (``harness/sigterm.py``)."""
+    present = all(r.sigterm_s is not None and r.sigterm_called is not None for r in runs)
+    return sigterm_section(SIGTERM_EVERY_N, present, plan.strategy == "ddp",
+                           [r.sigterm_s or [] for r in runs], [r.step_s for r in runs],
+                           [r.sigterm_called or [] for r in runs])
+
+
 # The order of the distributed section's keys in the record.
 _SECTION_ORDER = ("strategy", "launcher", "process_group_backend", "world_size", "num_nodes", "devices_per_node",
-                  "per_device_batch", "global_batch", "ranks", "straggler", "communication", "scaling")
+                  "per_device_batch", "global_batch", "ranks", "straggler", "communication", "lightning_sigterm",
+                  "scaling")
 
 
 def merged_breakdown(runs: list[RankRun]) -> dict[str, Any] | None:

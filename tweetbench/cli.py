@@ -13,7 +13,6 @@ from tweetbench import __version__
 from tweetbench.errors import TweetbenchError, UsageError
 
 if TYPE_CHECKING:
-    from tweetbench.config import ServeConfig
     from tweetbench.devices import DeviceSpec
     from tweetbench.harness.ranks import LaunchEnv
     from tweetbench.launch.options import RunOptions, RunOutcome
@@ -63,16 +62,6 @@ def positive_seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
-    return value
-
-
-def positive_ms(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of milliseconds") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of milliseconds")
     return value
 
 
@@ -135,15 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "by torchrun or srun (default 1)")
     run.add_argument("--scaling-baseline", type=Path, metavar="RUN_DIR_OR_JSON", help="an earlier single-device "
                      "result to compute scaling efficiency against, instead of running one now")
-    run.add_argument("--scenario", default="benchmark", choices=("benchmark", "convergence", "serve"),
+    run.add_argument("--scenario", default="benchmark", choices=("benchmark", "convergence"),
                      help="benchmark: timed training and inference; convergence: train to the workload's target "
-                     "accuracy with early stopping; serve: MLPerf LoadGen's scenarios against the trained model "
-                     "(default benchmark)")
-    run.add_argument("--server", default="inprocess", help="serve: the system under test, comma-separated: "
-                     "inprocess (a dynamic batcher in the worker, default), litserve (a LitServe HTTP server on "
-                     "127.0.0.1), or both")
-    run.add_argument("--latency-bound-ms", type=positive_ms, help="serve: the Server scenario's p99 latency "
-                     "bound in ms (default 50: see the README's Serving section)")
+                     "accuracy with early stopping (default benchmark)")
     run.add_argument("--precision", default="32-true", help="comma-separated: 32-true (IEEE fp32), 32-tf32 (CUDA), "
                      "32-xla-default (XLA), bf16-mixed, 16-mixed; each is its own workload variant and run "
                      "(default 32-true)")
@@ -193,14 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--allow-different-workloads", action="store_true",
                          help="compare even if A and B measured different workloads (fingerprints)")
     compare.add_argument("--across-divisions", action="store_true", help="closed vs open divisions of one workload")
-    compare.add_argument("--fail-on-regression", metavar="PCT", help="exit 1 if a gated metric's whole 95%% "
-                         "interval lies more than PCT worse, e.g. 5%%; exit 5 if it cannot be decided (the interval "
-                         "straddles PCT, too few trials, or two runs made at different times within their drift)")
-    compare.add_argument("--metric", choices=("train", "latency", "offline"), help="gate this metric only and "
-                         "report the others with Holm-adjusted p-values (default: gate every metric)")
-    compare.add_argument("--drift", metavar="PCT", default="25%", help="drift allowance of two runs made at "
-                         "different times: the gate exits 1 only beyond the bound by more than this or than the "
-                         "runs' own trials show (default 25%%, measured between runs on a shared 2-core VM)")
+    compare.add_argument("--fail-on-regression", metavar="PCT", help="exit 1 if some metric is, by its trials, "
+                         "resolved slower by more than PCT, e.g. 5%%; exit 5 if a verdict cannot be decided "
+                         "(unresolved, or too few trials) (for CI gates)")
 
     ab = sub.add_parser("ab", help="interleaved A/B: two configurations of one device, trial by trial in ABBA "
                         "order, each trial a fresh process; then the trial-level verdict")
@@ -210,15 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--a", default="", metavar="OPTIONS", help="side A's options, in quotes, e.g. \"--threads 2\"; "
                     f"any of {_flags(side)}; empty: the common options")
     ab.add_argument("--b", default="", metavar="OPTIONS", help="side B's options (the candidate), as for --a")
-    from tweetbench.analysis.ab import DEFAULT_METRIC, DEFAULT_PAIRS
-
-    ab.add_argument("--repeats", type=positive_int, default=DEFAULT_PAIRS, help=f"trials a side, run A B B A A B ... "
-                    f"(default {DEFAULT_PAIRS}: 6 is the fewest pairs whose exact test can reach 5%%, and only when "
-                    "every pair agrees)")
-    ab.add_argument("--metric", choices=("train", "latency", "offline"), default=DEFAULT_METRIC, help="the one "
-                    f"metric the gate judges (default {DEFAULT_METRIC}); the others get Holm-adjusted p-values")
-    ab.add_argument("--fail-on-regression", metavar="PCT", help="exit 1 if the gated metric's whole 95%% interval "
-                    "lies more than PCT worse than A, e.g. 5%%; exit 5 if it cannot be decided")
+    ab.add_argument("--repeats", type=positive_int, default=6, help="trials a side, run A B B A A B ... (default 6, "
+                    "the fewest pairs whose exact test can show a difference at 5%%)")
+    ab.add_argument("--fail-on-regression", metavar="PCT", help="exit 1 if B is, by its trials, resolved slower "
+                    "than A by more than PCT, e.g. 5%%; exit 5 if a verdict cannot be decided")
     ab.add_argument("--markdown", action="store_true", help="print the Markdown report instead of the tables")
     ab.set_defaults(strategy=None, num_nodes=1, scaling_baseline=None, max_epochs=None, scenario="benchmark",
                     profile=False, require_all=False, side_parser=side)
@@ -278,27 +251,8 @@ def _run_options(args: argparse.Namespace, argv: Sequence[str]) -> list[RunOptio
                        scenario=args.scenario, command=("tweetbench", *argv), strategy=args.strategy,
                        repeats=args.repeats, num_nodes=args.num_nodes, scaling_baseline=args.scaling_baseline,
                        threads=args.threads, on_interference=getattr(args, "on_interference", "flag"),
-                       xla_functionalization=_xla_functionalization(args, specs), serve=_serve_config(args))
+                       xla_functionalization=_xla_functionalization(args, specs))
             for workload in workloads]
-
-
-def _serve_config(args: argparse.Namespace) -> ServeConfig | None:
-    """The serve scenario's settings: the preset's, with --server and --latency-bound-ms."""
-    import dataclasses
-
-    from tweetbench.config import SERVER_KINDS, SERVE_PRESETS
-
-    servers = tuple(name.strip() for name in getattr(args, "server", "inprocess").split(",") if name.strip())
-    bound = getattr(args, "latency_bound_ms", None)
-    unknown = [name for name in servers if name not in SERVER_KINDS]
-    if unknown or not servers:
-        raise UsageError(f"unknown --server {','.join(unknown) or '(empty)'}: choose from {', '.join(SERVER_KINDS)}")
-    if args.scenario != "serve":
-        if servers != ("inprocess",) or bound is not None:
-            raise UsageError("--server and --latency-bound-ms go with --scenario serve")
-        return None
-    config = dataclasses.replace(SERVE_PRESETS[args.preset], servers=tuple(dict.fromkeys(servers)))
-    return config if bound is None else dataclasses.replace(config, latency_bound_ms=bound)
 
 
 def _xla_functionalization(args: argparse.Namespace, specs: Sequence[DeviceSpec]) -> str | None:
@@ -333,7 +287,6 @@ def _run_one(options: RunOptions, launched: LaunchEnv | None) -> RunOutcome | No
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from tweetbench.harness.ranks import LaunchEnv
     from tweetbench.report.console import convergence_results_table, results_table, table_console
-    from tweetbench.report.serving_console import serving_results_table
 
     launched = LaunchEnv.detect() if args.strategy else None
     all_options = _run_options(args, argv)
@@ -343,8 +296,6 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if outcome is None:
             continue
         table = convergence_results_table if args.scenario == "convergence" else results_table
-        if args.scenario == "serve":
-            table = serving_results_table
         console = table_console()  # at most 100 columns; a long reason is cut, summary.md has it whole
         console.print(table(outcome.results, console.width))
         print(f"results: {outcome.run_dir}  summary: {args.out / 'summary.md'}")
@@ -424,8 +375,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     a, b = load_side(args.a), load_side(args.b)
     with reporting_on(f"{args.a} or {args.b}"):
         result = compare_records(a, b, allow_different_workloads=args.allow_different_workloads, bound=bound,
-                                 across_divisions=args.across_divisions, primary=args.metric,
-                                 drift=parse_bound(args.drift, "--drift"))
+                                 across_divisions=args.across_divisions)
         text = render_markdown(result) if args.markdown else None
         table = None if args.markdown else rich_table(result)
     if text is not None:
@@ -469,7 +419,7 @@ def cmd_ab(args: argparse.Namespace, argv: Sequence[str]) -> int:
     bound = parse_bound(args.fail_on_regression) if args.fail_on_regression is not None else None
     sides = {"A": _ab_side(args, args.a, "a", argv), "B": _ab_side(args, args.b, "b", argv)}
     options = ABOptions(sides["A"].devices[0], sides, {"A": args.a, "B": args.b}, args.repeats, args.out,  # type: ignore[arg-type]
-                        ("tweetbench", *argv), bound, args.metric)
+                        ("tweetbench", *argv), bound)
     with RunProgress(Console(stderr=True)) as progress:
         outcome = run_ab(options, progress.on_event)
     if args.markdown:

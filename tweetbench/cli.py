@@ -13,6 +13,7 @@ from tweetbench import __version__
 from tweetbench.errors import TweetbenchError, UsageError
 
 if TYPE_CHECKING:
+    from tweetbench.config import ServeConfig
     from tweetbench.devices import DeviceSpec
     from tweetbench.harness.ranks import LaunchEnv
     from tweetbench.launch.options import RunOptions, RunOutcome
@@ -62,6 +63,16 @@ def positive_seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
+
+
+def positive_ms(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of milliseconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of milliseconds")
     return value
 
 
@@ -124,9 +135,15 @@ def build_parser() -> argparse.ArgumentParser:
                      "by torchrun or srun (default 1)")
     run.add_argument("--scaling-baseline", type=Path, metavar="RUN_DIR_OR_JSON", help="an earlier single-device "
                      "result to compute scaling efficiency against, instead of running one now")
-    run.add_argument("--scenario", default="benchmark", choices=("benchmark", "convergence"),
+    run.add_argument("--scenario", default="benchmark", choices=("benchmark", "convergence", "serve"),
                      help="benchmark: timed training and inference; convergence: train to the workload's target "
-                     "accuracy with early stopping (default benchmark)")
+                     "accuracy with early stopping; serve: MLPerf LoadGen's scenarios against the trained model "
+                     "(default benchmark)")
+    run.add_argument("--server", default="inprocess", help="serve: the system under test, comma-separated: "
+                     "inprocess (a dynamic batcher in the worker, default), litserve (a LitServe HTTP server on "
+                     "127.0.0.1), or both")
+    run.add_argument("--latency-bound-ms", type=positive_ms, help="serve: the Server scenario's p99 latency "
+                     "bound in ms (default 50: see the README's Serving section)")
     run.add_argument("--precision", default="32-true", help="comma-separated: 32-true (IEEE fp32), 32-tf32 (CUDA), "
                      "32-xla-default (XLA), bf16-mixed, 16-mixed; each is its own workload variant and run "
                      "(default 32-true)")
@@ -251,7 +268,7 @@ def _run_options(args: argparse.Namespace, argv: Sequence[str]) -> list[RunOptio
                        scenario=args.scenario, command=("tweetbench", *argv), strategy=args.strategy,
                        repeats=args.repeats, num_nodes=args.num_nodes, scaling_baseline=args.scaling_baseline,
                        threads=args.threads, on_interference=getattr(args, "on_interference", "flag"),
-                       xla_functionalization=_xla_functionalization(args, specs))
+                       xla_functionalization=_xla_functionalization(args, specs), serve=_serve_config(args))
             for workload in workloads]
 
 
@@ -265,6 +282,25 @@ def _xla_functionalization(args: argparse.Namespace, specs: Sequence[DeviceSpec]
 
 
 def _run_one(options: RunOptions, launched: LaunchEnv | None) -> RunOutcome | None:
+def _serve_config(args: argparse.Namespace) -> ServeConfig | None:
+    """The serve scenario's settings: the preset's, with --server and --latency-bound-ms."""
+    import dataclasses
+
+    from tweetbench.config import SERVER_KINDS, SERVE_PRESETS
+
+    servers = tuple(name.strip() for name in getattr(args, "server", "inprocess").split(",") if name.strip())
+    bound = getattr(args, "latency_bound_ms", None)
+    unknown = [name for name in servers if name not in SERVER_KINDS]
+    if unknown or not servers:
+        raise UsageError(f"unknown --server {','.join(unknown) or '(empty)'}: choose from {', '.join(SERVER_KINDS)}")
+    if args.scenario != "serve":
+        if servers != ("inprocess",) or bound is not None:
+            raise UsageError("--server and --latency-bound-ms go with --scenario serve")
+        return None
+    config = dataclasses.replace(SERVE_PRESETS[args.preset], servers=tuple(dict.fromkeys(servers)))
+    return config if bound is None else dataclasses.replace(config, latency_bound_ms=bound)
+
+
     """One run with its progress display, in this process's role: the suite, or a launched rank."""
     from tweetbench.launch.suite import run_suite
     from tweetbench.report.console import progress_display
@@ -297,6 +333,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             continue
         table = convergence_results_table if args.scenario == "convergence" else results_table
         console = table_console()  # at most 100 columns; a long reason is cut, summary.md has it whole
+    from tweetbench.report.serving_console import serving_results_table
         console.print(table(outcome.results, console.width))
         print(f"results: {outcome.run_dir}  summary: {args.out / 'summary.md'}")
         if not outcome.complete:
@@ -306,6 +343,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if args.require_all and any(r.status == "unavailable" for r in outcome.results):
             print("tweetbench: a device was unavailable and --require-all was given", file=sys.stderr)
             code = max(code, 1)
+        if args.scenario == "serve":
+            table = serving_results_table
     if len(all_options) > 1:
         print(f"variants side by side: {args.out / 'variants.md'}")
     return code

@@ -27,7 +27,7 @@ DIVISIONS: tuple[Division, ...] = ("closed", "open")
 # An open variant's suffix, on its workload name and on its fingerprint.
 OPEN_SUFFIX = "+open"
 PresetName = Literal["smoke", "quick", "standard"]
-ScenarioName = Literal["benchmark", "convergence"]
+ScenarioName = Literal["benchmark", "convergence", "serve"]
 # Lightning strategies tweetbench runs data-parallel (each device kind lists the ones it supports in
 # DeviceBackend.strategies): DDP over torch.distributed (CPU, CUDA), and XLA across TPU cores, whose
 # ranks Lightning's launcher spawns inside ``fit`` (SPAWNED_STRATEGIES).
@@ -175,6 +175,65 @@ PRESETS: dict[str, Preset] = {
 DEFAULT_PRESET = "quick"
 
 
+# ``run --scenario serve --server``: the system under test LoadGen drives. inprocess: a dynamic batcher feeding the
+# model in the worker process; litserve: a LitServe HTTP server on 127.0.0.1 with its own dynamic batching.
+ServerKind = Literal["inprocess", "litserve"]
+SERVER_KINDS: tuple[ServerKind, ...] = ("inprocess", "litserve")
+# The default p99 latency bound of the Server scenario (``--latency-bound-ms``): a tweet classifier runs inside a
+# user-facing request (posting, a timeline refresh), whose whole budget is a few hundred ms; MLPerf bounds its
+# interactive models' p99 at 15 ms (ResNet-50), 60 ms (DLRM) and 130 ms (BERT). 50 ms leaves the rest of the
+# request most of the budget and stays well above one batch of the served model (see README, Serving).
+DEFAULT_LATENCY_BOUND_MS = 50.0
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """How long LoadGen drives each serving scenario, the latency bound, the batcher and the QPS search.
+
+    Durations are far shorter than MLPerf's 600 s: results are not MLPerf-compliant, and the report says so.
+    """
+
+    servers: tuple[ServerKind, ...] = ("inprocess",)
+    latency_bound_ms: float = DEFAULT_LATENCY_BOUND_MS
+    # The batcher: at most this many samples a forward; a Server batch waits at most ``batch_timeout_ms`` for more
+    # after its first sample (0: greedy, it runs whatever is queued). On XLA, sizes snap to power-of-two buckets.
+    max_batch_size: int = 64
+    batch_timeout_ms: float = 2.0
+    train_steps: int = 300  # the model is trained this many steps before it is served
+    single_stream_s: float = 10.0
+    offline_s: float = 5.0
+    multi_stream_s: float = 5.0
+    server_point_s: float = 10.0  # each point of the Server QPS search
+    search_steps: int = 7  # LoadGen runs of the search at most, after its first point
+    search_tolerance: float = 0.05  # stop when the highest VALID and lowest INVALID are this close (relative)
+    overload_factor: float = 2.0  # the overload check's target: this times the found maximum
+    multi_stream_samples: int = 8  # samples per MultiStream query (MLPerf's 8)
+    # TEST01-like: the share of performance-run responses LoadGen logs, checked against the accuracy run's.
+    audit_probability: float = 0.05
+
+    def to_dict(self) -> dict[str, object]:
+        data = dataclasses.asdict(self)
+        data["servers"] = list(self.servers)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> ServeConfig:
+        fields = dict(data)
+        fields["servers"] = tuple(fields.get("servers") or ("inprocess",))  # type: ignore[arg-type]
+        return cls(**fields)  # type: ignore[arg-type]
+
+
+# Seconds in smoke; in quick, a v1 run of every scenario (and the search's points) within ~6 minutes on 2 cores.
+SERVE_PRESETS: dict[str, ServeConfig] = {
+    "smoke": ServeConfig(train_steps=30, single_stream_s=1.0, offline_s=1.0, multi_stream_s=1.0, server_point_s=1.5,
+                         search_steps=4, search_tolerance=0.15),
+    "quick": ServeConfig(train_steps=600, single_stream_s=20.0, offline_s=10.0, multi_stream_s=10.0,
+                         server_point_s=15.0, search_steps=6, search_tolerance=0.08),
+    "standard": ServeConfig(train_steps=1000, single_stream_s=60.0, offline_s=60.0, multi_stream_s=60.0,
+                            server_point_s=60.0, search_steps=8, search_tolerance=0.03),
+}
+
+
 @dataclass(frozen=True)
 class DataSource:
     """Where the tweets come from: the built-in corpus (path None) or the user's file."""
@@ -241,6 +300,8 @@ class DeviceJob:
     xla_functionalization: Functionalization | None = None
     # ``--on-interference``: flag, remeasure or invalid (see OnInterference).
     on_interference: OnInterference = "flag"
+    # ``--scenario serve``: the serving scenario's settings (None for the other scenarios).
+    serve: ServeConfig | None = None
 
 
 AdamImpl = Literal["for-loop", "foreach", "fused"]

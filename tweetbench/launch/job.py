@@ -10,6 +10,7 @@ from tweetbench.config import (
     DeviceJob,
     ParallelPlan,
     Preset,
+    ServeConfig,
     WorkloadConfig,
 )
 
@@ -28,6 +29,7 @@ def job_to_dict(job: DeviceJob, *, run_id: str, run_dir: Path, result_path: Path
         "threads": job.threads,
         "xla_functionalization": job.xla_functionalization,
         "on_interference": job.on_interference,
+        "serve": None if job.serve is None else job.serve.to_dict(),
         "run_id": run_id,
         "run_dir": str(run_dir),
         "result_path": str(result_path),
@@ -52,4 +54,5 @@ def job_from_dict(data: dict[str, Any]) -> DeviceJob:
         threads=data.get("threads"),
         xla_functionalization=data.get("xla_functionalization"),
         on_interference=data.get("on_interference", "flag"),
+        serve=ServeConfig.from_dict(data["serve"]) if data.get("serve") else None,
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tweetbench.config import DataSource, ParallelPlan, Preset, WorkloadConfig
+from tweetbench.config import DataSource, ParallelPlan, Preset, ServeConfig, WorkloadConfig
 from tweetbench.devices import BACKENDS, DeviceSpec
 from tweetbench.records import DeviceResult
 from tweetbench.records.run import RunStatus, run_meta
@@ -47,6 +47,8 @@ class RunOptions:
     xla_functionalization: str | None = None
     # ``--on-interference``: flag, remeasure or invalid (config.OnInterference).
     on_interference: str = "flag"
+    # ``--scenario serve``: its settings (the preset's SERVE_PRESETS entry with the command line's changes).
+    serve: ServeConfig | None = None
 
     @property
     def device_timeout_s(self) -> float:

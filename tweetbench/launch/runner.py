@@ -11,6 +11,7 @@ import torch
 from tweetbench import devices
 from tweetbench.config import DeviceJob
 from tweetbench.devices import Availability, DeviceBackend, DeviceSpec
+from tweetbench.harness import coldstart
 from tweetbench.harness.progress import ProgressEmitter
 from tweetbench.harness.ranks import rank_spec
 from tweetbench.records import DeviceResult, new_result, workload_section
@@ -20,6 +21,7 @@ from tweetbench.scenarios.convergence import run_convergence
 from tweetbench.scenarios.dataparallel import run_distributed_benchmark
 from tweetbench.scenarios.division import run_open_benchmark, run_open_convergence
 from tweetbench.scenarios.outcome import Outcome
+from tweetbench.scenarios.serve import run_serve
 from tweetbench.workload.dataset import TweetData, load_data
 from tweetbench.workload.fingerprint import workload_fingerprint
 from tweetbench.workload.model import build_model
@@ -34,6 +36,7 @@ def run_device(job: DeviceJob, *, run_id: str, run_dir: Path, command: list[str]
     result of the whole run, the other ranks None.
     """
     started = time.time()
+    coldstart.mark("imports", started)
     if job.threads is not None:  # first, so that everything below (and the environment it records) uses it
         torch.set_num_threads(job.threads)
     spec = devices.parse_device(job.device, counted=job.parallel is not None)
@@ -50,7 +53,9 @@ def run_device(job: DeviceJob, *, run_id: str, run_dir: Path, command: list[str]
     backend.setup()
     math = backend.configure_precision(job.workload.precision)
     data = load_data(job.workload, job.data)
+    coldstart.mark("data_loaded")
     model = build_model(job.workload, data.num_classes)
+    coldstart.mark("model_built")
     fingerprint = workload_fingerprint(job.workload, data, model)
     module = TweetClassifier(model, job.workload.lr, log_metrics=job.scenario == "convergence",
                              optimizer_options=backend.optimizer_options(job.workload.precision))
@@ -70,7 +75,9 @@ def _run_scenario(job: DeviceJob, backend: DeviceBackend, module: TweetClassifie
     if job.parallel is not None:
         return run_distributed_benchmark(job, backend, module, data, progress)
     open_division = job.workload.division == "open"
-    if job.scenario == "convergence":
+    if job.scenario == "serve":
+        scenario = run_serve
+    elif job.scenario == "convergence":
         scenario = run_open_convergence if open_division else run_convergence
     else:
         scenario = run_open_benchmark if open_division else run_benchmark

@@ -105,7 +105,8 @@ def _start_worker(options: RunOptions, spec: DeviceSpec, run_id: str, files: Dev
                     options.scenario, options.profile and files.trial <= 1, files.trial,  # type: ignore[arg-type]
                     parallel=options.parallel_plan(spec), threads=options.threads,
                     xla_functionalization=options.xla_functionalization,  # type: ignore[arg-type]
-                    on_interference=options.on_interference)  # type: ignore[arg-type]
+                    on_interference=options.on_interference,  # type: ignore[arg-type]
+                    serve=options.serve)
     write_atomic(files.job, json.dumps(job_to_dict(job, run_id=run_id, run_dir=files.run_dir,
                                                    result_path=files.result, command=list(options.command))))
     return Worker(files.job, files.log, lambda event: on_event(spec.name, event), env), job

@@ -247,6 +247,10 @@ def render_run_report(meta: Mapping[str, Any], results: Sequence[Result]) -> str
         from tweetbench.report.study import render_convergence_report
 
         return render_convergence_report(meta, results)
+    if meta.get("scenario") == "serve":
+        from tweetbench.report.serving import render_serving_report
+
+        return render_serving_report(meta, results)
     status = meta.get("status", "?")
     lines = [f"# tweetbench run {meta['run_id']}", ""]
     if status != "complete":
@@ -291,6 +295,10 @@ def render_summary(meta: Mapping[str, Any], results: Sequence[Result],
         from tweetbench.report.study import convergence_table, convergence_words
 
         lines += [convergence_table(results), "", convergence_words(results), "", *division_section(results)]
+    elif meta.get("scenario") == "serve":
+        from tweetbench.report.serving import serving_summary_lines
+
+        lines += serving_summary_lines(results)
     else:
         flags = noise_flags(results) + parity_flags(results)
         lines += [*flags, *([""] if flags else []), side_by_side_table(results), "", plain_words(results), "",

@@ -79,6 +79,10 @@ def write_run_reports(out: Path, run_dir: Path, meta: Mapping[str, Any], results
     charts: dict[str, bytes] = {}  # summary.md's PNGs, drawn before taking the lock
     if meta.get("scenario") == "convergence":
         write_convergence_plots(records, run_dir)
+    elif meta.get("scenario") == "serve":
+        from tweetbench.report.serving_plot import write_serving_plots
+
+        write_serving_plots(records, run_dir)
     else:
         charts = render_charts(device_rows(records), SUMMARY_PREFIX)
         write_profile_plots(records, run_dir)

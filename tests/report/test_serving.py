@@ -1,0 +1,67 @@
+"""The serving report, table, picture and max-QPS cell, rendered from a recorded tiny serve run."""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from pathlib import Path
+
+from tweetbench.report.serving import (
+    MAX_QPS_COLUMN,
+    console_rows,
+    max_qps_cell,
+    render_serving_report,
+    serving_summary_lines,
+)
+from tweetbench.report.serving_plot import plot_serving, write_serving_plots
+
+RECORD = json.loads((Path(__file__).resolve().parents[1] / "data" / "serve_cpu_result.json").read_text())
+META = {"run_id": "20261206-045832-21a9b6", "preset": "smoke", "status": "complete", "started_at": 0,
+        "command": ["tweetbench", "run", "--scenario", "serve"]}
+
+
+def test_the_report_gives_every_scenario_every_point_and_the_compliance_note() -> None:
+    text = render_serving_report(META, [RECORD])
+    server = RECORD["metrics"]["serving"]["servers"]["inprocess"]
+    assert "Not MLPerf-compliant" in text and "## Serving" in text
+    assert f"{server['max_qps']:,.0f}" in text
+    assert text.count("**INVALID**") == sum(not p["valid"] for p in server["search"]["points"]) + 1  # + overload
+    assert text.count("**VALID**") == sum(p["valid"] for p in server["search"]["points"])
+    assert "Cold start" in text and "identical to the model's own predictions" in text
+    assert "plots/serving_cpu.png" in text
+
+
+def test_a_served_prediction_that_differs_is_said_plainly() -> None:
+    record = copy.deepcopy(RECORD)
+    record["metrics"]["serving"]["servers"]["inprocess"]["accuracy"].update(matches_model=False, differing=3)
+    assert "NOT identical to the model's own predictions (3 differ)" in render_serving_report(META, [record])
+
+
+def test_the_max_qps_cell_gives_the_figure_its_p99_and_the_bound() -> None:
+    server = RECORD["metrics"]["serving"]["servers"]["inprocess"]
+    assert max_qps_cell(RECORD) == f"{server['max_qps']:,.0f} (p99 {server['max_qps_p99_s'] * 1000:.1f} ms ≤ 50 ms)"
+    assert max_qps_cell({"metrics": {}}) == "–"
+    assert MAX_QPS_COLUMN == "max QPS @ p99 ≤ bound"
+
+
+def test_console_rows_and_summary_lines() -> None:
+    headers, rows = console_rows([RECORD, {"device": {"name": "gpu"}, "status": "unavailable", "reason": "no GPU",
+                                           "metrics": {}}])
+    assert headers[0] == "device" and rows[0][2] == "inprocess" and rows[1][-1] == "no GPU"
+    assert any("max Server QPS" in line for line in serving_summary_lines([RECORD]))
+
+
+def test_the_picture_is_drawn_from_the_record_alone_and_none_without_points(tmp_path: Path) -> None:
+    (path,) = write_serving_plots([RECORD], tmp_path)
+    assert path == tmp_path / "plots" / "serving_cpu.png" and path.stat().st_size > 10_000
+    empty = copy.deepcopy(RECORD)
+    empty["metrics"]["serving"]["servers"]["inprocess"]["search"]["points"] = []
+    assert plot_serving(empty, tmp_path / "none.png") is None
+
+
+def test_importing_the_renderers_loads_no_torch() -> None:
+    import subprocess
+
+    code = "import tweetbench.report.serving, tweetbench.report.serving_plot, sys; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

@@ -1,0 +1,181 @@
+"""The serve scenario's report: LoadGen's four scenarios per device and server, the Server search's points, the
+max QPS at the p99 bound, in-process against LitServe, the checks and the cold-start timeline. Pure renderers:
+records in, Markdown (or rows of a console table) out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tweetbench.records import lookup
+
+Result = Mapping[str, Any]
+SERVING_PNG = "plots/serving_{device}.png"
+MAX_QPS_COLUMN = "max QPS @ p99 ≤ bound"
+
+
+def _ms(seconds: Any, digits: int = 2) -> str:
+    return "–" if seconds is None else f"{float(seconds) * 1000:.{digits}f}"
+
+
+def _num(value: Any, digits: int = 0) -> str:
+    return "–" if value is None else f"{float(value):,.{digits}f}"
+
+
+def served(r: Result) -> dict[str, Any]:
+    """The record's systems under test, by name (empty if it served nothing)."""
+    return dict(lookup(r, "metrics", "serving", "servers") or {})
+
+
+def max_qps_cell(r: Result) -> str:
+    """The summary's and merge's "max QPS @ p99 ≤ bound" cell: the in-process figure (else the first server's),
+    with the bound, or – where the record has none."""
+    servers = served(r)
+    server = servers.get("inprocess") or next(iter(servers.values()), None)
+    bound = lookup(r, "metrics", "serving", "latency_bound_s")
+    if not server or server.get("max_qps") is None:
+        return "–"
+    return f"{server['max_qps']:,.0f} (p99 {_ms(server.get('max_qps_p99_s'), 1)} ms ≤ {_ms(bound, 0)} ms)"
+
+
+def scenario_row(device: str, name: str, s: Mapping[str, Any]) -> list[str]:
+    single, offline, multi = s.get("single_stream") or {}, s.get("offline") or {}, s.get("multi_stream") or {}
+    lat = single.get("latency_s") or {}
+    early = (single.get("early_stopping") or {}).get("estimates") or {}
+    overload = s.get("overload") or {}
+    accuracy = s.get("accuracy") or {}
+    return [device, name, _ms(lat.get("p50_s"), 3), _ms(lat.get("p90_s"), 3), _ms(lat.get("p99_s"), 3),
+            _ms(early.get("p90_s"), 3), _num(offline.get("samples_per_s")),
+            _ms((multi.get("query_latency_s") or {}).get("p99_s")), _num(s.get("max_qps")),
+            _ms(s.get("max_qps_p99_s")), overload.get("validity") or "–",
+            "–" if accuracy.get("accuracy") is None else
+            f"{accuracy['accuracy']:.4f} ({'= model' if accuracy.get('matches_model') else '≠ model'})"]
+
+
+SCENARIO_HEADERS = ("device", "server", "SS p50 ms", "SS p90 ms", "SS p99 ms", "SS early-stop p90 ms",
+                    "Offline /s", "MS p99 ms", "max Server QPS", "its p99 ms", "2× overload", "accuracy")
+
+
+def scenarios_table(results: Sequence[Result]) -> str:
+    lines = ["| " + " | ".join(SCENARIO_HEADERS) + " |", "|" + "---|" * len(SCENARIO_HEADERS)]
+    for r in results:
+        for name, server in served(r).items():
+            lines.append("| " + " | ".join(scenario_row(r["device"]["name"], name, server)) + " |")
+    return "\n".join(lines)
+
+
+def points_table(server: Mapping[str, Any]) -> str:
+    """Every Server point tried, in the order tried, with LoadGen's verdict and why."""
+    lines = ["| # | target QPS | achieved /s | p50 ms | p90 ms | p99 ms | queries | verdict | early stopping |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    points = list((server.get("search") or {}).get("points") or [])
+    if server.get("overload"):
+        points.append({**server["overload"], "order": "overload"})
+    for p in points:
+        lat = p.get("latency_s") or {}
+        why = (p.get("early_stopping") or {}).get("text") or p.get("invalid_reason") or ""
+        lines.append(f"| {p.get('order')} | {_num(p.get('target_qps'))} | {_num(p.get('samples_per_s'))} | "
+                     f"{_ms(lat.get('p50_s'))} | {_ms(lat.get('p90_s'))} | {_ms(lat.get('p99_s'))} | "
+                     f"{_num(p.get('query_count'))} | **{p.get('validity')}** | {why[:90]} |")
+    return "\n".join(lines)
+
+
+def cold_start_lines(server: Mapping[str, Any]) -> list[str]:
+    timeline = server.get("cold_start") or {}
+    phases = timeline.get("phases") or []
+    if not phases:
+        return []
+    steps = "; ".join(f"{p['phase'].replace('_', ' ')} at {p['at_s']:.2f} s (+{p['took_s']:.2f} s)" for p in phases)
+    return [f"- Cold start, from the process's start: {steps}."]
+
+
+def server_section(name: str, server: Mapping[str, Any], bound_s: float | None) -> list[str]:
+    if server.get("unavailable"):
+        return [f"#### {name}", "", f"Unavailable: {server['unavailable']}", ""]
+    search = server.get("search") or {}
+    out = [f"#### {name}", ""]
+    out.append(f"- Max Server QPS at p99 ≤ {_ms(bound_s, 0)} ms: **{_num(server.get('max_qps'))}** (p99 "
+               f"{_ms(server.get('max_qps_p99_s'))} ms); {len(search.get('points') or [])} points, "
+               + ("converged within the tolerance." if search.get("converged") else "the search ran out of runs "
+                  "before its bracket closed."))
+    cal = server.get("calibration") or {}
+    if cal:
+        out.append(f"- Batcher: max batch {cal.get('max_batch_size', lookup(server, 'offline', 'batcher', 'max_batch_size'))}"
+                   f"; one full batch {_ms(cal.get('max_batch_forward_s'))} ms "
+                   f"({(cal.get('max_batch_share_of_bound') or 0) * 100:.0f}% of the bound); a bare batch-1 "
+                   f"forward {_ms(cal.get('batch1_forward_p50_s'), 3)} ms; warm-up compiles "
+                   f"{cal.get('warmup_compiles', 0)}.")
+    acc, audit = server.get("accuracy") or {}, server.get("audit") or {}
+    out.append(f"- AccuracyOnly over {acc.get('samples')} validation samples: accuracy {_num(acc.get('accuracy'), 4)}"
+               f", {'identical to' if acc.get('matches_model') else 'NOT identical to'} the model's own predictions "
+               f"({acc.get('differing', '?')} differ); TEST01-like audit: {audit.get('checked', 0)} logged "
+               f"responses, {audit.get('differing', 0)} differ.")
+    out += [f"- Problem: {problem}." for problem in server.get("problems") or []]
+    out += cold_start_lines(server)
+    return [*out, "", points_table(server), ""]
+
+
+def device_serving_section(r: Result) -> list[str]:
+    serving = lookup(r, "metrics", "serving") or {}
+    out = [f"### {r['device']['label']} — `{r['device']['name']}`", "",
+           f"Status: **{r['status']}**" + (f" — {r['reason']}" if r.get("reason") else ""), ""]
+    if not serving:
+        return out
+    ratio = serving.get("ratio_inprocess_over_litserve")
+    if ratio:
+        out += [f"- In-process over LitServe, max Server QPS: **{ratio:.2f}×** (what the HTTP server costs).", ""]
+    out.append(f"![latency against target QPS]({SERVING_PNG.format(device=r['device']['name'].replace(':', '_'))})")
+    out.append("")
+    for name, server in served(r).items():
+        out += server_section(name, server, serving.get("latency_bound_s"))
+    return out
+
+
+def _when(timestamp: float | None) -> str:
+    return "?" if timestamp is None else dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).strftime(
+        "%Y-%m-%d %H:%M:%S UTC")
+
+
+def compliance_lines(results: Sequence[Result]) -> list[str]:
+    versions = sorted({str(lookup(r, "metrics", "serving", "loadgen_version")) for r in results
+                       if lookup(r, "metrics", "serving", "loadgen_version")})
+    bounds = sorted({lookup(r, "metrics", "serving", "latency_bound_s") for r in results
+                     if lookup(r, "metrics", "serving", "latency_bound_s")})
+    note = next((lookup(r, "metrics", "serving", "compliance") for r in results
+                 if lookup(r, "metrics", "serving", "compliance")), "")
+    return [f"> {note}" if note else "> Not MLPerf-compliant.", "",
+            f"Measured by MLPerf LoadGen {', '.join(versions) or '?'}; Server p99 bound "
+            f"{', '.join(_ms(b, 0) + ' ms' for b in bounds) or '?'}; LoadGen's logs are under `loadgen/`.", ""]
+
+
+def render_serving_report(meta: Mapping[str, Any], results: Sequence[Result]) -> str:
+    """report.md of a serve run."""
+    lines = [f"# tweetbench run {meta['run_id']} — serving", "",
+             f"Preset `{meta.get('preset')}`; started {_when(meta.get('started_at'))}; status {meta.get('status')}.",
+             "", f"Command: `{' '.join(meta.get('command') or [])}`", "", *compliance_lines(results),
+             "## Serving", "", scenarios_table(results), "",
+             "SS: SingleStream (one query at a time), MS: MultiStream (queries of 8 samples), Server: Poisson "
+             "arrivals; latencies are LoadGen's, from each query's scheduled time.", ""]
+    for r in results:
+        lines += device_serving_section(r)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def serving_summary_lines(results: Sequence[Result]) -> list[str]:
+    """summary.md's part of a serve run: the scenarios table and the compliance note."""
+    return [*compliance_lines(results), scenarios_table(results), ""]
+
+
+def console_rows(results: Sequence[Result]) -> tuple[tuple[str, ...], list[list[str]]]:
+    """The final console table of a serve run: headers and one row per device and server."""
+    rows = []
+    for r in results:
+        servers = served(r)
+        if not servers:
+            rows.append([r["device"]["name"], r["status"], "–", "–", "–", "–", r.get("reason") or "–"])
+        for name, s in servers.items():
+            rows.append([r["device"]["name"], r["status"], name, _ms(lookup(s, "single_stream", "latency_s", "p50_s"), 3),
+                         _num(lookup(s, "offline", "samples_per_s")), _num(s.get("max_qps")),
+                         r.get("reason") or "; ".join(s.get("problems") or []) or "–"])
+    return ("device", "status", "server", "SS p50 ms", "Offline /s", "max QPS", "reason"), rows

@@ -65,3 +65,21 @@ def test_importing_the_renderers_loads_no_torch() -> None:
 
     code = "import tweetbench.report.serving, tweetbench.report.serving_plot, sys; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_merge_shows_a_serve_run_as_its_own_row_with_the_max_qps_column() -> None:
+    from merge_fixtures import record
+
+    from tweetbench.analysis.merge import Candidate, select
+    from tweetbench.report.merge import render_merge_summary, summary_record
+
+    serve = copy.deepcopy(RECORD)
+    serve["environment"]["hostname"] = "vm"
+    found = [record(run_id="r-bench"), serve]
+    merge = select([Candidate(r, f"{r['run_id']}.json", "in", "vm", "complete") for r in found], reference=None,
+                   reference_kind="cpu")
+    assert len(merge.rows) == 2 and not merge.skipped  # the benchmark row is not replaced by the serve row
+    text = render_merge_summary(merge, ["results"])
+    assert f"| {MAX_QPS_COLUMN} |" in text and max_qps_cell(serve) in text
+    rows = summary_record(merge, ["results"])["rows"]
+    assert [row["serving"] is not None for row in rows].count(True) == 1

@@ -42,7 +42,9 @@ class Candidate:
 
     @property
     def key(self) -> tuple[str, str, str]:
-        return self.host, self.record["device"]["name"], self.record["workload"]["name"]
+        # A serve run is a row of its own beside the benchmark's: its figures (max QPS at the bound) are others.
+        serve = " (serve)" if self.record.get("scenario") == "serve" else ""
+        return self.host, self.record["device"]["name"], self.record["workload"]["name"] + serve
 
     @property
     def started_at(self) -> float:
@@ -221,13 +223,13 @@ def _why_skipped(candidate: Candidate, chosen: Candidate) -> str:
 
 
 def _choose(candidates: Sequence[Candidate]) -> tuple[list[Candidate], list[Skipped]]:
-    """Per (host, device, variant) of the benchmark scenario: the newest usable result (else the newest
-    one, which shows why the row has no figures), with every other result skipped and why."""
+    """Per (host, device, variant) of the benchmark scenario (a serve run is a row of its own): the newest usable
+    result (else the newest one, which shows why the row has no figures), with every other result skipped and why."""
     groups: dict[tuple[str, str, str], list[Candidate]] = {}
     skipped: list[Skipped] = []
     for candidate in candidates:
         scenario = candidate.record.get("scenario") or BENCHMARK
-        if scenario != BENCHMARK:
+        if scenario not in (BENCHMARK, "serve"):
             skipped.append(Skipped(candidate, f"a {scenario} run: merge shows the benchmark scenario"))
             continue
         groups.setdefault(candidate.key, []).append(candidate)

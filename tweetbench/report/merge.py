@@ -23,6 +23,7 @@ from tweetbench.records.merge import MERGE_FORMAT_VERSION, MERGE_KIND, validate_
 from tweetbench.records.run import RUN_META
 from tweetbench.report.cells import fmt, table_cell
 from tweetbench.report.charts import SUMMARY_PREFIX, ChartRow, charts_section, render_charts
+from tweetbench.report.serving import MAX_QPS_COLUMN, max_qps_cell, serving_figures
 from tweetbench.report.writer import reporting_on
 
 SUMMARY_MD = "summary.md"
@@ -61,6 +62,7 @@ def _row_record(row: Row) -> dict[str, Any]:
         "breakdown": None if not breakdown else {"step_ms": breakdown.get("step_ms"), "verdict": breakdown.get("verdict"),
                                                  "parts": {p: breakdown["parts"][p] for p in PARTS}},
         "environment": {key: env.get(key) for key in ENVIRONMENT_KEYS},
+        "serving": serving_figures(r),
     }
 
 
@@ -108,8 +110,9 @@ def rows_table(merge: Merge) -> str:
     """One line per (host, device, variant): throughput, latency, bottleneck and speedup against the reference."""
     ref = _name(*merge.reference) if merge.reference else "reference"
     lines = [(f"| host | device | variant | status | train samples/s | step p50 (ms) | batch-1 p50 / p90 / p99 (ms) | "
-             f"batch-256 samples/s | bottleneck / reason | speedup vs {table_cell(ref)} | fingerprint | run |"),
-             "|" + "---|" * 12]
+             f"batch-256 samples/s | {MAX_QPS_COLUMN} | bottleneck / reason | speedup vs {table_cell(ref)} | "
+             "fingerprint | run |"),
+             "|" + "---|" * 13]
     for row in merge.rows:
         r = row.record
         train = lookup(r, "metrics", "training") or {}
@@ -120,7 +123,7 @@ def rows_table(merge: Merge) -> str:
             f"| {table_cell(row.host)} | {table_cell(r['device']['label'])} `{r['device']['name']}` | {table_cell(r['workload']['name'])} | "
             f"{_status(row)} | {fmt(train.get('samples_per_s'), 0)} | {fmt(lookup(train, 'step_ms', 'p50'), 2)} | "
             f"{fmt(lat.get('p50'), 3)} / {fmt(lat.get('p90'), 3)} / {fmt(lat.get('p99'), 3)} | "
-            f"{fmt(lookup(r, 'metrics', 'inference', 'offline', 'samples_per_s'), 0)} | "
+            f"{fmt(lookup(r, 'metrics', 'inference', 'offline', 'samples_per_s'), 0)} | {max_qps_cell(r)} | "
             f"{table_cell(lookup(r, 'breakdown', 'verdict') or r.get('reason') or '–')} | {_speedup(row)} | "
             f"`{fingerprint}`{mark} | {table_cell(r['run_id'])} |")
     return "\n".join(lines)

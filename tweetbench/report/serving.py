@@ -39,6 +39,16 @@ def max_qps_cell(r: Result) -> str:
     return f"{server['max_qps']:,.0f} (p99 {_ms(server.get('max_qps_p99_s'), 1)} ms ≤ {_ms(bound, 0)} ms)"
 
 
+def serving_figures(r: Result) -> dict[str, Any] | None:
+    """What a merged summary keeps of a serve record: the bound and, per server, max QPS and its p99."""
+    serving = lookup(r, "metrics", "serving")
+    if not serving:
+        return None
+    return {"latency_bound_s": serving.get("latency_bound_s"),
+            "max_qps": {name: s.get("max_qps") for name, s in served(r).items()},
+            "max_qps_p99_s": {name: s.get("max_qps_p99_s") for name, s in served(r).items()}}
+
+
 def scenario_row(device: str, name: str, s: Mapping[str, Any]) -> list[str]:
     single, offline, multi = s.get("single_stream") or {}, s.get("offline") or {}, s.get("multi_stream") or {}
     lat = single.get("latency_s") or {}
@@ -101,8 +111,8 @@ def server_section(name: str, server: Mapping[str, Any], bound_s: float | None) 
                   "before its bracket closed."))
     cal = server.get("calibration") or {}
     if cal:
-        out.append(f"- Batcher: max batch {cal.get('max_batch_size', lookup(server, 'offline', 'batcher', 'max_batch_size'))}"
-                   f"; one full batch {_ms(cal.get('max_batch_forward_s'))} ms "
+        max_batch = lookup(server, "offline", "batcher", "max_batch_size")
+        out.append(f"- Batcher: max batch {max_batch}; one full batch {_ms(cal.get('max_batch_forward_s'))} ms "
                    f"({(cal.get('max_batch_share_of_bound') or 0) * 100:.0f}% of the bound); a bare batch-1 "
                    f"forward {_ms(cal.get('batch1_forward_p50_s'), 3)} ms; warm-up compiles "
                    f"{cal.get('warmup_compiles', 0)}.")
@@ -175,7 +185,8 @@ def console_rows(results: Sequence[Result]) -> tuple[tuple[str, ...], list[list[
         if not servers:
             rows.append([r["device"]["name"], r["status"], "–", "–", "–", "–", r.get("reason") or "–"])
         for name, s in servers.items():
-            rows.append([r["device"]["name"], r["status"], name, _ms(lookup(s, "single_stream", "latency_s", "p50_s"), 3),
+            p50 = lookup(s, "single_stream", "latency_s", "p50_s")
+            rows.append([r["device"]["name"], r["status"], name, _ms(p50, 3),
                          _num(lookup(s, "offline", "samples_per_s")), _num(s.get("max_qps")),
                          r.get("reason") or "; ".join(s.get("problems") or []) or "–"])
     return ("device", "status", "server", "SS p50 ms", "Offline /s", "max QPS", "reason"), rows

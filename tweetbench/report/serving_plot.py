@@ -25,7 +25,8 @@ def _overload_and_max(ax: Any, server: Mapping[str, Any], color: str, name: str)
     over = server.get("overload") or {}
     if over.get("target_qps") and (over.get("latency_s") or {}).get("p99_s"):
         ax.scatter([over["target_qps"]], [over["latency_s"]["p99_s"] * 1000], marker="D", zorder=3,
-                   color="tab:red" if not over.get("valid") else color, label=f"{name} overload p99 ({over.get('validity')})")
+                   color="tab:red" if not over.get("valid") else color,
+                   label=f"{name} overload p99 ({over.get('validity')})")
     if server.get("max_qps"):
         ax.axvline(server["max_qps"], color=color, linewidth=0.8, alpha=0.6, linestyle="-.",
                    label=f"{name} max {server['max_qps']:,.0f} QPS")

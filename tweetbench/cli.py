@@ -193,9 +193,14 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--allow-different-workloads", action="store_true",
                          help="compare even if A and B measured different workloads (fingerprints)")
     compare.add_argument("--across-divisions", action="store_true", help="closed vs open divisions of one workload")
-    compare.add_argument("--fail-on-regression", metavar="PCT", help="exit 1 if some metric is, by its trials, "
-                         "resolved slower by more than PCT, e.g. 5%%; exit 5 if a verdict cannot be decided "
-                         "(unresolved, or too few trials) (for CI gates)")
+    compare.add_argument("--fail-on-regression", metavar="PCT", help="exit 1 if a gated metric's whole 95%% "
+                         "interval lies more than PCT worse, e.g. 5%%; exit 5 if it cannot be decided (the interval "
+                         "straddles PCT, too few trials, or two runs made at different times within their drift)")
+    compare.add_argument("--metric", choices=("train", "latency", "offline"), help="gate this metric only and "
+                         "report the others with Holm-adjusted p-values (default: gate every metric)")
+    compare.add_argument("--drift", metavar="PCT", default="25%", help="drift allowance of two runs made at "
+                         "different times: the gate exits 1 only beyond the bound by more than this or than the "
+                         "runs' own trials show (default 25%%, measured between runs on a shared 2-core VM)")
 
     ab = sub.add_parser("ab", help="interleaved A/B: two configurations of one device, trial by trial in ABBA "
                         "order, each trial a fresh process; then the trial-level verdict")
@@ -205,10 +210,15 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--a", default="", metavar="OPTIONS", help="side A's options, in quotes, e.g. \"--threads 2\"; "
                     f"any of {_flags(side)}; empty: the common options")
     ab.add_argument("--b", default="", metavar="OPTIONS", help="side B's options (the candidate), as for --a")
-    ab.add_argument("--repeats", type=positive_int, default=6, help="trials a side, run A B B A A B ... (default 6, "
-                    "the fewest pairs whose exact test can show a difference at 5%%)")
-    ab.add_argument("--fail-on-regression", metavar="PCT", help="exit 1 if B is, by its trials, resolved slower "
-                    "than A by more than PCT, e.g. 5%%; exit 5 if a verdict cannot be decided")
+    from tweetbench.analysis.ab import DEFAULT_METRIC, DEFAULT_PAIRS
+
+    ab.add_argument("--repeats", type=positive_int, default=DEFAULT_PAIRS, help=f"trials a side, run A B B A A B ... "
+                    f"(default {DEFAULT_PAIRS}: 6 is the fewest pairs whose exact test can reach 5%%, and only when "
+                    "every pair agrees)")
+    ab.add_argument("--metric", choices=("train", "latency", "offline"), default=DEFAULT_METRIC, help="the one "
+                    f"metric the gate judges (default {DEFAULT_METRIC}); the others get Holm-adjusted p-values")
+    ab.add_argument("--fail-on-regression", metavar="PCT", help="exit 1 if the gated metric's whole 95%% interval "
+                    "lies more than PCT worse than A, e.g. 5%%; exit 5 if it cannot be decided")
     ab.add_argument("--markdown", action="store_true", help="print the Markdown report instead of the tables")
     ab.set_defaults(strategy=None, num_nodes=1, scaling_baseline=None, max_epochs=None, scenario="benchmark",
                     profile=False, require_all=False, side_parser=side)
@@ -414,7 +424,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     a, b = load_side(args.a), load_side(args.b)
     with reporting_on(f"{args.a} or {args.b}"):
         result = compare_records(a, b, allow_different_workloads=args.allow_different_workloads, bound=bound,
-                                 across_divisions=args.across_divisions)
+                                 across_divisions=args.across_divisions, primary=args.metric,
+                                 drift=parse_bound(args.drift, "--drift"))
         text = render_markdown(result) if args.markdown else None
         table = None if args.markdown else rich_table(result)
     if text is not None:
@@ -458,7 +469,7 @@ def cmd_ab(args: argparse.Namespace, argv: Sequence[str]) -> int:
     bound = parse_bound(args.fail_on_regression) if args.fail_on_regression is not None else None
     sides = {"A": _ab_side(args, args.a, "a", argv), "B": _ab_side(args, args.b, "b", argv)}
     options = ABOptions(sides["A"].devices[0], sides, {"A": args.a, "B": args.b}, args.repeats, args.out,  # type: ignore[arg-type]
-                        ("tweetbench", *argv), bound)
+                        ("tweetbench", *argv), bound, args.metric)
     with RunProgress(Console(stderr=True)) as progress:
         outcome = run_ab(options, progress.on_event)
     if args.markdown:

@@ -4,7 +4,8 @@ The machine's speed (log scale) at each trial slot is a random walk (``WALK`` pe
 shift (``SHIFT``) at a random boundary between slots: between the two runs when they run one after the
 other, anywhere when they are interleaved. Each trial is a fresh process with its own offset
 (``JITTER``), and its steps share that state, with their own spread (``STEP_CV``). Every side is
-flagged noisy, so the "unresolved" rule is armed throughout. Pure numpy: no process is started.
+flagged noisy; since issue 22 that changes no verdict (the p-value and the interval carry the spread).
+Pure numpy: no process is started.
 """
 
 from __future__ import annotations
@@ -63,15 +64,16 @@ def test_sequential_aa_with_drift_between_runs_is_not_called_slower_as_it_was():
 
 def test_aa_from_one_distribution_with_drift_between_trial_processes_stays_quiet():
     # No shift between the runs: every trial is an independent draw, 6 a side, so the exact test can speak.
-    rows = [sequential(seed, 6, shift_between_runs=False) for seed in range(100)]
-    assert sum(row.verdict in SIGNIFICANT for row in rows) <= 5
-    assert sum(row.verdict == "no significant difference" for row in rows) >= 90
+    # 200 draws (was 100 with <= 5 under the spread rule, issue 22 removed it): the exact test's own level.
+    rows = [sequential(seed, 6, shift_between_runs=False) for seed in range(200)]
+    assert sum(row.verdict in SIGNIFICANT for row in rows) <= 10
+    assert sum(row.verdict == "no significant difference" for row in rows) >= 180
     assert sum(row.steps.verdict in SIGNIFICANT for row in rows) >= 20  # steps of one process are not independent
 
 
 def test_interleaved_aa_under_the_drift_stays_quiet_where_two_runs_are_fooled():
-    rows = [interleaved(seed, 6) for seed in range(100)]
-    assert sum(row.verdict in SIGNIFICANT for row in rows) <= 5
+    rows = [interleaved(seed, 6) for seed in range(200)]
+    assert sum(row.verdict in SIGNIFICANT for row in rows) <= 10
     # The same drift between two separate runs of 6 trials: the shift between them passes for a change.
     # That is what the note on every sequential compare says, and why the interleaved mode exists.
     fooled = [sequential(seed, 6) for seed in range(100)]

@@ -37,16 +37,19 @@ def test_report_shows_headline_interval_coverage_and_per_trial_cv_and_warmup():
     head = r["trials"]["headline"]["train_samples_per_s"]
     assert f"{head['estimate']:,.0f} [{head['low']:,.0f}, {head['high']:,.0f}]" in text  # side-by-side table
     assert "| training samples/s |" in text and "| 75.0% |" in text and "not 95%" in text
-    assert "| trial | status | train samples/s | step p50 (ms) [95% CI] | step CV | warm-up steps |" in text
+    # Changed on purpose (issue 22): the per-step interval is within-trial (batch means), and the robust spread shows.
+    assert ("| trial | status | train samples/s | step p50 (ms) [within-trial 95%] | step CV | step MAD/median | "
+            "warm-up steps |") in text and "it says nothing about another run" in text
     warmup = BASE["metrics"]["training"]["warmup_steps"]
     for t in r["trials"]["per_trial"]:
-        assert f"| {t['step_cv']:.1%} | {warmup}" in text
+        assert f"| {t['step_cv']:.1%} | {t['step_mad_ratio']:.1%} | {warmup}" in text
     assert "| 3.25 | 1.0% |" in text  # load average and steal recorded before the trial
-    assert "Noise: not noisy" in text and "Noisy:" not in text
+    assert "Noise: not noisy (measured: between trials " in text and "Noisy:" not in text
+    assert "Smallest detectable change: at this spread (sd " in text and "3 trials a side can show" in text
 
 
 def test_noisy_results_are_warned_about_at_the_top_of_the_report_and_the_summary():
     r = result(0.01, 0.2)
     assert r["noisy"]
     for text in (render_run_report(META, [r]), render_summary(META, [r])):
-        assert "> **Noisy: cpu** — trial 2 CV" in text and "ok (noisy)" in text
+        assert "> **Noisy: cpu** — trial 2: its typical step varied" in text and "ok (noisy)" in text

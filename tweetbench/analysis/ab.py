@@ -3,24 +3,36 @@
 The trials of the two sides ran in ABBA order on one device, each in a fresh process, so trial k of
 A and trial k of B form one pair that shared the machine's state of its moment. The comparison is
 ``compare.compare_records`` with the paired design (``replication``): the exact test swaps A and B
-within each pair, so drift between pairs cannot fake a change. The trials in run order, each with
-its figures, let a reader see that drift.
+within each pair, so drift between pairs cannot fake a change. One primary metric (training unless
+``--metric`` named another) is gated; the others are reported with Holm-adjusted p-values. The run is
+noisy when the pair log ratios of the primary metric spread more than ``stats.NOISY_PAIRS``.
+The trials in run order, each with its figures, let a reader see that drift.
 
 Everything here is pure: the run's ``ab`` section and the two sides' records in, the comparison out.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tweetbench.analysis.compare import METRICS, RunComparison, Side, compare_records
+from tweetbench.analysis.stats import NOISY_PAIRS
 from tweetbench.errors import ResultsError
 from tweetbench.records import lookup
 
 Record = Mapping[str, Any]
 SIDES = ("A", "B")
+# run.json's ab section: the gated metric (a key of compare.METRICS). Older runs have none: training.
+AB_METRIC = "metric"
+DEFAULT_METRIC = "train"
+# Pairs a side by default. 6 is the fewest whose exact paired test can reach p < 0.05 (2 / 2**6 = 0.031), but
+# only when all six pairs agree in sign: one discordant pair, however small, gives p = 0.0625. At 8, one small
+# discordant pair still leaves p = 0.016, and at a 5% between-trial spread 8 pairs show a change of ~8.5%
+# with 80% power (stats.detectable_change).
+DEFAULT_PAIRS = 8
 
 
 def abba_positions(order: Sequence[str]) -> list[tuple[str, int]]:
@@ -87,13 +99,30 @@ def side_label(side: str, options: str) -> str:
     return f"{side} ({options.strip() or 'the common options'})"
 
 
+def primary_metric(section: Mapping[str, Any]) -> str:
+    """The gated metric of an A/B run (``DEFAULT_METRIC`` for runs that recorded none)."""
+    return str(section.get(AB_METRIC) or DEFAULT_METRIC)
+
+
+def pair_noise(comparison: RunComparison) -> list[str]:
+    """A note when the primary metric's pair log ratios spread beyond ``NOISY_PAIRS``, with what it can show."""
+    notes = []
+    for row in comparison.rows:
+        sd = row.trials.sd_log
+        if not row.secondary and sd is not None and sd > NOISY_PAIRS:
+            notes.append(f"{row.device} {row.label}: noisy: the pair log ratios spread {sd:.1%} (sd) > "
+                         f"{NOISY_PAIRS:.1%} (the {NOISY_PAIRS / 2 ** 0.5:.0%} between-trial threshold, times √2 "
+                         "for a difference of two trials)")
+    return notes
+
+
 def compare_ab(section: Mapping[str, Any], records: Mapping[str, Record | None],
                bound: float | None = None) -> ABComparison:
     """Compare side B with side A of an interleaved run, pair by pair.
 
-    ``section`` is run.json's ``ab`` section (each side's options and the run order); ``records`` each
-    side's aggregated result, None for a side with none. The sides may run different workload variants
-    on purpose, so different fingerprints are noted, not refused.
+    ``section`` is run.json's ``ab`` section (each side's options, the run order, the primary metric);
+    ``records`` each side's aggregated result, None for a side with none. The sides may run different
+    workload variants on purpose, so different fingerprints are noted, not refused.
     """
     order = trials_in_run_order(section["order"], records)
     ra, rb = records.get("A"), records.get("B")
@@ -103,7 +132,11 @@ def compare_ab(section: Mapping[str, Any], records: Mapping[str, Record | None],
     try:
         comparison = compare_records(Side(side_label("A", options["A"]), (dict(ra),), True),
                                      Side(side_label("B", options["B"]), (dict(rb),), True),
-                                     allow_different_workloads=True, bound=bound, design="paired")
+                                     allow_different_workloads=True, bound=bound, design="paired",
+                                     primary=primary_metric(section))
     except ResultsError as exc:
         return ABComparison(None, exc.message, order)
+    noise = pair_noise(comparison)
+    if noise:
+        comparison = dataclasses.replace(comparison, notes=(*comparison.notes, *noise))
     return ABComparison(comparison, "", order)

@@ -432,48 +432,255 @@ def steady_start(
     raise ValueError(f"{len(samples)} step times end before warm-up ended ({detector.rule})")
 
 
+# --------------------------------------------------------------------------- paired ratios
+
+
+@dataclass(frozen=True)
+class PairedRatio:
+    """candidate/reference from paired units (ABBA pairs of trials, interleaved rounds of blocks).
+
+    ``ratio`` is the geometric mean of the per-pair ratios, ``exp(mean log(candidate/reference))``;
+    ``[low, high]`` its t interval (one-sample t on the per-pair log ratios, df = n - 1), None below
+    two pairs; ``sd_log`` the standard deviation of the per-pair log ratios (None below two pairs);
+    ``p_value`` the two-sided one-sample t test of a mean log ratio of 0.
+    """
+
+    ratio: float
+    low: float | None
+    high: float | None
+    n: int
+    sd_log: float | None
+    p_value: float | None
+    method: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def paired_log_ratio(reference: Sequence[float], candidate: Sequence[float],
+                     confidence: float = 0.95) -> PairedRatio:
+    """The paired per-pair log-ratio t interval: the one method behind ``ab`` (pairs of trials), the
+    overhead ratio (rounds of Lightning and bare blocks) and the open division's ablation (rounds of
+    candidate and closed blocks). Pair k of ``reference`` and of ``candidate`` ran side by side, so
+    whatever drifts between pairs cancels in their ratio."""
+    ref, cand = _as_samples(reference, "reference"), _as_samples(candidate, "candidate")
+    if ref.size != cand.size:
+        raise ValueError(f"paired figures need as many candidate as reference values, got {cand.size} and {ref.size}")
+    if np.any(ref <= 0) or np.any(cand <= 0):
+        raise ValueError("paired ratios need strictly positive figures (times or rates)")
+    _check_confidence(confidence)
+    diff = np.log(cand) - np.log(ref)
+    n, ratio = int(diff.size), math.exp(float(np.mean(diff)))
+    method = (f"geometric mean of {n} per-pair ratios; {confidence:.0%} interval: one-sample t on the per-pair "
+              f"log ratios (df {n - 1}), exponentiated")
+    if n < 2:
+        return PairedRatio(ratio, None, None, n, None, None, f"{method}: no interval from one pair")
+    if np.ptp(diff) <= 1e-12:  # every pair agrees to rounding: a point, and t has no spread to work with
+        return PairedRatio(ratio, ratio, ratio, n, 0.0, 1.0 if abs(ratio - 1.0) <= 1e-12 else 0.0, method)
+    test = _scipy_stats().ttest_1samp(diff, 0.0)
+    ci = test.confidence_interval(confidence)
+    return PairedRatio(ratio, math.exp(float(ci.low)), math.exp(float(ci.high)), n, float(np.std(diff, ddof=1)),
+                       float(test.pvalue), method)
+
+
+def block_medians(blocks: Sequence[Sequence[float]]) -> list[float]:
+    """The median of each block (a round's steps share its state: the block is the unit, not the step)."""
+    return [float(np.median(_as_samples(block, "block"))) for block in blocks]
+
+
+def paired_block_ratio(reference: Sequence[Sequence[float]], candidate: Sequence[Sequence[float]],
+                       confidence: float = 0.95) -> PairedRatio:
+    """``paired_log_ratio`` over interleaved rounds: round k's candidate block median over its reference
+    block median (rounds beyond the shorter side are left out)."""
+    rounds = min(len(reference), len(candidate))
+    return paired_log_ratio(block_medians(reference[:rounds]), block_medians(candidate[:rounds]), confidence)
+
+
+# --------------------------------------------------------------------------- power and multiplicity
+
+PowerDesign = Literal["paired", "independent"]
+POWER = 0.8
+"""The power at which ``detectable_change`` states the smallest change a design can show."""
+# The changes offered as the second figure of ``detectable_text`` ("to show 3%, use 24").
+TARGET_CHANGES = (0.01, 0.02, 0.03, 0.05, 0.10, 0.20, 0.50)
+
+
+def _standard_error_and_df(sd_log: float, n: int, design: PowerDesign) -> tuple[float, int]:
+    """Paired: n pairs, ``sd_log`` the sd of the pair log ratios. Independent: n trials a side, ``sd_log``
+    the pooled within-side sd of the log figures (two-sample t, equal counts)."""
+    if design == "paired":
+        return sd_log / math.sqrt(n), n - 1
+    return sd_log * math.sqrt(2.0 / n), 2 * n - 2
+
+
+def _power(ncp: float, df: int, alpha: float) -> float:
+    stats = _scipy_stats()
+    crit = float(stats.t.ppf(1.0 - alpha / 2.0, df))
+    power = float(stats.nct.sf(crit, df, ncp) + stats.nct.cdf(-crit, df, ncp))
+    if math.isnan(power):  # scipy's nct gives up far in the tail: there the power is 0 or 1
+        return 1.0 if ncp > crit else 0.0
+    return power
+
+
+def detectable_change(sd_log: float, n: int, design: PowerDesign = "paired", *, alpha: float = 0.05,
+                      power: float = POWER) -> float | None:
+    """The smallest change (0.08 = 8%) that a two-sided t test at ``alpha`` shows with probability ``power``,
+    at a spread of ``sd_log`` (the sd of the log figures: see ``_standard_error_and_df``) and ``n`` pairs or
+    trials a side, as pyperf's ``required_nprocesses`` reasons. None below two (no spread to test against)."""
+    if n < 2 or not (math.isfinite(sd_log) and sd_log >= 0):
+        return None
+    if sd_log == 0.0:
+        return 0.0
+    se, df = _standard_error_and_df(sd_log, n, design)
+    ncp = _scipy_stats().norm.ppf(power) + _scipy_stats().norm.ppf(1 - alpha / 2)  # a start above the root
+    from scipy.optimize import brentq  # on first use, as _scipy_stats
+
+    hi = max(ncp, 1.0)
+    while _power(hi, df, alpha) < power:
+        hi *= 2.0
+    root = brentq(lambda x: _power(x, df, alpha) - power, 0.0, hi, xtol=1e-4)
+    return math.expm1(root * se)
+
+
+def units_needed(sd_log: float, change: float, design: PowerDesign = "paired", *, alpha: float = 0.05,
+                 power: float = POWER, most: int = 100_000) -> int | None:
+    """The fewest pairs (or trials a side) whose test shows ``change`` with ``power``; None beyond ``most``."""
+    if not change > 0:
+        raise ValueError(f"change must be above 0, got {change}")
+
+    def enough(n: int) -> bool:
+        found = detectable_change(sd_log, n, design, alpha=alpha, power=power)
+        return found is not None and found <= change
+
+    if not enough(most):
+        return None
+    # Start from the normal approximation, then step to the exact t answer (a few evaluations, not a search).
+    z = _scipy_stats().norm.ppf(1 - alpha / 2) + _scipy_stats().norm.ppf(power)
+    n = min(most, max(2, math.ceil((z * sd_log / math.log1p(change)) ** 2 * (1 if design == "paired" else 2))))
+    while not enough(n):
+        n += 1
+    while n > 2 and enough(n - 1):
+        n -= 1
+    return n
+
+
+def detectable_text(sd_log: float | None, n: int, design: PowerDesign = "paired", target: float | None = None,
+                    *, alpha: float = 0.05) -> str | None:
+    """"at this spread (sd 3.1% between pairs), 6 pairs can show a change of 8.2% or more; to show 3%, use 24"
+    (80% power, two-sided at ``alpha``). ``target``: the change to size for; default the largest of
+    ``TARGET_CHANGES`` below the detectable one. None when there is no spread to reason from."""
+    if sd_log is None:
+        return None
+    found = detectable_change(sd_log, n, design, alpha=alpha)
+    if found is None:
+        return None
+    unit = "pairs" if design == "paired" else "trials a side"
+    spread = "between pairs" if design == "paired" else "between trials"
+    text = (f"at this spread (sd {sd_log:.1%} {spread}), {n} {unit} can show a change of {found:.1%} or more "
+            f"({POWER:.0%} power, two-sided {alpha:g})")
+    if target is None:
+        below = [t for t in TARGET_CHANGES if t < found]
+        target = below[-1] if below else None
+    if target is not None and target > 0:
+        needed = units_needed(sd_log, target, design, alpha=alpha)
+        text += f"; to show {target:.0%}, use {needed}" if needed is not None else f"; {target:.0%} is out of reach"
+    return text
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (family-wise error at most alpha when each is compared to alpha)."""
+    p = np.asarray(p_values, dtype=float)
+    if p.size == 0:
+        return []
+    order = np.argsort(p, kind="stable")
+    stepped = np.maximum.accumulate((p.size - np.arange(p.size)) * p[order])
+    adjusted = np.empty(p.size)
+    adjusted[order] = np.minimum(stepped, 1.0)
+    return [float(x) for x in adjusted]
+
+
 # --------------------------------------------------------------------------- noise
 
-
-def trials_disagree(intervals: Sequence[tuple[float, float]]) -> bool:
-    """True if some pair of per-trial ``(low, high)`` intervals does not overlap.
-
-    Intervals on a line overlap pairwise iff the largest low is <= the smallest high;
-    touching ends count as overlapping.
-    """
-    for low, high in intervals:
-        if not low <= high:
-            raise ValueError(f"interval needs low <= high, got ({low}, {high})")
-    if len(intervals) < 2:
-        return False
-    return max(low for low, _ in intervals) > min(high for _, high in intervals)
-
-
-def is_noisy(
-    per_trial_cv: Sequence[float],
-    per_trial_intervals: Sequence[tuple[float, float]],
-) -> tuple[bool, list[str]]:
-    """Whether a result is too noisy to trust, with one reason per problem found.
-
-    Noisy if any trial's CV exceeds ``NOISY_CV`` or the per-trial intervals disagree
-    (``trials_disagree``). Trials are numbered from 1 in the reasons.
-    """
-    reasons = [
-        f"trial {i} CV {cv:.1%} > {NOISY_CV:.0%}"
-        for i, cv in enumerate(per_trial_cv, start=1)
-        if cv > NOISY_CV
-    ]
-    if trials_disagree(per_trial_intervals):
-        reasons.append(_disagreement_reason(per_trial_intervals))
-    return bool(reasons), reasons
+NOISY_BETWEEN = 0.05
+"""A result is noisy when its per-trial figures spread more than this (sd of their logs, ~5%). Why 5%: at
+that spread the default 8 interleaved pairs can show a change of about 8% (``detectable_change``); beyond
+it, the changes a user usually hunts (5-10%) fall out of reach of the default design."""
+NOISY_PAIRS = NOISY_BETWEEN * math.sqrt(2.0)
+"""The same threshold for ``ab``'s pair log ratios: the difference of two trials has sqrt(2) their spread."""
+NOISY_MAD = 0.10
+"""A trial is noisy within when the robust spread of its steps (normal-scaled MAD over the median) exceeds
+10%: half its steps then lie beyond ±7% of the median, so the typical step itself varied through the window
+(contention throughout), which a handful of stalls can never do (the MAD ignores them, where one stall
+inflates a CV past any threshold)."""
+BATCHES = 10
+"""Non-overlapping batches of consecutive steps behind a trial's median-step interval (batch means)."""
 
 
-def _disagreement_reason(intervals: Sequence[tuple[float, float]]) -> str:
-    hi_low = max(range(len(intervals)), key=lambda i: intervals[i][0])
-    lo_high = min(range(len(intervals)), key=lambda i: intervals[i][1])
-    first, second = sorted((hi_low, lo_high))
-    a, b = intervals[first], intervals[second]
-    return (
-        f"trials disagree beyond their intervals: trial {first + 1} [{a[0]:.4g}, {a[1]:.4g}] "
-        f"vs trial {second + 1} [{b[0]:.4g}, {b[1]:.4g}]"
-    )
+def robust_spread(values: Sequence[float]) -> float:
+    """The normal-scaled median absolute deviation over the median (a CV that a few stalls cannot move)."""
+    arr = _as_samples(values)
+    median = float(np.median(arr))
+    mad = float(_scipy_stats().median_abs_deviation(arr, scale="normal"))
+    return mad / median if median != 0.0 else 0.0
+
+
+def log_spread(values: Sequence[float]) -> float | None:
+    """The sd (ddof=1) of the logs of positive figures (~ their CV); None below two."""
+    arr = _as_samples(values)
+    if arr.size < 2:
+        return None
+    if np.any(arr <= 0):
+        raise ValueError("log_spread needs strictly positive figures")
+    return float(np.std(np.log(arr), ddof=1))
+
+
+def batch_median_interval(values: Sequence[float], confidence: float = 0.95, batches: int = BATCHES) -> Interval:
+    """The median of correlated samples (the steps of one trial) with a batch-means interval.
+
+    The samples are cut into ``batches`` non-overlapping runs of consecutive samples; each run's median is
+    one value, and the interval is ``median ± t(k-1) · sd / sqrt(k)`` over those k medians. Consecutive steps
+    share the machine's state, so an interval that treats them as independent (the order statistics of all
+    steps) is far too narrow: with a step autocorrelation of 0.9 it covered 45%. Fewer than
+    ``2 * batches`` samples give a point. It is still an interval *within one trial*: it says nothing about
+    another process (see ``replication``)."""
+    arr = _as_samples(values)
+    _check_confidence(confidence)
+    estimate = float(np.median(arr))
+    if arr.size < 2 * batches:
+        return Interval(estimate, estimate, estimate, f"within-trial: {arr.size} steps, too few for batch means")
+    medians = np.array([np.median(chunk) for chunk in np.array_split(arr, batches)])
+    half = float(_scipy_stats().t.ppf((1 + confidence) / 2, batches - 1) * np.std(medians, ddof=1)
+                 / math.sqrt(batches))
+    method = (f"within-trial, batch means: median ± t·sd/√{batches} over the medians of {batches} non-overlapping "
+              f"batches of ~{arr.size // batches} consecutive steps")
+    return Interval(estimate, estimate - half, estimate + half, method)
+
+
+@dataclass(frozen=True)
+class NoiseVerdict:
+    """Whether a result is too noisy to trust, why, and the spreads it measured."""
+
+    noisy: bool
+    reasons: tuple[str, ...]
+    between: float | None  # sd of the log per-trial figures; None below two trials
+    within: tuple[float, ...]  # each trial's robust step spread (``robust_spread``)
+
+
+def noise_verdict(per_trial: Sequence[float], within: Sequence[float], *, what: str = "per-trial figures",
+                  between_limit: float = NOISY_BETWEEN) -> NoiseVerdict:
+    """Noisy if the per-trial figures spread more than ``between_limit`` (sd of their logs) or a trial's
+    robust step spread exceeds ``NOISY_MAD``; one reason per problem, trials numbered from 1."""
+    between = log_spread(per_trial) if len(per_trial) >= 2 else None
+    reasons = []
+    if between is not None and between > between_limit:
+        reasons.append(f"between-trial spread {between:.1%} (sd of the log {what} over {len(per_trial)} trials) "
+                       f"> {between_limit:.0%}")
+    reasons += [f"trial {i}: its typical step varied, MAD/median {spread:.1%} > {NOISY_MAD:.0%}"
+                for i, spread in enumerate(within, start=1) if spread > NOISY_MAD]
+    return NoiseVerdict(bool(reasons), tuple(reasons), between, tuple(float(x) for x in within))
+
+
+NOISE_RULE = (f"noisy if the per-trial figures spread more than {NOISY_BETWEEN:.0%} (sd of their logs: beyond it "
+              "the default 8 interleaved pairs cannot show an 8% change), or a trial's steps have a robust spread "
+              f"(normal-scaled MAD over the median) above {NOISY_MAD:.0%} (the typical step varied through the "
+              "window; a few stalls cannot trip it, unlike a CV)")

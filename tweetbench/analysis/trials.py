@@ -11,11 +11,17 @@
   ``metrics`` (losses, warm-up, overhead, memory, counters) and the environment come from the
   *representative* trial, the one whose training samples/s is the median (the lower middle
   for an even count); the profile breakdown comes from the first trial that has one.
-* **Per-trial figures** (throughput, median step with its interval, CV, warm-up steps used,
-  noise state) go under ``trials.per_trial``; the trial records themselves are kept as files.
-* **Noise**: ``stats.is_noisy`` on the trials' training step times: a trial whose step-time CV
-  exceeds 5%, or two trials whose median-step intervals (widened by ``DISAGREEMENT_FLOOR``) do
-  not overlap, make the result ``noisy``; the reasons are kept in ``noise_reasons``.
+* **Per-trial figures** (throughput, median step with its within-trial batch-means interval, CV and
+  the robust MAD/median spread, warm-up steps used, noise state) go under ``trials.per_trial``; the
+  trial records themselves are kept as files.
+* **Noise** (``stats.noise_verdict``): the spread *between* trials of the per-trial median step (what
+  ``compare`` judges), and each trial's robust spread of its steps (MAD over median, which a few
+  stalls cannot move, where they inflate a CV). The thresholds and their reasons are
+  ``stats.NOISY_BETWEEN`` and ``stats.NOISY_MAD``; what was measured goes to ``trials.noise``, with the
+  smallest change two such runs could show (``stats.detectable_text``).
+* **Overhead**: the interleaved rounds of every trial are pooled, and the ratio and its interval are
+  recomputed over all of them (``overhead.overhead_summary``), so the interval carries the variation
+  across trials, not only the representative trial's.
 
 Everything here is pure: records in, a record out.
 """
@@ -28,7 +34,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from tweetbench.analysis.stats import NOISY_CV, Summary, is_noisy, median_with_ci
+from tweetbench.analysis.overhead import overhead_summary
+from tweetbench.analysis.stats import (
+    NOISE_RULE,
+    NOISY_BETWEEN,
+    NOISY_MAD,
+    Summary,
+    batch_median_interval,
+    detectable_text,
+    median_with_ci,
+    noise_verdict as spread_verdict,
+    robust_spread,
+)
 from tweetbench.records import (
     K_NOISE_REASONS,
     K_NOISY,
@@ -38,15 +55,8 @@ from tweetbench.records import (
     lookup,
 )
 
-# Each trial's median-step interval is widened by this fraction of its median on each side before the
-# overlap test: with 1000-step trials the intervals are ~0.2% wide, and without a floor any drift
-# between trials smaller than the 1% that ``compare`` treats as no difference would flag a result.
-DISAGREEMENT_FLOOR = 0.005
-NOISE_RULE = (f"noisy if a trial's training step-time CV exceeds {NOISY_CV:.0%}, or two trials' "
-              f"median-step 95% intervals (order statistics, each widened by ±{DISAGREEMENT_FLOOR:.1%} of its "
-              "median) do not overlap")
-AGGREGATION = ("headline = median over trials; per-step distributions pooled over trials; other "
-               "metrics from the representative (median-throughput) trial")
+AGGREGATION = ("headline = median over trials; per-step distributions and the overhead's interleaved rounds "
+               "pooled over trials; other metrics from the representative (median-throughput) trial")
 
 
 @dataclass(frozen=True)
@@ -142,7 +152,7 @@ def trial_figures(record: Mapping[str, Any], trial: int, file: str | None) -> di
     if record["status"] != "ok" or not train:
         return entry
     steps_ms = [s * 1e3 for s in train["raw_step_s"]]
-    step_ci = median_with_ci(steps_ms)
+    step_ci = batch_median_interval(steps_ms)
     inference = lookup(record, "metrics", "inference") or {}
     entry.update({
         "train_samples_per_s": train["samples_per_s"],
@@ -151,6 +161,7 @@ def trial_figures(record: Mapping[str, Any], trial: int, file: str | None) -> di
         "step_p50_ci_ms": [step_ci.low, step_ci.high],
         "step_p50_ci_method": step_ci.method,
         "step_cv": train["step_ms"]["cv"],
+        "step_mad_ratio": robust_spread(steps_ms),
         "warmup_steps": train["warmup_steps"],
         "warmup_capped": bool(train.get("warmup_capped")),
         "measured_steps": train["measured_steps"],
@@ -190,6 +201,8 @@ def pooled_metrics(records: Sequence[Mapping[str, Any]], representative: int) ->
         "measured_steps": len(raw_steps),
         "measured_seconds": sum(r["metrics"]["training"].get("measured_seconds", 0.0) for r in records),
     })
+    if metrics.get("overhead"):
+        metrics["overhead"] = pooled_overhead(records, metrics["overhead"])
     inference = metrics.get("inference")
     if inference:
         latency = _pooled(records, "inference", "raw_latency_s")
@@ -204,12 +217,33 @@ def pooled_metrics(records: Sequence[Mapping[str, Any]], representative: int) ->
     return metrics
 
 
-def noise_verdict(per_trial: Sequence[Mapping[str, Any]]) -> tuple[bool, list[str]]:
-    """``stats.is_noisy`` over the ok trials' step-time CVs and median-step intervals."""
-    ok = [t for t in per_trial if t["status"] == "ok"]
-    intervals = [(low - DISAGREEMENT_FLOOR * t["step_p50_ms"], high + DISAGREEMENT_FLOOR * t["step_p50_ms"])
-                 for t in ok for low, high in [t["step_p50_ci_ms"]]]
-    return is_noisy([t["step_cv"] for t in ok], intervals)
+def noise_verdict(per_trial: Sequence[Mapping[str, Any]]) -> tuple[bool, list[str], dict[str, Any]]:
+    """``stats.noise_verdict`` over the ok trials' median steps (between) and robust step spreads (within),
+    with what it measured for ``trials.noise``."""
+    ok = [t for t in per_trial if t["status"] == "ok" and t.get("step_p50_ms")]
+    within = [t["step_mad_ratio"] for t in ok if isinstance(t.get("step_mad_ratio"), int | float)]
+    found = spread_verdict([t["step_p50_ms"] for t in ok], within, what="median steps")
+    section = {"between_trials": found.between, "within_trial": list(found.within),
+               "between_limit": NOISY_BETWEEN, "within_limit": NOISY_MAD,
+               "between_method": "sd of the log per-trial median steps (per_trial_median_step, what compare judges)",
+               "within_method": "normal-scaled MAD of each trial's steps over their median",
+               "detectable": detectable_text(found.between, len(ok), "independent")}
+    return found.noisy, list(found.reasons), section
+
+
+def pooled_overhead(records: Sequence[Mapping[str, Any]], overhead: Mapping[str, Any]) -> dict[str, Any]:
+    """The representative trial's overhead section with its ratio, interval and verdict recomputed over the
+    interleaved rounds of every trial (pooled: each round is one pair, whichever trial ran it)."""
+    trials = [lookup(r, "metrics", "overhead") or {} for r in records]
+    lightning = [block for t in trials for block in t.get("raw_lightning_s") or []]
+    bare = [block for t in trials for block in t.get("raw_bare_s") or []]
+    if len(trials) < 2 or not lightning or not bare or overhead.get("target") is None:
+        return dict(overhead)
+    summary = overhead_summary(lightning, bare, float(overhead["target"]))
+    pooled = {**overhead, **summary, "meets_target": summary["verdict"] == "meets", "raw_lightning_s": lightning,
+              "raw_bare_s": bare, "trial_ratios": [t.get("ratio") for t in trials]}
+    pooled["ci_method"] = f"{summary['ci_method']}, the rounds of all {len(trials)} trials pooled"
+    return pooled
 
 
 def aggregate(trials: Sequence[DeviceResult], files: Sequence[str | None], requested: int) -> DeviceResult:
@@ -252,6 +286,6 @@ def aggregate(trials: Sequence[DeviceResult], files: Sequence[str | None], reque
         for key, path, unit in HEADLINES
         if all(isinstance(lookup(r["metrics"], *path), int | float) for r in records)
     }
-    noisy, reasons = noise_verdict(per_trial)
+    noisy, reasons, section["noise"] = noise_verdict(per_trial)
     data.update({K_TRIAL: 0, K_TRIALS: section, K_NOISY: noisy, K_NOISE_REASONS: reasons})
     return DeviceResult(data)

@@ -5,7 +5,7 @@ state) from a change. Here the trials of A and B alternate A B B A A B B A ..., 
 process, so whatever drifts hits both sides alike, and trial k of A and trial k of B share one pair
 of neighbouring slots; ``analysis.ab`` compares them pair by pair. The run directory holds:
 
-    run.json                      kind "ab": the sides' options and folders, the run order, the gate
+    run.json                      kind "ab": the sides' options and folders, the run order, the gate and its metric
     a/<device>.json               side A's trials aggregated (analysis.trials.aggregate)
     a/trials/<device>.trial<k>.json   each trial of A; a/logs/, a/work/ as for a device of a run
     b/...                         the same for B
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from tweetbench.analysis.ab import SIDES, ABComparison
+from tweetbench.analysis.ab import AB_METRIC, DEFAULT_METRIC, DEFAULT_PAIRS, SIDES, ABComparison
 from tweetbench.analysis.trials import aggregate
 from tweetbench.devices import DeviceSpec
 from tweetbench.errors import ResultsError
@@ -34,7 +34,7 @@ from tweetbench.records.run import AB_DIR, AB_GATE, AB_ORDER, AB_SIDES, RunStatu
 from tweetbench.report.writer import load_ab, regenerate_ab
 
 Side = Literal["A", "B"]
-DEFAULT_REPEATS = 6  # 6 pairs: the fewest whose exact paired test can reach p < 0.05 (2 / 2**6 = 0.031)
+DEFAULT_REPEATS = DEFAULT_PAIRS  # 8 pairs: see analysis.ab.DEFAULT_PAIRS for why not 6
 _PATTERN: tuple[Side, ...] = ("A", "B", "B", "A")
 
 
@@ -60,6 +60,7 @@ class ABOptions:
     out: Path
     command: tuple[str, ...]
     bound: float | None = None
+    metric: str = DEFAULT_METRIC  # the one metric the gate judges (a key of compare.METRICS)
 
     def section(self, order: tuple[Side, ...]) -> dict[str, Any]:
         """run.json's ``ab`` section: each side's options, settings and folder; the run order; the gate."""
@@ -68,7 +69,8 @@ class ABOptions:
                         "threads": options.threads,
                         "data": None if options.data.path is None else str(options.data.path)}
                  for side, options in self.sides.items()}
-        return {"device": self.device.name, AB_SIDES: sides, AB_ORDER: list(order), AB_GATE: self.bound}
+        return {"device": self.device.name, AB_SIDES: sides, AB_ORDER: list(order), AB_GATE: self.bound,
+                AB_METRIC: self.metric}
 
     def meta(self, run_id: str, started: float, status: RunStatus, order: tuple[Side, ...]) -> dict[str, Any]:
         a = self.sides["A"]

@@ -42,35 +42,45 @@ def _counts(row: Row) -> str:
 def _p(row: Row) -> str:
     if row.trials.p_value is None:
         return f"– (≥ {row.trials.smallest_p:.2g})"
-    return f"{row.trials.p_value:.2g}"
+    text = f"{row.trials.p_value:.2g}"
+    return text + (f" (Holm {row.p_adjusted:.2g})" if row.p_adjusted is not None else "")
+
+
+GATE_WORDS = {"pass": "passes the gate", "regression": "REGRESSION", "unresolved": "unresolved at the bound",
+              "drift": "beyond the bound, within the drift", "cannot show": "gate cannot decide"}
 
 
 def _verdict(row: Row) -> str:
-    if row.verdict == "unresolved":
-        return row.note
     if row.verdict == "cannot show":
         return f"cannot show: {row.note}"
     text = row.verdict
-    if row.verdict != "no significant difference":
+    if row.verdict in ("faster", "slower"):
         text += f" ({abs(row.change):.1%})"
-    if row.regression:
-        text += " — REGRESSION"
+    if row.gate:
+        text += f" — {GATE_WORDS[row.gate]}"
+    elif row.secondary:
+        text += " (secondary, not gated)"
     return text
 
 
 def regression_lines(result: RunComparison) -> list[str]:
-    """One line per resolved slowdown beyond the gate's bound."""
+    """One line per gated metric whose whole interval lies beyond the gate's bound."""
     assert result.bound is not None or not result.regressions
-    return [f"{row.device} {row.label}: {abs(row.change):.1%} worse (B/A {row.ratio:.3f}) > {result.bound:.1%}"
+    return [f"{row.device} {row.label}: {abs(row.change):.1%} worse (B/A {row.ratio:.3f}); {row.gate_reason}"
             for row in result.regressions]
+
+
+def undecided_lines(result: RunComparison) -> list[str]:
+    """One line per gated metric the gate could not decide, with why."""
+    return [f"{row.device} {row.label}: {row.gate}: {row.gate_reason}" for row in result.undecided]
 
 
 def gate_messages(result: RunComparison) -> list[str]:
     """The gate's decision for stderr: one line per regression, or why it could not decide."""
     lines = [f"tweetbench: regression: {line}" for line in regression_lines(result)]
     if result.exit_code == UNDECIDED_EXIT:
-        lines.append(f"tweetbench: the regression gate cannot decide: {len(result.undecided)} verdict(s) unresolved "
-                     f"or unable to show a difference (exit {UNDECIDED_EXIT})")
+        lines.append(f"tweetbench: the regression gate cannot decide (exit {UNDECIDED_EXIT}): "
+                     + "; ".join(undecided_lines(result)))
     return lines
 
 
@@ -79,12 +89,20 @@ def gate_lines(result: RunComparison) -> list[str]:
     if result.bound is None:
         return []
     if result.regressions:
-        return ["**Regressions beyond the gate:**", ""] + [f"- {line}" for line in regression_lines(result)]
-    text = f"No significant slowdown beyond {result.bound:.1%}"
+        return ["**Regressions beyond the gate** (whole interval beyond the bound):", ""] + [
+            f"- {line}" for line in regression_lines(result)]
+    text = f"No gated metric lies wholly beyond {result.bound:.1%} worse"
     if result.undecided:
-        text += (f"; {len(result.undecided)} verdict(s) could not be decided (unresolved or cannot show), so the "
-                 f"gate cannot pass them either (exit {result.exit_code})")
-    return [text + "."]
+        return [text + f"; the gate cannot pass these either (exit {result.exit_code}):", ""] + [
+            f"- {line}" for line in undecided_lines(result)]
+    return [text + "; every gated interval lies within the bound."]
+
+
+def detectable_lines(result: RunComparison) -> list[str]:
+    """The smallest change each gated metric can show at its measured spread (pyperf-style)."""
+    lines = [f"- {row.device} {row.label}: {row.trials.detectable}" for row in result.rows
+             if row.trials.detectable and not row.secondary]
+    return ["Smallest detectable change (t-test power at the measured spread):", "", *lines, ""] if lines else []
 
 
 def table_lines(result: RunComparison) -> list[str]:
@@ -103,7 +121,7 @@ def verdict_lines(result: RunComparison, different_workloads: str) -> list[str]:
     """The table and the gate's decision, after ``different_workloads`` when the sides measured different work."""
     lines = [different_workloads, ""] if result.workloads_differ else []
     gate = gate_lines(result)
-    return [*lines, *table_lines(result), "", *([*gate, ""] if gate else [])]
+    return [*lines, *table_lines(result), "", *([*gate, ""] if gate else []), *detectable_lines(result)]
 
 
 def closing_lines(result: RunComparison) -> list[str]:
@@ -138,7 +156,9 @@ def rich_table(result: RunComparison) -> Table:
                       _value(row.b_median, unit), _ratio(row), _p(row), _counts(row),
                       f"[{style}]{escape(_short_verdict(row))}")
     reasons = dict.fromkeys(f"cannot show: {row.note}" for row in result.rows if row.verdict == "cannot show")
-    caption = [escape(f"! {line}") for line in [*reasons, *result.notes]]
+    detectable = [f"{row.device} {row.label}: {row.trials.detectable}" for row in result.rows
+                  if row.trials.detectable and not row.secondary]
+    caption = [escape(f"! {line}") for line in [*reasons, *result.notes]] + [escape(line) for line in detectable]
     if result.workloads_differ:
         caption.insert(0, "! A and B measured different workloads (--allow-different-workloads)")
     table.caption = "\n".join([*caption, escape(result.method)])

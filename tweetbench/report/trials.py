@@ -79,21 +79,54 @@ def _noise_cell(noise: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _step_cells(t: Mapping[str, Any]) -> str:
+    """The median step with its within-trial interval, the CV and the robust spread (older records lack it)."""
+    low, high = t["step_p50_ci_ms"]
+    mad = t.get("step_mad_ratio")
+    return (f"{t['step_p50_ms']:,.3f} [{low:,.3f}, {high:,.3f}] | {t['step_cv']:.1%} | "
+            f"{'–' if mad is None else f'{mad:.1%}'}")
+
+
 def _per_trial_table(section: Mapping[str, Any]) -> list[str]:
-    lines = ["| trial | status | train samples/s | step p50 (ms) [95% CI] | step CV | warm-up steps | "
-             "batch-1 p50 (ms) | load avg 1 min | CPU steal | governor | torch threads | GPU clocks |",
-             "|" + "---|" * 12]
+    lines = ["| trial | status | train samples/s | step p50 (ms) [within-trial 95%] | step CV | step MAD/median | "
+             "warm-up steps | batch-1 p50 (ms) | load avg 1 min | CPU steal | governor | torch threads | GPU clocks |",
+             "|" + "---|" * 13]
     for t in section["per_trial"]:
         if t["status"] != "ok" or "step_p50_ms" not in t:
             noise = " | ".join(_noise_cell(t["noise"]))
-            lines.append(f"| {t['trial']} | {t['status']} | – | – | – | – | – | {noise} |")
+            lines.append(f"| {t['trial']} | {t['status']} | – | – | – | – | – | – | {noise} |")
             continue
-        low, high = t["step_p50_ci_ms"]
         warmup = f"{t['warmup_steps']}" + (" (cap)" if t.get("warmup_capped") else "")
-        lines.append(f"| {t['trial']} | {t['status']} | {_num(t['train_samples_per_s'], 0)} | "
-                     f"{t['step_p50_ms']:,.3f} [{low:,.3f}, {high:,.3f}] | {t['step_cv']:.1%} | {warmup} | "
-                     f"{_num(t.get('latency_batch1_p50_ms'), 3)} | " + " | ".join(_noise_cell(t["noise"])) + " |")
+        lines.append(f"| {t['trial']} | {t['status']} | {_num(t['train_samples_per_s'], 0)} | {_step_cells(t)} | "
+                     f"{warmup} | {_num(t.get('latency_batch1_p50_ms'), 3)} | "
+                     + " | ".join(_noise_cell(t["noise"])) + " |")
+    methods = {t.get("step_p50_ci_method") for t in section["per_trial"] if t.get("step_p50_ci_method")}
+    if any(str(m).startswith("within-trial") for m in methods):
+        lines += ["", "The step p50 interval is within one trial (its steps are correlated; batch means): it says "
+                  "nothing about another run. Between runs, the headline interval over trials and `compare` speak."]
     return lines
+
+
+def detectable_lines(r: Result) -> list[str]:
+    """The smallest change this machine can show, at the spread these trials measured (pyperf-style)."""
+    noise = (r.get("trials") or {}).get("noise") or {}
+    between, text = noise.get("between_trials"), noise.get("detectable")
+    if between is None or not text:
+        return []
+    return [f"Smallest detectable change: {text}, for `tweetbench compare` of two runs like this one "
+            "(interleaved `tweetbench ab` pairs do better where the machine drifts)."]
+
+
+def _noise_line(r: Result, section: Mapping[str, Any]) -> str:
+    verdict = ("**noisy**: " + "; ".join(r.get("noise_reasons") or [])) if r["noisy"] else "not noisy"
+    noise = section.get("noise") or {}
+    measured = []
+    if noise.get("between_trials") is not None:
+        measured.append(f"between trials {noise['between_trials']:.1%}")
+    if noise.get("within_trial"):
+        measured.append(f"within trials up to {max(noise['within_trial']):.1%} MAD/median")
+    spread = f" (measured: {', '.join(measured)})" if measured and not r["noisy"] else ""
+    return f"Noise: {verdict}{spread} (rule: {section.get('noise_rule', '?')})."
 
 
 def trials_lines(r: Result) -> list[str]:
@@ -109,6 +142,6 @@ def trials_lines(r: Result) -> list[str]:
         lines += ["", *_headline_table(r, section)]
     lines += ["", *_per_trial_table(section)]
     if "noisy" in r:
-        verdict = ("**noisy**: " + "; ".join(r.get("noise_reasons") or [])) if r["noisy"] else "not noisy"
-        lines += ["", f"Noise: {verdict} (rule: {section.get('noise_rule', '?')})."]
-    return lines
+        lines += ["", _noise_line(r, section)]
+    detectable = detectable_lines(r)
+    return lines + (["", *detectable] if detectable else [])

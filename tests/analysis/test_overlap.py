@@ -24,3 +24,24 @@ def test_the_gain_is_overlapped_over_synced_throughput() -> None:
 def test_no_synced_steps_no_gain() -> None:
     section = overlap_section(16, 10, 1.0, [])
     assert section["overlap_gain"] is None and section["step_ms_synced"] is None
+
+
+def _interference(window: bool, after: bool) -> dict:
+    def section(hit: bool) -> dict:
+        return {"interfered": hit, "reasons": ["other processes used 0.90 of the 2 cores (threshold 0.25)"] if hit
+                else []}
+    return {**section(window), "after_window": section(after)}
+
+
+@pytest.mark.parametrize("window, after", [(True, False), (False, True), (True, True)])
+def test_a_gain_measured_under_interference_is_flagged_and_kept_apart(window: bool, after: bool) -> None:
+    # The CPU under a neighbour read 12.8x, which a device that runs each op before returning cannot reach.
+    section = overlap_section(16, 10, 1.0, [1.28] * 4, _interference(window, after))
+    assert section["overlap_gain"] is None
+    assert section["overlap_gain_unreliable"] == pytest.approx(12.8)
+    assert section["overlap_gain_flag"].startswith("not a result: interference in")
+
+
+def test_a_quiet_pair_of_windows_gives_its_gain() -> None:
+    section = overlap_section(16, 10, 1.0, [0.125] * 4, _interference(False, False))
+    assert section["overlap_gain"] == pytest.approx(1.25) and section["overlap_gain_flag"] is None

@@ -282,16 +282,6 @@ def _run_options(args: argparse.Namespace, argv: Sequence[str]) -> list[RunOptio
             for workload in workloads]
 
 
-def _xla_functionalization(args: argparse.Namespace, specs: Sequence[DeviceSpec]) -> str | None:
-    """``--xla-functionalization``, refused where no XLA device runs (it would change nothing)."""
-    setting = getattr(args, "xla_functionalization", None)
-    if setting is not None and not any(spec.kind in ("tpu", "xla-cpu") for spec in specs):
-        raise UsageError("--xla-functionalization applies to XLA devices only: add tpu or xla-cpu to --devices, "
-                         "or leave it out")
-    return setting
-
-
-def _run_one(options: RunOptions, launched: LaunchEnv | None) -> RunOutcome | None:
 def _serve_config(args: argparse.Namespace) -> ServeConfig | None:
     """The serve scenario's settings: the preset's, with --server and --latency-bound-ms."""
     import dataclasses
@@ -311,6 +301,16 @@ def _serve_config(args: argparse.Namespace) -> ServeConfig | None:
     return config if bound is None else dataclasses.replace(config, latency_bound_ms=bound)
 
 
+def _xla_functionalization(args: argparse.Namespace, specs: Sequence[DeviceSpec]) -> str | None:
+    """``--xla-functionalization``, refused where no XLA device runs (it would change nothing)."""
+    setting = getattr(args, "xla_functionalization", None)
+    if setting is not None and not any(spec.kind in ("tpu", "xla-cpu") for spec in specs):
+        raise UsageError("--xla-functionalization applies to XLA devices only: add tpu or xla-cpu to --devices, "
+                         "or leave it out")
+    return setting
+
+
+def _run_one(options: RunOptions, launched: LaunchEnv | None) -> RunOutcome | None:
     """One run with its progress display, in this process's role: the suite, or a launched rank."""
     from tweetbench.launch.suite import run_suite
     from tweetbench.report.console import progress_display
@@ -333,6 +333,7 @@ def _serve_config(args: argparse.Namespace) -> ServeConfig | None:
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from tweetbench.harness.ranks import LaunchEnv
     from tweetbench.report.console import convergence_results_table, results_table, table_console
+    from tweetbench.report.serving_console import serving_results_table
 
     launched = LaunchEnv.detect() if args.strategy else None
     all_options = _run_options(args, argv)
@@ -342,8 +343,9 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if outcome is None:
             continue
         table = convergence_results_table if args.scenario == "convergence" else results_table
+        if args.scenario == "serve":
+            table = serving_results_table
         console = table_console()  # at most 100 columns; a long reason is cut, summary.md has it whole
-    from tweetbench.report.serving_console import serving_results_table
         console.print(table(outcome.results, console.width))
         print(f"results: {outcome.run_dir}  summary: {args.out / 'summary.md'}")
         if not outcome.complete:
@@ -353,8 +355,6 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if args.require_all and any(r.status == "unavailable" for r in outcome.results):
             print("tweetbench: a device was unavailable and --require-all was given", file=sys.stderr)
             code = max(code, 1)
-        if args.scenario == "serve":
-            table = serving_results_table
     if len(all_options) > 1:
         print(f"variants side by side: {args.out / 'variants.md'}")
     return code

@@ -86,7 +86,8 @@ def test_without_overlap_no_synced_steps_are_added():
 def test_a_window_past_its_bound_is_cut_short_and_says_why():
     import time
 
-    clock = StepRecorder(lambda: None, measured_steps=100, warmup_steps=2, overlap=True, synced_steps=10)
+    clock = StepRecorder(lambda: None, measured_steps=100, warmup_steps=2, overlap=True, synced_steps=10,
+                         time_bound=True)
     trainer = FakeTrainer()
     clock.start()
     for _ in range(2):
@@ -108,7 +109,7 @@ def test_a_cut_predict_window_ends_the_predict_loop():
 
     from tweetbench.harness.recorder import WindowCut
 
-    clock = StepRecorder(lambda: None, measured_steps=50)
+    clock = StepRecorder(lambda: None, measured_steps=50, time_bound=True)
     clock.start()
     clock.cap_s = 0.0
     with pytest.raises(WindowCut):
@@ -117,7 +118,7 @@ def test_a_cut_predict_window_ends_the_predict_loop():
 
 
 def test_a_window_within_its_bound_is_not_cut():
-    clock = StepRecorder(lambda: None, measured_steps=5, warmup_steps=1)
+    clock = StepRecorder(lambda: None, measured_steps=5, warmup_steps=1, time_bound=True)
     clock.start()
     for _ in range(6):
         clock.tick()
@@ -165,3 +166,13 @@ def test_timer_agreement_passes_an_agreeing_clock_and_fails_a_skewed_one():
     skewed = timer_agreement("skewed test clock", host, device)
     assert skewed["status"] == "disagrees"
     assert skewed["total_rel_diff"] == __import__("pytest").approx(0.2, abs=0.02)
+
+
+def test_without_a_time_bound_a_slow_window_runs_to_its_end():
+    # A data-parallel rank that stopped alone would hang the others: only the benchmark's windows are bounded.
+    clock = StepRecorder(lambda: None, measured_steps=3)
+    clock.start()
+    clock.cap_s = 0.0
+    for _ in range(3):
+        clock.tick()
+    assert clock.cut_short is None and len(clock.measured) == 3

@@ -57,7 +57,7 @@ def run_inference(module: TweetClassifier, backend: DeviceBackend, split: Encode
     clock = StepRecorder(backend.synchronize, batches, warmup_steps=warmup, on_step=on_step,
                          on_measure_start=backend.begin_measurement, on_measure_end=backend.end_measurement,
                          device_clock=own_clock(backend.clock()), overlap=overlap,
-                         synced_steps=synced_steps(batches), step_boundary=backend.step_boundary)
+                         synced_steps=synced_steps(batches), step_boundary=backend.step_boundary, time_bound=True)
     loader = backend.device_loader(make_loader(split, batch_size, seed=seed, shuffle=True,
                                                total_batches=warmup + batches + clock.synced_steps,
                                                pin_memory=backend.pin_memory,

@@ -117,7 +117,7 @@ def run_overhead(module: TweetClassifier, backend: DeviceBackend, train: Encoded
     result = OverheadRun([], [], [])
     for round_index, sides in enumerate(abba(preset.overhead_rounds)):
         for side in sides:
-            clock = StepRecorder(backend.synchronize, steps, warmup_steps=warmup, on_step=progress)
+            clock = StepRecorder(backend.synchronize, steps, warmup_steps=warmup, on_step=progress, time_bound=True)
             loader = make_loader(train, batch_size, seed=seed + round_index, total_batches=warmup + steps,
                                  pin_memory=backend.pin_memory, workers=module.step_options.loader_workers)
             if side == "lightning":

@@ -5,8 +5,8 @@ synchronised, so it covers a whole step: fetching the batch, copying it, forward
 the optimizer. Warm-up steps are recorded apart from the measured ones.
 
 Every measured window is probed for interference (``harness/interference.py``: the CPU that other
-processes took while it ran) and bounded in time: past ``window_cap`` it is cut short, and the
-record says so and why.
+processes took while it ran) and, with ``time_bound`` (the benchmark's single-process windows), bounded
+in time: past ``window_cap`` it is cut short, and the record says so and why.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ class StepRecorder(pl.Callback):
         overlap: bool = False,
         synced_steps: int = 0,
         step_boundary: Callable[[], None] | None = None,
+        time_bound: bool = False,
     ) -> None:
         self.synchronize = synchronize
         # What ends a step inside an overlapped window without waiting (XLA: a graph cut).
@@ -92,7 +93,10 @@ class StepRecorder(pl.Callback):
         self._measuring = detector is None and warmup_steps == 0
         # CPU taken by other processes during the measured window, and during the synced steps after it.
         self.cpu, self.after = CpuProbe(), CpuProbe()
-        # The window's bound in seconds (set once a step's time is known) and, if it was hit, what happened.
+        # With ``time_bound``, the window's bound in seconds (set once a step's time is known) and, if it was
+        # hit, what happened. Off by default: a rank of a data-parallel job that stopped alone would hang the
+        # others, and the profiled passes expect their steps.
+        self.time_bound = time_bound
         self.cap_s: float | None = None
         self.cut_short: str | None = None
 
@@ -118,7 +122,7 @@ class StepRecorder(pl.Callback):
             now = self._last = time.perf_counter()
         self.measure_started_at = now
         self._open_mark = max(len(self._marks) - 1, 0)
-        if self.warmup:
+        if self.warmup and self.time_bound:
             self.cap_s = window_cap(self.warmup, self.measured_steps + self.synced_steps)
         self.cpu.start()
 
@@ -151,7 +155,7 @@ class StepRecorder(pl.Callback):
             self.on_step(len(self.warmup) + len(self.measured) + len(self.synced))
 
     def _measured_step(self, step: float, now: float, trainer: pl.Trainer | None) -> None:
-        if self.cap_s is None:
+        if self.cap_s is None and self.time_bound:
             self.cap_s = window_cap([step], self.measured_steps + self.synced_steps)
         if len(self.measured) < self.measured_steps:
             self.measured.append(step)
@@ -175,7 +179,7 @@ class StepRecorder(pl.Callback):
         """Cut the window (and the synced steps) short once it has run past its cap; say so and why."""
         assert self.measure_started_at is not None
         elapsed = now - self.measure_started_at
-        if self.done or self.cap_s is None or elapsed <= self.cap_s:
+        if self.done or not self.time_bound or self.cap_s is None or elapsed <= self.cap_s:
             return
         planned, synced = self.measured_steps, self.synced_steps
         if len(self.measured) < self.measured_steps:

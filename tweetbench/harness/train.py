@@ -88,7 +88,7 @@ def run_training(module: TweetClassifier, backend: DeviceBackend, train: Encoded
         on_measure_start=backend.begin_measurement,
         on_measure_end=backend.end_measurement,
         device_clock=own_clock(backend.clock()), overlap=True, synced_steps=synced_steps(preset.measured_steps),
-        step_boundary=backend.step_boundary,
+        step_boundary=backend.step_boundary, time_bound=True,
     )
     total_steps = preset.max_warmup_steps + preset.measured_steps + clock.synced_steps
     loader = backend.device_loader(make_loader(train, batch_size, seed=seed, total_batches=total_steps,

@@ -1,23 +1,33 @@
-"""Print the compact summary of a GPU check: the figures wanted and the sanity checks, from one run.
+"""The GPU check's summary and packing (scripts/gpu_check.sh calls both).
 
-    python scripts/gpu_summary.py RUN_DIR [--idle-power-w W] [--bench-json FILE]
+    python scripts/gpu_summary.py RUN_DIR... [--probes DIR] [--idle-power-w W] [--rehearsal]
+    python scripts/gpu_summary.py --pack WORK --into OUT --elapsed S
 
-Reads the run's per-device JSON files directly (plain ``json``), so it still says something
-useful if the run was partial. Exit code: 0 when every check passed or was skipped, 1 otherwise.
+The summary reads the runs' per-device JSON files directly (plain ``json``), so it still says something
+useful if a run was partial: the figures wanted, then the checks (timer agreement as the records give it,
+power, memory, parity against the CPU over their common parity steps, the sync-debug pass and the LSTM
+numerics probe). Exit code: 0 when every check passed or was skipped, 1 otherwise.
+
+The packing turns the work folder into at most 8 files under OUT, none in a subfolder, each under 16 MiB:
+gpu_check.md (the report), summary.txt, results.tar.gz (every JSON and each run's report.md and logs) and up
+to 4 pictures that the report links; gpu_check.sh adds gpu_check.log last.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import statistics
 import sys
+import tarfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-# A CUDA-event step time and a wall-clock step time (after synchronize) "agree" within this.
-TIMER_TOLERANCE = 0.05
+MAX_FILES, MAX_BYTES, MAX_PICTURES = 8, 16 * 2**20, 4
 
 
 def get(node: Any, *path: str) -> Any:
@@ -42,12 +52,16 @@ def flops(value: float | None) -> str:
     return f"{value / 1e12:,.2f} TFLOP/s" if value >= 1e12 else f"{value / 1e9:,.1f} GFLOP/s"
 
 
-def load(run_dir: Path) -> dict[str, dict[str, Any]]:
+def load(run_dirs: list[Path]) -> dict[str, dict[str, Any]]:
+    """Every device result of the runs, named ``device [precision, division]`` (one run per variant)."""
     results = {}
-    for path in sorted(run_dir.glob("*.json")):
-        data = json.loads(path.read_text())
-        if data.get("tool") == "tweetbench" and "device" in data:
-            results[data["device"]["name"]] = data
+    for run_dir in run_dirs:
+        for path in sorted(run_dir.glob("*.json")):
+            data = json.loads(path.read_text())
+            if data.get("tool") == "tweetbench" and "device" in data:
+                config = get(data, "workload", "config") or {}
+                name = f"{data['device']['name']} [{config.get('precision', '?')}, {config.get('division', 'closed')}]"
+                results[name] = data
     return results
 
 
@@ -140,17 +154,7 @@ def check_gpu(checks: Checks, name: str, r: dict[str, Any], idle_w: float | None
     facts = get(r, "device", "facts") or {}
     for window, path in (("training", ("training",)), ("batch-1", ("inference",)),
                          ("batched", ("inference", "offline"))):
-        timer = get(m, *path, "device_timer")
-        if not timer:
-            checks.add(f"{name} CUDA events vs wall ({window})", False, "no device timer recorded")
-            continue
-        p50, total = timer["p50_rel_diff"], timer["total_rel_diff"]
-        if window == "batch-1":  # synchronised every request: the median step is the figure
-            ok = abs(p50) <= TIMER_TOLERANCE
-        else:  # an overlapped window: the host marks show dispatch, so only the window's total must agree
-            ok = abs(total) <= TIMER_TOLERANCE if window == "training" else None
-        checks.add(f"{name} CUDA events vs wall ({window})", ok,
-                   f"median {p50 * 100:+.2f}%, total {total * 100:+.2f}% over {timer['step_ms']['count']} steps")
+        check_timers(checks, name, window, get(m, *path, "timer_agreement"))
     check_issue13(checks, name, r)
     power = get(m, "energy", "training", "mean_power_w")
     limit = facts.get("power_limit_w")
@@ -174,67 +178,197 @@ def check_gpu(checks: Checks, name: str, r: dict[str, Any], idle_w: float | None
     checks.add(f"{name} % of measured peak", pct is not None and 0 < pct < 100, f"training {fmt(pct, '.2f', '%')}")
 
 
+def check_timers(checks: Checks, name: str, window: str, agreement: Mapping[str, Any] | None) -> None:
+    """CUDA events against the host clock on the synchronised steps, as the record judged them."""
+    if not agreement:
+        checks.add(f"{name} CUDA events vs host clock ({window})", False, "no timer_agreement in the record")
+        return
+    status = agreement.get("status")
+    ok = {"agrees": True, "disagrees": False}.get(str(status))
+    detail = str(status)
+    if ok is not None:
+        detail += (f": median {agreement['p50_rel_diff'] * 100:+.2f}%, total {agreement['total_rel_diff'] * 100:+.2f}% "
+                   f"over {agreement.get('steps')} synchronised steps (tolerance {agreement.get('tolerance', 0):.0%})")
+    elif agreement.get("reason"):
+        detail += f": {agreement['reason']}"
+    checks.add(f"{name} CUDA events vs host clock ({window})", ok, detail)
+
+
 def check_parity(checks: Checks, results: dict[str, dict[str, Any]]) -> None:
+    """Each device's parity losses against the CPU reference's, over the steps both ran (the CPU reference
+    runs the smoke preset: fewer parity steps than quick)."""
     try:
-        from tweetbench.analysis.parity import parity_checks
-        from tweetbench.devices import REFERENCE_KIND
+        from tweetbench.analysis.parity import compare_losses, tolerance_for
     except ImportError as exc:
         checks.add("parity vs CPU", None, f"tweetbench.analysis.parity not importable: {exc}")
         return
-    for verdict in parity_checks(list(results.values()), REFERENCE_KIND):
-        if verdict.verdict == "reference":
+    cpus = [r for r in results.values() if r["device"]["kind"] == "cpu" and get(r, "metrics", "parity", "losses")]
+    reference = get(cpus[0], "metrics", "parity", "losses") if cpus else None
+    for name, r in results.items():
+        losses = get(r, "metrics", "parity", "losses")
+        if r["device"]["kind"] == "cpu" or not losses:
             continue
-        ok = {"match": True, "diverged": False}.get(verdict.verdict)
-        detail = verdict.verdict + (f", max |loss diff| {verdict.max_abs_diff:.2e} (tolerance {verdict.tolerance:.0e})"
-                                    if verdict.max_abs_diff is not None else "") + (f": {verdict.reason}"
-                                                                                    if verdict.reason else "")
-        checks.add(f"{verdict.device} parity vs CPU", ok, detail)
+        if not reference:
+            checks.add(f"{name} parity vs CPU", None, "no CPU reference with parity losses")
+            continue
+        steps = min(len(losses), len(reference))
+        precision = str(get(r, "workload", "config", "precision") or "32-true")
+        verdict = compare_losses(name, losses[:steps], reference[:steps], tolerance_for(precision))
+        detail = (f"{verdict.verdict} over {steps} parity steps"
+                  + (f", max |loss diff| {verdict.max_abs_diff:.2e} (tolerance {verdict.tolerance:.0e})"
+                     if verdict.max_abs_diff is not None else "") + (f": {verdict.reason}" if verdict.reason else ""))
+        checks.add(f"{name} parity vs CPU", {"match": True, "diverged": False}.get(verdict.verdict), detail)
 
 
-def bench_lines(path: Path) -> list[str]:
-    data = json.loads(path.read_text())
-    lines = []
-    for bench in data.get("benchmarks", []):
-        stats = bench.get("stats") or {}
-        extra = bench.get("extra_info") or {}
-        sps = extra.get("samples_per_s")
-        lines.append(f"  {bench.get('name')}: median {fmt(stats.get('median', 0) * 1e3, '.3f')} ms"
-                     + (f", {sps:,.0f} samples/s" if isinstance(sps, int | float) else ""))
-    return lines or ["  (no benchmarks in the file)"]
+def check_probes(checks: Checks, probes: Path | None) -> list[str]:
+    """The sync-debug pass and the LSTM numerics probe (tweetbench probe): their lines, and one check each."""
+    lines: list[str] = []
+    if probes is None:
+        return lines
+    for check, module in (("sync", "syncdebug"), ("numerics", "numerics")):
+        path = probes / f"{check}.json"
+        if not path.is_file():
+            checks.add(f"probe {check}", False, f"{path.name} missing: the probe did not finish")
+            continue
+        data = json.loads(path.read_text())
+        try:
+            import importlib
+
+            summary_lines = importlib.import_module(f"tweetbench.harness.{module}").summary_lines
+            lines += [line for result in data.get("passes", [data]) for line in summary_lines(result)]
+        except ImportError as exc:
+            lines.append(f"{check}: tweetbench not importable ({exc})")
+        verdicts = ([p["verdict"] for p in data["passes"]] if check == "sync" else data.get("verdicts", []))
+        for verdict in verdicts:
+            ok = None if verdict.startswith("not applicable") else verdict.startswith("pass")
+            checks.add(f"probe {check}", ok, verdict)
+    return lines
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--idle-power-w", type=float, default=None)
-    parser.add_argument("--bench-json", type=Path, default=None)
-    args = parser.parse_args(argv)
-    results = load(args.run_dir)
+def summarize(run_dirs: list[Path], probes: Path | None, idle_w: float | None, rehearsal: bool) -> int:
+    results = load(run_dirs)
     if not results:
-        print(f"no results in {args.run_dir}")
+        print(f"no results in {', '.join(map(str, run_dirs))}")
         return 1
     cpu = next((r for r in results.values() if r["device"]["kind"] == "cpu" and r["status"] == "ok"), None)
-    print(f"== figures ({args.run_dir}) ==")
+    print("== figures ==")
     for name, r in results.items():
         print("\n".join(figures(name, r, cpu)))
     checks = Checks()
     gpus = {n: r for n, r in results.items() if r["device"]["kind"] == "gpu"}
     for name, r in gpus.items():
         if r["status"] == "ok":
-            check_gpu(checks, name, r, args.idle_power_w)
+            check_gpu(checks, name, r, idle_w)
         else:
             checks.add(f"{name} ran", None if r["status"] == "unavailable" else False,
                        f"{r['status']}: {r.get('reason')}")
+    if rehearsal:
+        checks.add("GPU results", None, "a rehearsal on the CPU: no GPU result to check")
+    elif not gpus:
+        checks.add("GPU results", False, "no GPU result in the runs")
     check_parity(checks, results)
-    if args.bench_json is not None and args.bench_json.is_file():
-        print("== pytest-benchmark (-k gpu) ==")
-        print("\n".join(bench_lines(args.bench_json)))
+    probe_lines = check_probes(checks, probes)
+    if probe_lines:
+        print("== probes ==")
+        print("\n".join(probe_lines))
     print("== checks ==")
-    print("\n".join(checks.lines) or "  (none: no GPU result)")
+    print("\n".join(checks.lines) or "  (none)")
     steps = [get(r, "metrics", "training", "raw_step_s") for r in gpus.values()]
     if any(steps):
         print(f"  (GPU median step {statistics.median(next(s for s in steps if s)) * 1e3:.3f} ms)")
     return 1 if checks.failed else 0
+
+
+# --------------------------------------------------------------------------- packing
+
+
+def pictures(work: Path) -> list[Path]:
+    """The pictures the report links: the results' summary charts, then the first run's own plots."""
+    runs = work / "results"
+    found = [runs / name for name in ("summary-training.png", "summary-latency.png", "summary-batch256.png")]
+    first = sorted(runs.glob("2*/"))
+    if first:
+        found += sorted((first[0] / "plots").glob("*.png"))
+    return [path for path in found if path.is_file() and path.stat().st_size <= MAX_BYTES][:MAX_PICTURES]
+
+
+def archive(work: Path, into: Path) -> list[str]:
+    """Every JSON, Markdown and log file of the runs and probes in results.tar.gz; what was left out (too big)."""
+    members = sorted(p for folder in ("results", "probes") for p in (work / folder).rglob("*")
+                     if p.is_file() and p.suffix in (".json", ".md", ".log"))
+    left_out: list[str] = []
+    budget = MAX_BYTES * 3  # compressed JSON shrinks well; a file over 2 MiB is dropped first if it does not fit
+    for limit in (None, 2 * 2**20):
+        kept = [p for p in members if limit is None or p.stat().st_size <= limit]
+        with tarfile.open(into / "results.tar.gz", "w:gz") as tar:
+            for path in kept:
+                tar.add(path, arcname=str(path.relative_to(work)))
+        if (into / "results.tar.gz").stat().st_size <= MAX_BYTES or sum(p.stat().st_size for p in kept) > budget:
+            left_out = [str(p.relative_to(work)) for p in members if p not in kept]
+            break
+    return left_out
+
+
+def report_text(work: Path, shown: list[Path], left_out: list[str], elapsed: float) -> str:
+    """gpu_check.md: what ran, how long, the summary and the pictures."""
+    import platform
+
+    import torch
+
+    rehearsal = os.environ.get("REHEARSE") == "1"
+    budget = os.environ.get("BUDGET_S", "?")
+    lines = [f"# GPU check{' (rehearsal on the CPU)' if rehearsal else ''}", "",
+             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.node()}: Python "
+             f"{platform.python_version()}, torch {torch.__version__} (CUDA {torch.version.cuda}); "
+             f"{elapsed:.0f} s of the {budget} s budget; "
+             f"{'every step passed or was skipped' if os.environ.get('FAILED') == '0' else 'SOME STEP FAILED'}.", "",
+             "| step | status | seconds | detail |", "|---|---|---|---|", os.environ.get("STEP_TABLE", ""), "",
+             "## Summary", "", "```", (work / "summary.txt").read_text() if (work / "summary.txt").is_file()
+             else "(no summary)", "```", ""]
+    if shown:
+        lines += ["## Pictures", ""] + [f"![{p.stem}]({p.name})" for p in shown] + [""]
+    lines += ["Every record, probe result, run report and worker log is in `results.tar.gz`"
+              + (f"; left out for size: {', '.join(left_out)}" if left_out else "") + "; the whole log is "
+              "`gpu_check.log`.", ""]
+    return "\n".join(lines)
+
+
+def pack(work: Path, into: Path, elapsed: float) -> int:
+    """At most 8 files in ``into`` (with the log gpu_check.sh adds), each <= 16 MiB; exit 1 if not."""
+    into.mkdir(parents=True, exist_ok=True)
+    shown = pictures(work)
+    for path in shown:
+        shutil.copyfile(path, into / path.name)
+    if (work / "summary.txt").is_file():
+        shutil.copyfile(work / "summary.txt", into / "summary.txt")
+    left_out = archive(work, into)
+    (into / "gpu_check.md").write_text(report_text(work, shown, left_out, elapsed), encoding="utf-8")
+    files = [p for p in into.rglob("*") if p.is_file()]
+    too_big = [p.name for p in files if p.stat().st_size > MAX_BYTES]
+    print(f"packed {len(files)} files (+ gpu_check.log): " + ", ".join(f"{p.name} {p.stat().st_size:,} B" for p in files))
+    if len(files) + 1 > MAX_FILES or too_big:
+        print(f"over the limits: {len(files) + 1} files (at most {MAX_FILES}); too big: {too_big}")
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dirs", type=Path, nargs="*")
+    parser.add_argument("--probes", type=Path, default=None, help="folder holding sync.json and numerics.json")
+    parser.add_argument("--idle-power-w", type=float, default=None)
+    parser.add_argument("--rehearsal", action="store_true", help="no GPU result is expected")
+    parser.add_argument("--pack", type=Path, metavar="WORK", help="pack WORK's results into --into")
+    parser.add_argument("--into", type=Path)
+    parser.add_argument("--elapsed", type=float, default=0.0)
+    args = parser.parse_args(argv)
+    if args.pack is not None:
+        if args.into is None:
+            parser.error("--pack needs --into DIR")
+        return pack(args.pack, args.into, args.elapsed)
+    if not args.run_dirs:
+        parser.error("give at least one run directory")
+    return summarize(args.run_dirs, args.probes, args.idle_power_w, args.rehearsal)
 
 
 if __name__ == "__main__":

@@ -93,7 +93,7 @@ def test_the_cap_grows_with_the_warmup_step_and_has_a_floor():
     assert window_cap([], 10) == intf.WINDOW_CAP_FLOOR_S
 
 
-def test_combined_blocks_weigh_cpu_by_time_and_name_an_interfered_block():
+def test_combined_blocks_weigh_cpu_by_time_and_count_the_interfered_blocks():
     quiet = interference_section({"cpu_measured": True, "cores": 2, "others_cores": 0.0, "own_cores": 2.0,
                                   "steal_cores": 0.0, "cpu_window_s": 3.0}, [0.01] * 300, 3.0)
     loaded = interference_section({"cpu_measured": True, "cores": 2, "others_cores": 1.0, "own_cores": 1.0,
@@ -150,3 +150,13 @@ def test_our_own_children_count_as_ours():
     # The child, reaped, is in our children's time: it never counts as another process's use.
     result = probe.result()
     assert result["own_cores"] * result["cpu_window_s"] > 0.8  # CPU seconds: the child spun 1 s of CPU
+
+
+def test_one_short_block_s_stall_does_not_make_the_pooled_blocks_interfered():
+    def block(steps):
+        return interference_section({"cpu_measured": False, "cpu_reason": "x"}, steps, sum(steps))
+    quiet = [block([0.01] * 20) for _ in range(7)]
+    stalled = block([0.01] * 19 + [0.06])  # 24% of its own 0.25 s
+    assert stalled["interfered"]
+    pooled = combine([*quiet, stalled])
+    assert not pooled["interfered"] and pooled["interfered_windows"] == 1

@@ -194,7 +194,7 @@ def interference_section(cpu: dict[str, Any], step_seconds: Sequence[float], win
 
 
 def combine(sections: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Several windows (the overhead's rounds) as one: CPU weighted by window time, stalls summed."""
+    """Several windows (the overhead's rounds) as one: CPU weighted by window time, stalls summed, judged whole."""
     measured = [s for s in sections if s.get("cpu_measured")]
     total = sum(s["window_s"] for s in sections)
     cpu: dict[str, Any] = {"cpu_measured": False, "cpu_reason": next(
@@ -212,9 +212,8 @@ def combine(sections: Sequence[dict[str, Any]]) -> dict[str, Any]:
                "stall_excess_s": sum(s["stall_excess_s"] for s in sections), "stall_threshold_ms": None}
     cut = [s["cut_short"] for s in sections if s.get("cut_short")]
     reasons = judge(cpu, stalled, total, "; ".join(cut) or None)
+    # Judged as one window: the figure pools its blocks, and one short block's stall is not the whole's.
     hit = sum(bool(s["interfered"]) for s in sections)
-    if hit and not reasons:
-        reasons = [f"{hit} of its {len(sections)} windows interfered"]
     return {**cpu, **stalled, "window_s": total, "cut_short": "; ".join(cut) or None,
             "interfered": bool(reasons), "reasons": reasons, "windows": len(sections), "interfered_windows": hit,
             "source": SOURCE}

@@ -61,7 +61,8 @@ def interference_lines(r: Result) -> list[str]:
         lines.append(f"- Interfered windows: {', '.join(summary['interfered_windows'])}; "
                      f"policy `--on-interference {summary.get('policy', 'flag')}`"
                      + _remeasured(r) + ". Figures from these windows tell how loaded the machine was, not how "
-                     "fast the device is: rerun on a quiet machine, or with `--on-interference remeasure`.")
+                     "fast the device is: rerun on a quiet machine"
+                     + (", or with `--on-interference remeasure`." if summary.get("policy") != "remeasure" else "."))
     return lines
 
 

@@ -89,3 +89,28 @@ def test_a_side_without_a_result_or_a_failed_side_is_not_compared():
 
 def test_an_empty_side_string_is_named_for_what_it_is():
     assert side_label("B", "  ") == "B (the common options)"
+
+
+def test_only_the_primary_metric_is_gated_and_the_others_get_holm_adjusted_p():
+    drift = np.linspace(1.0, 1.6, 8)  # 8 pairs: at 6, Holm's doubling of p = 0.031 would already miss 0.05
+    wobble = np.array([1.0, 1.01, 0.99, 1.0, 1.02, 0.98, 1.01, 0.99])
+    a, b = side(list(10.0 * drift)), side(list(11.0 * drift * wobble))
+    for k, entry in enumerate(b["trials"]["per_trial"]):  # training unchanged, batch-1 latency 10% slower
+        entry["step_p50_ms"] = a["trials"]["per_trial"][k]["step_p50_ms"] * (1.0 + 0.002 * (-1) ** k)
+    ab = compare_ab(section(list("ABBA" * 4)), {"A": a, "B": b}, bound=0.05)
+    rows = {row.metric.key: row for row in ab.comparison.rows}
+    assert ab.comparison.primary == "train" and not rows["train"].secondary and rows["train"].gate == "pass"
+    assert rows["latency"].secondary and rows["latency"].gate == "" and rows["latency"].verdict == "slower"
+    assert rows["latency"].p_adjusted == pytest.approx(2 * rows["latency"].trials.p_value)  # Holm, 2 secondaries
+    assert ab.exit_code == 0  # the secondary's slowdown is reported, never gated
+    gated_latency = compare_ab(dict(section(list("ABBA" * 4)), metric="latency"), {"A": a, "B": b}, bound=0.05)
+    assert gated_latency.comparison.primary == "latency" and gated_latency.exit_code == REGRESSION_EXIT
+
+
+def test_pairs_that_spread_beyond_the_threshold_make_a_noise_note():
+    a = side([10.0] * 6)
+    b = side(list(10.0 * np.array([1.0, 1.2, 0.85, 1.15, 0.9, 1.1])))
+    notes = compare_ab(section(), {"A": a, "B": b}).comparison.notes
+    assert any("training throughput: noisy: the pair log ratios spread" in n for n in notes)
+    quiet = compare_ab(section(), {"A": a, "B": side(list(10.0 * np.array([1.0, 1.01, 0.99, 1.0, 1.02, 0.98])))})
+    assert not any("noisy: the pair log ratios" in n for n in quiet.comparison.notes)

@@ -244,7 +244,7 @@ def test_cli_compares_run_directories_and_gates(tmp_path, capsys):
     # machine's drift between them (25% unless --drift says otherwise) could make it. Exit 5, never 1.
     assert main(["compare", str(a), str(b), "--fail-on-regression", "5%"]) == UNDECIDED_EXIT
     captured = capsys.readouterr()
-    assert "slower" in captured.out and "drift allowance" in captured.err
+    assert "slower" in captured.out and "allowance 25.0% = the largest of --drift 25%" in captured.err
     assert main(["compare", str(a), str(b), "--fail-on-regression", "5%", "--drift", "1%"]) == 1
     assert "tweetbench: regression: cpu training throughput" in capsys.readouterr().err
     c = write_run(tmp_path, "20260101-000200-cccccc", record(1.6, seed=1, trials=[1.6 * t for t in STEADY]))

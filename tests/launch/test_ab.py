@@ -48,6 +48,7 @@ def test_abba_order_needs_a_trial():
     (["--devices", "cpu,gpu"], "ab runs on one device"),
     (["--repeats", "0"], "argument --repeats: '0' must be a positive whole number"),
     (["--fail-on-regression", "5"], "the % sign is required"),
+    (["--metric", "energy"], "argument --metric: invalid choice: 'energy'"),
 ])
 def test_bad_ab_options_are_one_line_usage_errors(tmp_path, capsys, argv, fragment):
     code = main(["ab", "--workload", "tiny", "--out", str(tmp_path / "res"), *argv])
@@ -55,6 +56,17 @@ def test_bad_ab_options_are_one_line_usage_errors(tmp_path, capsys, argv, fragme
     assert code == 2 and err.startswith("tweetbench: error: ") and err.count("\n") == 1, err
     assert fragment in err
     assert not (tmp_path / "res").exists() or not any((tmp_path / "res").iterdir())  # nothing ran
+
+
+def test_the_default_pairs_and_metric_are_the_analysis_constants():
+    from tweetbench.analysis.ab import DEFAULT_METRIC, DEFAULT_PAIRS
+    from tweetbench.analysis.replication import smallest_p
+    from tweetbench.cli import build_parser
+    from tweetbench.launch.ab import DEFAULT_REPEATS
+
+    args = build_parser().parse_args(["ab", "--devices", "cpu"])
+    assert args.repeats == DEFAULT_PAIRS == DEFAULT_REPEATS == 8 and args.metric == DEFAULT_METRIC == "train"
+    assert smallest_p(DEFAULT_PAIRS, DEFAULT_PAIRS, "paired") < 0.05  # the gated test can reach p < 0.05
 
 
 def test_run_takes_threads_and_refuses_a_bad_count(capsys):
@@ -72,6 +84,7 @@ def test_an_interleaved_run_writes_both_sides_in_abba_order_and_exits_by_the_gat
     (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
     meta = read_meta(run_dir)
     assert meta["kind"] == "ab" and meta["status"] == "complete" and meta["ab"]["order"] == ["A", "B", "B", "A"]
+    assert meta["ab"]["metric"] == "train"  # the gated metric, kept for the report's regeneration
     assert meta["ab"]["sides"]["A"]["threads"] == 1 and meta["ab"]["sides"]["B"]["threads"] is None
     for side, threads in (("a", 1), ("b", None)):
         combined = read_result(run_dir / side / "cpu.json").to_dict()

@@ -65,3 +65,11 @@ def test_the_terminal_table_lists_every_trial():
     console.print(order_table(drifting()))
     text = console.export_text()
     assert "trials in run order (ABBA)" in text and text.count(" ok ") == 12
+
+
+def test_the_report_names_the_gated_metric_and_the_smallest_change_it_can_show():
+    text = render_ab_report(meta(), drifting())
+    assert "Gated metric: **training throughput** (`--metric train`)" in text
+    assert "Smallest detectable change (t-test power at the measured spread):" in text
+    assert "- cpu training throughput: at this spread (sd " in text and "6 pairs can show a change of" in text
+    assert "(Holm " in text and "(secondary, not gated)" in text  # latency and batch-N: reported, not gated

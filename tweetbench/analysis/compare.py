@@ -328,8 +328,8 @@ def gate(test: TrialTest, metric: Metric, bound: float, drift: float = 0.0) -> t
     if not _beyond(best, metric, bound, 0.0) or test.verdict != "slower":
         return "unresolved", f"unresolved: {text} straddles it"
     if not _beyond(best, metric, bound, drift):
-        return "drift", (f"{text} lies beyond it, but by less than the drift allowance of two runs made at "
-                         "different times")
+        return "drift", (f"{text}: beyond it, but by less than the drift two runs made at different times "
+                         "may hold")
     return "regression", f"{text}: all of it beyond"
 
 
@@ -343,16 +343,15 @@ def _trend(logs: Sequence[np.ndarray]) -> float:
 def measured_drift(fa: Sequence[float], fb: Sequence[float], floor: float = SEQUENTIAL_DRIFT) -> tuple[float, str]:
     """The drift allowance (log scale) for two runs made at different times, and how it was measured.
 
-    The larger of ``floor`` (the drift measured between runs on a shared machine: ``SEQUENTIAL_DRIFT``) and
+    The largest of ``floor`` (the drift measured between runs on a shared machine: ``SEQUENTIAL_DRIFT``) and
     what the runs' own trials show: the widest spread of either run's per-trial figures (the machine moved
     that much within one run), and their trial-order trend carried across the gap between the runs' middles."""
     logs = [np.log(np.asarray(f, dtype=float)) for f in (fa, fb)]
     within = max(float(np.ptp(x)) for x in logs)
     carried = abs(_trend(logs)) * (len(fa) + len(fb)) / 2.0
     drift = max(math.log1p(floor), within, carried)
-    how = (f"drift allowance {math.expm1(drift):.1%}: the largest of {floor:.0%} (runs minutes apart on a shared "
-           f"machine; --drift sets it), the widest spread of per-trial figures within either run "
-           f"({math.expm1(within):.1%}) and their trial-order trend carried across the gap ({math.expm1(carried):.1%})")
+    how = (f"allowance {math.expm1(drift):.1%} = the largest of --drift {floor:.0%}, the widest within-run spread "
+           f"{math.expm1(within):.1%} and the trial-order trend carried across the gap {math.expm1(carried):.1%}")
     return drift, how
 
 

@@ -1,14 +1,18 @@
 """Every statistic tweetbench reports, derived from raw samples in this one place.
 
 The harness keeps raw samples (step times, throughputs); records and reports call into this
-module and never compute a mean, a percentile or an interval themselves. Five parts:
+module and never compute a mean, a percentile or an interval themselves. Seven parts:
 
 * ``Summary``: count, mean, stdev, CV and percentiles of one sample set.
 * ``bootstrap_ci`` / ``median_with_ci``: confidence intervals for a median over trials.
 * ``compare_samples`` / ``regression_exceeds``: do two sample sets differ? (``compare``'s per-step detail;
   its verdicts rest on the per-trial test in ``replication``)
 * ``SteadyStateDetector`` / ``steady_start``: where warm-up ends and measurement begins.
-* ``trials_disagree`` / ``is_noisy``: is a result too noisy to trust?
+* ``paired_log_ratio`` / ``paired_block_ratio``: the one paired interval (ab's pairs, the overhead's and
+  the ablation's rounds): a t interval on the per-pair log ratios.
+* ``detectable_change`` / ``units_needed`` / ``detectable_text`` / ``holm``: power and multiplicity.
+* ``noise_verdict`` / ``robust_spread`` / ``batch_median_interval``: is a result too noisy to trust, and
+  an honest within-trial interval of a median over correlated steps.
 """
 
 from __future__ import annotations
@@ -31,9 +35,6 @@ def _scipy_stats() -> Any:
 
 Verdict = Literal["faster", "slower", "no significant difference"]
 VERDICTS: tuple[Verdict, ...] = ("faster", "slower", "no significant difference")
-
-NOISY_CV = 0.05
-"""A trial whose step-time CV exceeds this (5%) makes the result noisy."""
 
 # Bootstrap resamples are drawn in chunks of about this many values, so memory stays bounded
 # (~32 MiB of float64) however many samples a run keeps.
@@ -583,7 +584,11 @@ def detectable_text(sd_log: float | None, n: int, design: PowerDesign = "paired"
         target = below[-1] if below else None
     if target is not None and target > 0:
         needed = units_needed(sd_log, target, design, alpha=alpha)
-        text += f"; to show {target:.0%}, use {needed}" if needed is not None else f"; {target:.0%} is out of reach"
+        if needed is None:
+            text += f"; {target:.0%} is out of reach"
+        else:
+            text += (f"; to show {target:.0%}, use {needed}" if target < found
+                     else f"; {target:.0%} needs only {needed}")
     return text
 
 
@@ -602,9 +607,9 @@ def holm(p_values: Sequence[float]) -> list[float]:
 # --------------------------------------------------------------------------- noise
 
 NOISY_BETWEEN = 0.05
-"""A result is noisy when its per-trial figures spread more than this (sd of their logs, ~5%). Why 5%: at
-that spread the default 8 interleaved pairs can show a change of about 8% (``detectable_change``); beyond
-it, the changes a user usually hunts (5-10%) fall out of reach of the default design."""
+"""A result is noisy when its per-trial figures spread more than this (sd of their logs, ~ their CV). Why 5%:
+at that spread the default 8 interleaved pairs show a change of 8.5% with 80% power (``detectable_change``);
+beyond it, the changes a user usually hunts (5-10%) fall out of reach of the default design."""
 NOISY_PAIRS = NOISY_BETWEEN * math.sqrt(2.0)
 """The same threshold for ``ab``'s pair log ratios: the difference of two trials has sqrt(2) their spread."""
 NOISY_MAD = 0.10
@@ -681,6 +686,6 @@ def noise_verdict(per_trial: Sequence[float], within: Sequence[float], *, what: 
 
 
 NOISE_RULE = (f"noisy if the per-trial figures spread more than {NOISY_BETWEEN:.0%} (sd of their logs: beyond it "
-              "the default 8 interleaved pairs cannot show an 8% change), or a trial's steps have a robust spread "
+              "the default 8 interleaved pairs cannot show a 9% change), or a trial's steps have a robust spread "
               f"(normal-scaled MAD over the median) above {NOISY_MAD:.0%} (the typical step varied through the "
               "window; a few stalls cannot trip it, unlike a CV)")

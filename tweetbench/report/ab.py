@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tweetbench.analysis.ab import ABComparison
-from tweetbench.analysis.compare import METRICS
+from tweetbench.analysis.compare import METRICS, RunComparison
 from tweetbench.report.compare import closing_lines, gate_messages, rich_table, verdict_lines
 
 SIDE_COLUMNS = ("options", "workload", "precision", "threads", "data")
@@ -39,6 +39,13 @@ def _headers(ab: ABComparison) -> list[str]:
     return [f"{labels.get(m.key, m.label.format(batch='N'))} ({m.unit})" for m in METRICS]
 
 
+def primary_line(result: RunComparison) -> str:
+    """Which metric the gate judges, and how the others are reported."""
+    gated = next((row.label for row in result.rows if not row.secondary), result.primary or "every metric")
+    return (f"Gated metric: **{gated}** (`--metric {result.primary}`); the other metrics are reported with "
+            "Holm-adjusted p-values and decide nothing, so that three tests do not triple the false alarms.")
+
+
 def order_lines(ab: ABComparison) -> list[str]:
     """Every trial in the order it ran, with its figures, so that drift over the run shows."""
     lines = [f"| # | side | trial | status | {' | '.join(_headers(ab))} |", "|---|---|---|---|" + "---|" * len(METRICS)]
@@ -63,6 +70,7 @@ def render_ab_report(meta: Mapping[str, Any], ab: ABComparison) -> str:
     if result is None:
         lines += [f"Not compared: {ab.problem}.", ""]
     else:
+        lines += [primary_line(result), ""]
         lines += verdict_lines(result, "> The sides ran different workload variants, as asked: each ratio compares "
                                        "different work, not only different speed.")
     lines += ["## Trials in run order", "", *order_lines(ab), ""]

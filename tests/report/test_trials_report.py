@@ -53,3 +53,8 @@ def test_noisy_results_are_warned_about_at_the_top_of_the_report_and_the_summary
     assert r["noisy"]
     for text in (render_run_report(META, [r]), render_summary(META, [r])):
         assert "> **Noisy: cpu** — trial 2: its typical step varied" in text and "ok (noisy)" in text
+
+
+def test_a_single_trial_says_the_smallest_detectable_change_was_not_measured():
+    text = render_run_report(META, [result(0.01)])
+    assert "Smallest detectable change: not measured: one trial shows no spread between trials" in text

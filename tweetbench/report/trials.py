@@ -109,8 +109,12 @@ def _per_trial_table(section: Mapping[str, Any]) -> list[str]:
 
 def detectable_lines(r: Result) -> list[str]:
     """The smallest change this machine can show, at the spread these trials measured (pyperf-style)."""
-    noise = (r.get("trials") or {}).get("noise") or {}
+    section = r.get("trials") or {}
+    noise = section.get("noise") or {}
     between, text = noise.get("between_trials"), noise.get("detectable")
+    if noise and section.get("count") == 1:
+        return ["Smallest detectable change: not measured: one trial shows no spread between trials (run with "
+                "`--repeats 3` or more to learn what this machine can show)."]
     if between is None or not text:
         return []
     return [f"Smallest detectable change: {text}, for `tweetbench compare` of two runs like this one "

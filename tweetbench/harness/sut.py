@@ -29,6 +29,8 @@ LoadGenScenario = Literal["SingleStream", "MultiStream", "Server", "Offline"]
 LoadGenMode = Literal["PerformanceOnly", "AccuracyOnly"]
 Request = tuple[int, int]  # (LoadGen's response id, the sample's index in the QSL)
 CompleteFn = Callable[[Sequence[int], Sequence[int]], None]
+# The scenarios whose queries go one after another: their run's length follows from the expected latency.
+LATENCY_SCENARIOS = ("SingleStream", "MultiStream")
 
 
 class ServingUnavailable(Exception):
@@ -71,8 +73,10 @@ class LoadGenTest:
         settings.scenario = getattr(lg.TestScenario, self.scenario)
         settings.mode = getattr(lg.TestMode, self.mode)
         settings.min_duration_ms = int(self.min_duration_s * 1000)
-        # Bounded, so that an overloaded SUT ends the run as INVALID rather than running on.
-        settings.max_duration_ms = int(max(4 * self.min_duration_s, self.min_duration_s + 30) * 1000)
+        # Bounded, so that an overloaded SUT ends the run as INVALID rather than running on; long enough for a
+        # SingleStream or MultiStream run to reach its minimum query count at the expected latency.
+        needed = 3 * self.min_query_count * self.expected_latency_s if self.scenario in LATENCY_SCENARIOS else 0.0
+        settings.max_duration_ms = int(max(4 * self.min_duration_s, self.min_duration_s + 30, needed) * 1000)
         settings.min_query_count = self.min_query_count
         settings.server_target_qps = self.target_qps or 1.0
         settings.server_target_latency_ns = int(self.latency_bound_s * 1e9)

@@ -46,8 +46,9 @@ def audit_check(audited: Mapping[int, int], accuracy_predictions: Sequence[int])
 
     A SUT that answered faster in performance mode by answering differently (a cache, a shortcut) shows here.
     """
+    # A request that failed (class -1, counted as an error by its SUT) is no answer to audit.
     differing = sorted(index for index, cls in audited.items()
-                       if index < len(accuracy_predictions) and cls != accuracy_predictions[index])
+                       if cls >= 0 and index < len(accuracy_predictions) and cls != accuracy_predictions[index])
     problem = ""
     if differing:
         problem = (f"{len(differing)} of {len(audited)} responses logged in the performance runs differ from the "

@@ -82,4 +82,5 @@ def test_a_nan_loss_run_is_invalid_with_its_step(tmp_path: Path) -> None:
     assert training["non_finite_loss_step"] == step
     assert training["raw_loss"][step - 1] is None and training["raw_loss"][step - 2] is not None
     summary = (out / "summary.md").read_text()
-    assert "| invalid |" in summary and f"NaN/Inf at step {step}" in summary
+    # "| invalid (interference: ...) |" where other processes loaded the machine during the run.
+    assert "| invalid" in summary and f"NaN/Inf at step {step}" in summary

@@ -385,9 +385,10 @@ def method_text(bound: float | None, design: Design = "independent", primary: st
     text = (f"{replication.method_text(design)} Training is judged by each trial's median step "
             f"({JUDGED_STATISTIC}, shown as batch / median step); the record's headline names its own statistic "
             "(metrics.training.headline_statistic: the window's throughput, which stalls lower). Per-step detail "
-            "(never the verdict): ratio of the medians of the raw per-step samples, all trials pooled, with a 95% "
-            "bootstrap interval and the two-sided Mann-Whitney p; the steps of one process share its machine "
-            "state, so this p says nothing about another run.")
+            "(never the verdict): ratio of the medians of the raw per-step samples, all trials pooled, with a "
+            "bootstrap interval and the two-sided Mann-Whitney p that treat steps as independent: the steps of "
+            "one process are correlated and share its machine state, so neither has its nominal coverage or "
+            "says anything about another run.")
     if primary is not None:
         text += (f" One primary metric ({primary}) is gated; the others' p-values are Holm-adjusted among "
                  "themselves and they decide nothing.")

@@ -21,7 +21,9 @@ def _num(x: float) -> str:
 
 
 def _interval(ratio: float, low: float | None, high: float | None) -> str:
-    return f"{_num(ratio)} [{_num(low)}, {_num(high)}]" if low is not None and high is not None else f"{_num(ratio)} [–]"
+    if low is None or high is None:
+        return f"{_num(ratio)} [–]"
+    return f"{_num(ratio)} [{_num(low)}, {_num(high)}]"
 
 
 def _ratio(row: Row) -> str:
@@ -108,7 +110,8 @@ def detectable_lines(result: RunComparison) -> list[str]:
 def table_lines(result: RunComparison) -> list[str]:
     """The comparison's Markdown table, one row per device and metric."""
     lines = [("| device | metric | A (median of trials) | B (median of trials) | B/A [95% CI] | p (exact, trials) "
-             "| trials | verdict | per-step B/A [95% CI], p (detail) |"), "|---|---|---|---|---|---|---|---|---|"]
+              "| trials | verdict | per-step B/A [within-trial, correlated], p (detail) |"),
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in result.rows:
         unit = row.metric.unit
         lines.append(f"| {row.device} | {row.label} ({unit}) | {_value(row.a_median, unit)} | "
@@ -133,8 +136,8 @@ def closing_lines(result: RunComparison) -> list[str]:
 def render_markdown(result: RunComparison) -> str:
     """The comparison as a Markdown document: the table, the gate, the notes, and the method."""
     lines = ["# tweetbench compare", "", f"- A: `{result.a}`", f"- B: `{result.b}`", ""]
-    lines += verdict_lines(result, "> **Warning: A and B measured different workloads** "
-                                   "(`--allow-different-workloads`): the ratios mix different work with different speed.")
+    lines += verdict_lines(result, "> **Warning: A and B measured different workloads** (`--allow-different-workloads`)"
+                                   ": the ratios mix different work with different speed.")
     return "\n".join(lines + closing_lines(result))
 
 

@@ -2,8 +2,9 @@
 compete for the CPU in random bursts must write both trial records and flag the device ``noisy``.
 
 The bursts (1-20 ms busy, then 1-20 ms asleep, at random) make the noise certain on any machine:
-one process per core takes the cores away from the measured steps at random moments, so the step
-times scatter far beyond the 5% CV rule whatever the machine's own load. A quiet run is not
+one process per core takes the cores away from the measured steps at random moments, so the typical
+step itself varies (MAD/median far above the 10% rule) and the trials disagree (far beyond the 5%
+between-trial rule), whatever the machine's own load. A quiet run is not
 tested here: on a shared machine no test can promise quiet.
 """
 
@@ -71,7 +72,7 @@ def test_each_trial_is_kept_and_the_device_result_aggregates_them(noisy_run):
 def test_competing_bursts_raise_the_noisy_flag_and_the_report_warns(noisy_run):
     cpu = read_result(noisy_run / "cpu.json").to_dict()
     assert cpu["noisy"] is True, cpu["trials"]["per_trial"]
-    assert cpu["noise_reasons"]
+    assert cpu["noise_reasons"] and cpu["trials"]["noise"]["within_limit"] == 0.10
     assert max(t["step_cv"] for t in cpu["trials"]["per_trial"]) > 0.05
     report = (noisy_run / "report.md").read_text()
     assert "**Noisy: cpu**" in report and "| trial | status | train samples/s |" in report

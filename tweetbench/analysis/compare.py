@@ -29,9 +29,9 @@ and compares them pair by pair (``design="paired"``).
 Comparing results of different workload fingerprints is refused unless explicitly allowed:
 their ratio would measure different work, not different speed. The closed and open divisions of
 one workload (fingerprints that differ only by ``+open``) are compared with ``across_divisions``,
-and noted: the same work, computed another way. ``--fail-on-regression`` turns a resolved slowdown
-beyond a bound into ``REGRESSION_EXIT``, and a verdict that cannot be decided (unresolved, cannot
-show) into ``UNDECIDED_EXIT``, so that a CI job can choose.
+and noted: the same work, computed another way. ``--fail-on-regression`` turns an interval wholly
+beyond a bound into ``REGRESSION_EXIT``, and a gate that cannot decide (unresolved, cannot show,
+within the drift of sequential runs) into ``UNDECIDED_EXIT``, so that a CI job can choose.
 
 ``compare_records`` is pure; ``load_side`` is the only part that reads files.
 """
@@ -57,8 +57,8 @@ from tweetbench.records import lookup, read_result
 from tweetbench.records.run import load_run
 
 Record = Mapping[str, Any]
-# --fail-on-regression: a resolved slowdown beyond the bound exits 1; with no such slowdown, a verdict
-# that could not be decided (unresolved, cannot show) exits 5, so that CI can treat it as it chooses.
+# --fail-on-regression: a gated interval wholly beyond the bound exits 1; with none, a gate that could not
+# decide (unresolved, cannot show, drift) exits 5, so that CI can treat it as it chooses.
 REGRESSION_EXIT = 1
 UNDECIDED_EXIT = 5
 # Two runs made at different times differ by the machine's drift as well as by any change. On this project's

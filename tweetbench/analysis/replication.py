@@ -44,7 +44,8 @@ from tweetbench.analysis.stats import detectable_text, paired_log_ratio
 TrialVerdict = Literal["faster", "slower", "no significant difference", "unresolved", "cannot show"]
 TRIAL_VERDICTS: tuple[TrialVerdict, ...] = ("faster", "slower", "no significant difference", "unresolved",
                                             "cannot show")
-# Verdicts that neither clear nor convict B: a CI gate cannot decide on them (see compare.UNDECIDED_EXIT).
+# Verdicts that neither clear nor convict B. The trial test gives only "cannot show"; "unresolved" is the
+# gate's word for an interval that straddles its bound (compare.gate), kept here for the report's colours.
 UNDECIDED: tuple[TrialVerdict, ...] = ("unresolved", "cannot show")
 Design = Literal["independent", "paired"]
 
@@ -251,7 +252,7 @@ def method_text(design: Design, alpha: float = 0.05, min_effect: float = 0.01) -
                 "(sign flips); ratio B/A = geometric mean of the pair ratios, 95% interval from the one-sample t "
                 "on the pair log ratios (stats.paired_log_ratio, as the overhead and the ablation use)")
     else:
-        test = ("exact two-sided permutation test (scipy.stats.permutation_test, every split enumerated) of the "
+        test = ("exact two-sided permutation test (every split enumerated, as scipy.stats.permutation_test) of the "
                 "difference of the mean log per-trial figures; ratio B/A = ratio of the geometric means of the "
                 "per-trial figures, 95% interval from Welch's t on the log figures")
     return (f"Trials are the unit: one figure per trial (a fresh process) and metric. {test}. Faster or slower "

@@ -569,7 +569,7 @@ def detectable_text(sd_log: float | None, n: int, design: PowerDesign = "paired"
                     *, alpha: float = 0.05) -> str | None:
     """"at this spread (sd 3.1% between pairs), 6 pairs can show a change of 8.2% or more; to show 3%, use 24"
     (80% power, two-sided at ``alpha``). ``target``: the change to size for; default the largest of
-    ``TARGET_CHANGES`` below the detectable one. None when there is no spread to reason from."""
+    ``TARGET_CHANGES`` at most 80% of the detectable one. None when there is no spread to reason from."""
     if sd_log is None:
         return None
     found = detectable_change(sd_log, n, design, alpha=alpha)
@@ -579,8 +579,8 @@ def detectable_text(sd_log: float | None, n: int, design: PowerDesign = "paired"
     spread = "between pairs" if design == "paired" else "between trials"
     text = (f"at this spread (sd {sd_log:.1%} {spread}), {n} {unit} can show a change of {found:.1%} or more "
             f"({POWER:.0%} power, two-sided {alpha:g})")
-    if target is None:
-        below = [t for t in TARGET_CHANGES if t < found]
+    if target is None:  # a round figure clearly below the one shown ("8.2%; to show 5%", not "2.0%; to show 2%")
+        below = [t for t in TARGET_CHANGES if t <= 0.8 * found]
         target = below[-1] if below else None
     if target is not None and target > 0:
         needed = units_needed(sd_log, target, design, alpha=alpha)

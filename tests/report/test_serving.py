@@ -26,8 +26,10 @@ def test_the_report_gives_every_scenario_every_point_and_the_compliance_note() -
     server = RECORD["metrics"]["serving"]["servers"]["inprocess"]
     assert "Not MLPerf-compliant" in text and "## Serving" in text
     assert f"{server['max_qps']:,.0f}" in text
-    assert text.count("**INVALID**") == sum(not p["valid"] for p in server["search"]["points"]) + 1  # + overload
-    assert text.count("**VALID**") == sum(p["valid"] for p in server["search"]["points"])
+    rows = sum(not p["valid"] for p in server["search"]["points"]) + 1  # + the overload point
+    assert text.count("| **INVALID** |") == rows
+    assert text.count("| **VALID** |") == sum(p["valid"] for p in server["search"]["points"])
+    assert "(2× the maximum): **INVALID**, as it must be" in text
     assert "Cold start" in text and "identical to the model's own predictions" in text
     assert "plots/serving_cpu.png" in text
 

@@ -86,7 +86,8 @@ def main(argv: list[str]) -> int:
     # timeout=False: LitServe never drops a queued request (LoadGen waits for every answer; a dropped one would be
     # an error, not a latency). An overloaded run shows as LoadGen's INVALID instead.
     server = ls.LitServer(API(spec), accelerator=spec["accelerator"], devices=1, workers_per_device=1,
-                          timeout=False, enable_shutdown_api=False)
+                          timeout=False, enable_shutdown_api=False,
+                          fast_queue=bool(spec.get("fast_queue", True)))
     server.run(host=LOOPBACK, port=int(argv[1]), num_api_servers=1, log_level="warning",
                generate_client_file=False)
     return 0

@@ -157,7 +157,10 @@ class Predictor:
         self.model, self.backend, self.tokens, self.grad_mode = model.eval(), backend, tokens, grad_mode
 
     def __call__(self, indices: Sequence[int], size: int) -> list[int]:
-        rows = self.tokens[list(indices)]
+        if len(indices) == 1:  # SingleStream's path: a view, no gather
+            rows = self.tokens[indices[0]: indices[0] + 1]
+        else:
+            rows = self.tokens.index_select(0, torch.as_tensor(indices, dtype=torch.long))
         if size > len(indices):
             rows = torch.cat([rows, rows.new_zeros((size - len(indices), rows.shape[1]))])
         with self.grad_mode():

@@ -100,6 +100,21 @@ def cold_start_lines(server: Mapping[str, Any]) -> list[str]:
     return [f"- Cold start, from the process's start: {steps}."]
 
 
+def http_lines(server: Mapping[str, Any]) -> list[str]:
+    """LitServe's own checks: where it listened, what malformed requests got, failed requests, processes left."""
+    info, malformed = server.get("server") or {}, server.get("malformed") or {}
+    if not info and not malformed:
+        return []
+    out = [f"- Server: 127.0.0.1:{info.get('port')} (loopback only), LitServe batching "
+           f"{info.get('batching')}; processes left after it stopped: {info.get('leftover_pids') or 'none'}."]
+    if malformed:
+        out.append(f"- Malformed requests got HTTP {malformed.get('statuses')}; a good one after them got HTTP "
+                   f"{malformed.get('after_status')}.")
+    if server.get("http_errors"):
+        out.append(f"- Failed requests: {server['http_errors']}.")
+    return out
+
+
 def server_section(name: str, server: Mapping[str, Any], bound_s: float | None) -> list[str]:
     if server.get("unavailable"):
         return [f"#### {name}", "", f"Unavailable: {server['unavailable']}", ""]
@@ -121,6 +136,11 @@ def server_section(name: str, server: Mapping[str, Any], bound_s: float | None) 
                f", {'identical to' if acc.get('matches_model') else 'NOT identical to'} the model's own predictions "
                f"({acc.get('differing', '?')} differ); TEST01-like audit: {audit.get('checked', 0)} logged "
                f"responses, {audit.get('differing', 0)} differ.")
+    overload = server.get("overload") or {}
+    if overload:
+        out.append(f"- Overload at {_num(overload.get('target_qps'))} QPS (2× the maximum): "
+                   f"**{overload.get('validity')}**" + (f" — {overload['note']}" if overload.get("note") else ", as it must be") + ".")
+    out += http_lines(server)
     out += [f"- Problem: {problem}." for problem in server.get("problems") or []]
     out += cold_start_lines(server)
     return [*out, "", points_table(server), ""]

@@ -21,13 +21,14 @@ import torch
 from tweetbench.devices import file_stem
 from tweetbench.harness.litserve_sut import LITSERVE_ACCELERATORS, HTTPSUT, litserve_problem
 from tweetbench.harness.server import ServerProcess, ServerStartError
-from tweetbench.harness.sut import Predictor
+from tweetbench.harness.sut import LoadGenTest, Predictor
 from tweetbench.scenarios.serve_runner import LoadGenRunner, ServeContext, grad_mode
 from tweetbench.scenarios.serve_checks import audit_check
 
 APP_MODULE = "tweetbench.harness.litserve_app"
 PREDICT_PATH = "/predict"
 # Bodies the endpoint must refuse with a 4xx: not JSON, no tokens, a wrong length, an id outside the vocabulary.
+PROBE_SAMPLES = 300
 MALFORMED = (b"not json", b'{"text": "hello"}', b'{"tokens": [1, 2]}', None)
 
 
@@ -110,7 +111,7 @@ def _through(context: ServeContext, model: torch.nn.Module, server: ServerProces
     runner = LoadGenRunner(context, "litserve", own, None, result, make_sut=make_sut)
     result["single_stream"] = runner.single_stream(result["calibration"]["http_round_trip_p50_s"])
     result["_steady"] = time.time()
-    result["offline"] = runner.offline(offline_hint or 1000.0)
+    result["offline"] = runner.offline(_offline_probe(runner, context, offline_hint))
     result["multi_stream"] = runner.multi_stream(8 * result["calibration"]["http_round_trip_p50_s"])
     result.update(runner.search(0.7 * float(result["offline"]["samples_per_s"] or offline_hint or 100.0)))
     result["accuracy"] = runner.accuracy(context.data.val.labels)
@@ -127,6 +128,16 @@ def _through(context: ServeContext, model: torch.nn.Module, server: ServerProces
     result["malformed"] = malformed_check(url, body)
     result["problems"] += [p for p in (result["malformed"]["problem"],) if p]
     return result
+
+
+def _offline_probe(runner: LoadGenRunner, context: ServeContext, ceiling: float | None) -> float:
+    """LoadGen sizes Offline's one query from the expected samples/s: a short probe run (a few hundred samples)
+    measures it through the server, so that the measured run is neither too short nor minutes long."""
+    test = LoadGenTest("Offline", min_duration_s=1.0, target_qps=float(PROBE_SAMPLES),
+                       seed=context.job.workload.seed)
+    probe = runner.run("offline_probe", test, runner.batcher(context.config.max_batch_size, 0.0))
+    measured = float(probe["samples_per_s"] or PROBE_SAMPLES)
+    return min(measured, ceiling) if ceiling else measured
 
 
 def malformed_check(url: str, good: bytes) -> dict[str, Any]:

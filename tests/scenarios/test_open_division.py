@@ -216,3 +216,14 @@ def test_a_knob_worker_speaks_its_protocol_over_a_pipe(tmp_path):
     finally:
         worker.close()
     assert worker.process.returncode == 0
+
+
+def test_the_choice_names_a_kept_knob_that_ran_in_processes_of_its_own():
+    from tweetbench.scenarios.division import isolated_note
+
+    rows = {"compile=openxla": {"decision": "dropped"},
+            "functionalization=off": {"decision": "kept", "isolation": "two worker processes"}}
+    assert isolated_note(rows) == ("; functionalization=off was resolved faster in processes of its own and cannot "
+                                   "join this process's step (see its row)")
+    rows["functionalization=off"]["decision"] = "dropped"
+    assert isolated_note(rows) == ""

@@ -266,8 +266,17 @@ def select(ctx: OpenContext) -> Selection:
     training = {**final.figures, "closed_samples_per_s": _per_s(ctx, closed_s),
                 "open_samples_per_s": _per_s(ctx, open_s)} if final.figures else {}
     compile_cost = division.payback(_compile_s(final.applied, rows), closed_s, open_s)
-    return Selection(list(rows.values()), final.closed, final.result, final.applied, final.reason, training,
-                     closed_losses, compile_cost)
+    return Selection(list(rows.values()), final.closed, final.result, final.applied,
+                     final.reason + isolated_note(rows), training, closed_losses, compile_cost)
+
+
+def isolated_note(rows: dict[str, dict[str, Any]]) -> str:
+    """What the choice leaves out: the kept knobs measured in processes of their own ('' if none)."""
+    kept = [name for name, row in rows.items() if row.get("isolation") and row["decision"] == "kept"]
+    if not kept:
+        return ""
+    return (f"; {', '.join(kept)} {'was' if len(kept) == 1 else 'were'} resolved faster in processes of "
+            "its own and cannot join this process's step (see its row)")
 
 
 def _per_s(ctx: OpenContext, step_s: float | None) -> float | None:

@@ -288,7 +288,8 @@ def test_xla_cpu_end_to_end_is_ok_with_compile_figures_and_cpu_parity(xla_run):
     report = (run_dir / "report.md").read_text()
     assert "host-to-device transfers per measured step, beyond" in report
     assert "gathers whose int64 indices are built on the host" in report
-    assert train["overlap_gain"] > 0 and metrics["inference"]["offline"]["overlap_gain"] > 0
+    for section in (train, metrics["inference"]["offline"]):  # a gain, or one flagged unreliable and kept apart
+        assert (section["overlap_gain"] or section.get("overlap_gain_unreliable") or 0) > 0
     assert totals["persistent_cache_misses"] >= 1
     # The first step carries the compile; the steady steps do not.
     assert train["time_to_first_step_s"] * 1e3 > 5 * train["step_ms"]["p50"]

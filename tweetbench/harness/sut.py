@@ -76,6 +76,8 @@ class LoadGenTest:
         # Bounded, so that an overloaded SUT ends the run as INVALID rather than running on; long enough for a
         # SingleStream or MultiStream run to reach its minimum query count at the expected latency.
         needed = 3 * self.min_query_count * self.expected_latency_s if self.scenario in LATENCY_SCENARIOS else 0.0
+        if self.scenario == "Server" and self.target_qps > 0:  # its minimum query count at the target rate
+            needed = 1.5 * self.min_query_count / self.target_qps
         settings.max_duration_ms = int(max(4 * self.min_duration_s, self.min_duration_s + 30, needed) * 1000)
         settings.min_query_count = self.min_query_count
         settings.server_target_qps = self.target_qps or 1.0

@@ -123,9 +123,13 @@ def server_section(name: str, server: Mapping[str, Any], bound_s: float | None) 
     out.append(f"- Max Server QPS at p99 ≤ {_ms(bound_s, 0)} ms: **{_num(server.get('max_qps'))}** (p99 "
                f"{_ms(server.get('max_qps_p99_s'))} ms); {len(search.get('points') or [])} points, "
                + ("converged within the tolerance." if search.get("converged") else "the search ran out of runs "
-                  "before its bracket closed."))
+                  "before its bracket closed" + (f", or reached its floor of {_num(search['floor_qps'], 1)} QPS "
+                                                 "(below it a point cannot gather the queries a p99 needs)"
+                                                 if search.get("floor_qps") else "") + "."))
     cal = server.get("calibration") or {}
-    if cal:
+    if cal.get("http_round_trip_p50_s") is not None:
+        out.append(f"- One HTTP request, alone: {_ms(cal['http_round_trip_p50_s'])} ms at the median (20 requests).")
+    if cal.get("max_batch_forward_s") is not None:
         max_batch = lookup(server, "offline", "batcher", "max_batch_size")
         out.append(f"- Batcher: max batch {max_batch}; one full batch {_ms(cal.get('max_batch_forward_s'))} ms "
                    f"({(cal.get('max_batch_share_of_bound') or 0) * 100:.0f}% of the bound); a bare batch-1 "

@@ -10,6 +10,7 @@ be answered. The server's processes are stopped however the scenario ends, and a
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
 import urllib.error
@@ -47,7 +48,13 @@ def _spec(context: ServeContext, model: torch.nn.Module, weights: str, kind: str
     return {"workload": context.job.workload.to_dict(), "num_classes": context.data.num_classes, "vocab": vocab,
             "weights": weights, "accelerator": LITSERVE_ACCELERATORS[kind],
             "max_batch_size": config.max_batch_size, "batch_timeout_s": config.batch_timeout_ms / 1000,
-            "threads": context.job.threads}
+            "threads": context.job.threads or server_threads()}
+
+
+def server_threads() -> int:
+    """The server's torch threads, unless --threads says: half the cores, so that its HTTP process and LoadGen's
+    client keep a core (torch's pool stalls when its threads share the cores with other runnable processes)."""
+    return max(1, (os.cpu_count() or 2) // 2)
 
 
 def serve_litserve(context: ServeContext, model: torch.nn.Module, offline_hint: float | None = None) -> dict[str, Any]:
@@ -72,7 +79,8 @@ def serve_litserve(context: ServeContext, model: torch.nn.Module, offline_hint: 
         return {"unavailable": f"LitServe did not start: {exc}", "leftover_pids": server.leftover}
     result["server"] = {"url_host": "127.0.0.1", "port": server.port, "pid": server.process and server.process.pid,
                         "leftover_pids": server.leftover, "log": str((work / "server.log").relative_to(
-                            context.run_dir)), "batching": {"max_batch_size": context.config.max_batch_size,
+                            context.run_dir)), "torch_threads": server.spec["threads"],
+                        "batching": {"max_batch_size": context.config.max_batch_size,
                                                             "batch_timeout_s": context.config.batch_timeout_ms / 1000}}
     if server.leftover:
         result["problems"].append(f"server processes left after stopping it: {server.leftover}")

@@ -157,9 +157,13 @@ class LoadGenRunner:
     def search(self, first_qps: float) -> dict[str, Any]:
         """The highest VALID Server target (every point kept), then the overload point at twice it."""
         config = self.context.config
+        # Below this rate a point could not gather the queries a p99 needs within 4x its duration: the search
+        # stops there rather than spend minutes on one point.
+        floor = SERVER_MIN_QUERIES / (4 * config.server_point_s)
         search = search_max_qps(lambda qps: self.server_point(qps, f"server_{qps:.0f}qps"),
-                                SearchConfig(first_qps, config.search_tolerance, config.search_steps + 1))
-        found = search.to_dict()
+                                SearchConfig(first_qps, config.search_tolerance, config.search_steps + 1,
+                                             min_qps=floor))
+        found = {**search.to_dict(), "floor_qps": floor}
         best = max((p for p in search.points if p["valid"]), key=lambda p: p["target_qps"], default=None)
         overload = None
         if search.max_valid_qps:

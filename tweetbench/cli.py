@@ -524,8 +524,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
         lines, out, failed = numerics.summary_lines(result), {"check": "numerics", **result}, not result["passed"]
     print("\n".join(lines))
     if args.json is not None:
+        from tweetbench.records.files import write_atomic
+
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=1), encoding="utf-8")
+        write_atomic(args.json, json.dumps(out, indent=1))
     return 1 if failed else 0
 
 

@@ -212,5 +212,5 @@ def console_rows(results: Sequence[Result]) -> tuple[tuple[str, ...], list[list[
             p50 = lookup(s, "single_stream", "latency_s", "p50_s")
             rows.append([r["device"]["name"], r["status"], name, _ms(p50, 3),
                          _num(lookup(s, "offline", "samples_per_s")), _num(s.get("max_qps")),
-                         r.get("reason") or "; ".join(s.get("problems") or []) or "–"])
+                         r.get("reason") or s.get("unavailable") or "; ".join(s.get("problems") or []) or "–"])
     return ("device", "status", "server", "SS p50 ms", "Offline /s", "max QPS", "reason"), rows

@@ -1,4 +1,4 @@
-"""Derived efficiency figures: energy per 1,000 samples, FLOP/s against the peak, timer agreement."""
+"""Derived efficiency figures: energy per 1,000 samples, FLOP/s against the peak."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import pytest
 from tweetbench.analysis.efficiency import (
     efficiency_metrics,
     energy_metrics,
-    timer_agreement,
 )
 from tweetbench.config import WORKLOADS
 from tweetbench.devices.base import energy_window
@@ -37,12 +36,3 @@ def test_achieved_flops_and_percent_of_the_reference_peak():
                               latency_p50_s=None)
     assert bf16["training"]["pct_of_peak"] is None and bf16["reason"] == "no bf16"
     assert bf16["inference_offline"] == {"achieved_flops_per_s": None, "pct_of_peak": None}
-
-
-def test_timer_agreement():
-    out = timer_agreement("cuda-events", [0.010, 0.010, 0.012], [0.0101, 0.0099, 0.0122])
-    assert out["source"] == "cuda-events" and out["step_ms"]["count"] == 3
-    assert out["total_rel_diff"] == pytest.approx(0.0322 / 0.032 - 1)
-    assert out["p50_rel_diff"] == pytest.approx(0.0101 / 0.010 - 1)
-    assert timer_agreement(None, [0.01], None) is None
-    assert timer_agreement("cuda-events", [0.01, 0.01], [0.01]) is None  # misaligned: refused, not guessed

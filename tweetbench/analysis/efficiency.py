@@ -1,16 +1,14 @@
 """Efficiency figures derived from what the harness measured: energy per sample, FLOP/s against the
-measured matmul peak, and the agreement of the device's own step timer with the wall clock.
+measured matmul peak. (Timer agreement, device clock against host clock, is ``analysis/timers.py``.)
 
 Pure functions of raw measurements, so that every derived figure is computed in one place.
 """
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from tweetbench.analysis.stats import Summary
 from tweetbench.workload.flops import WorkloadFlops, percent_of
 
 # The precision a workload trains in -> the matmul peak its FLOP/s is compared with.
@@ -41,21 +39,6 @@ def energy_metrics(windows: Mapping[str, tuple[Mapping[str, Any], int]]) -> dict
         if energy is not None:
             out[name] = energy
     return out
-
-
-def timer_agreement(source: str | None, wall_s: Sequence[float],
-                    device_s: Sequence[float] | None) -> dict[str, Any] | None:
-    """The device timer's view of the measured steps, and how far it is from the synced wall clock."""
-    if not source or not device_s or len(device_s) != len(wall_s):
-        return None
-    return {
-        "source": source,
-        "step_ms": Summary.from_samples([s * 1e3 for s in device_s]).to_dict(),
-        # device / wall - 1: positive when the device timer saw longer steps than the wall clock.
-        "total_rel_diff": sum(device_s) / sum(wall_s) - 1.0,
-        "p50_rel_diff": statistics.median(device_s) / statistics.median(wall_s) - 1.0,
-        "raw_step_s": list(device_s),
-    }
 
 
 def achieved(flops_per_sample: int, samples_per_s: float | None, peak: float | None) -> dict[str, Any]:

@@ -117,7 +117,7 @@ def _nvml_line(nvml: Mapping[str, Any], facts: Mapping[str, Any]) -> str:
 
 
 def device_lines(r: Result) -> list[str]:
-    """Bullet lines for one device's section: efficiency, energy, device timer and GPU sampling."""
+    """Bullet lines for one device's section: efficiency, energy and GPU sampling (timer agreement: markdown)."""
     out: list[str] = []
     eff = lookup(r, "metrics", "efficiency")
     if eff:
@@ -133,11 +133,6 @@ def device_lines(r: Result) -> list[str]:
         out.append(f"- Energy ({lookup(energy, 'training', 'source') or '?'}): " + "; ".join(parts) + ".")
     elif energy:
         out.append(f"- Energy: {lookup(energy, 'training', 'reason') or 'not measured'}.")
-    timer = lookup(r, "metrics", "training", "device_timer")
-    if timer:
-        out.append(f"- Step timing: {timer['source']} against the synced wall clock: "
-                   f"{timer['total_rel_diff'] * 100:+.2f}% over the measured steps, "
-                   f"{timer['p50_rel_diff'] * 100:+.2f}% at the median.")
     nvml = lookup(r, "metrics", "device_counters", "nvml")
     if nvml:
         out.append(_nvml_line(nvml, lookup(r, "device", "facts") or {}))

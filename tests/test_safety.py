@@ -16,7 +16,14 @@ UNPICKLERS = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "joblib", "
 NETWORK_CLIENTS = {"urllib.request", "urllib3", "http.client", "requests", "httpx", "aiohttp", "ftplib", "smtplib",
                    "socket"}
 # (file, module): imports allowed, and why.
-ALLOWED_IMPORTS: set[tuple[str, str]] = set()
+ALLOWED_IMPORTS: set[tuple[str, str]] = {
+    # The serve scenario's own server on 127.0.0.1 (harness/server.py refuses any other address): the port probe,
+    # the readiness poll, LoadGen's HTTP SUT and the malformed-request check talk to loopback only.
+    ("harness/server.py", "socket"),
+    ("harness/server.py", "urllib.request"),
+    ("harness/litserve_sut.py", "aiohttp"),
+    ("scenarios/serve_http.py", "urllib.request"),
+}
 # (file, call): loads from files, and why they are safe.
 ALLOWED_LOADS = {
     # pstats unmarshals the cProfile dump that the same run's AdvancedProfiler has just written.
@@ -31,6 +38,13 @@ ALLOWED_WRITES = {
     ("scenarios/dataparallel.py", "open-write"),  # os.devnull for the progress of ranks other than 0
     ("harness/ranks.py", "write_text"),  # the rank heartbeat, each second: a temporary file renamed over the last
     ("cli.py", "open-write"),  # an internal error's traceback, to a new mkstemp file outside the results
+    # closed's initial weights for the knob workers, in the run's work folder (read back with weights_only=True)
+    ("scenarios/knob_process.py", "torch.save"),
+    # a knob worker's stderr log, streamed while it runs, and the worker's private copy of stdout (the reply pipe)
+    ("scenarios/knob_process.py", "open-write"),
+    # the trained weights handed to the LitServe server, in the run's work folder (loaded with weights_only=True)
+    ("scenarios/serve_http.py", "torch.save"),
+    ("harness/server.py", "open-write"),  # the server's stdout/stderr log, streamed while it runs
 }
 
 

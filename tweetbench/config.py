@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from tweetbench.errors import UsageError
 
@@ -302,6 +302,44 @@ class DeviceJob:
     on_interference: OnInterference = "flag"
     # ``--scenario serve``: the serving scenario's settings (None for the other scenarios).
     serve: ServeConfig | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain JSON types, for the file a worker process reads back with ``from_dict``."""
+        return {
+            "device": self.device,
+            "workload": self.workload.to_dict(),
+            "preset": dataclasses.asdict(self.preset),
+            "data": self.data.to_dict(),
+            "scenario": self.scenario,
+            "profile": self.profile,
+            "trial": self.trial,
+            "parallel": None if self.parallel is None else self.parallel.to_dict(),
+            "threads": self.threads,
+            "xla_functionalization": self.xla_functionalization,
+            "on_interference": self.on_interference,
+            "serve": None if self.serve is None else self.serve.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DeviceJob:
+        workload = dict(data["workload"])
+        workload["split"] = tuple(workload["split"])
+        source = data["data"]
+        return cls(
+            device=data["device"],
+            workload=WorkloadConfig(**workload),
+            preset=Preset(**data["preset"]),
+            data=DataSource(Path(source["path"]) if source["path"] else None, source["text_column"],
+                            source["label_column"], source.get("delimiter")),
+            scenario=data["scenario"],
+            profile=data["profile"],
+            trial=data["trial"],
+            parallel=ParallelPlan(**data["parallel"]) if data.get("parallel") else None,
+            threads=data.get("threads"),
+            xla_functionalization=data.get("xla_functionalization"),
+            on_interference=data.get("on_interference", "flag"),
+            serve=ServeConfig.from_dict(data["serve"]) if data.get("serve") else None,
+        )
 
 
 AdamImpl = Literal["for-loop", "foreach", "fused"]

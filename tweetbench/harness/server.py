@@ -28,6 +28,8 @@ from typing import Any
 
 import psutil
 
+from tweetbench.records.files import write_atomic
+
 LOOPBACK = "127.0.0.1"
 LOOPBACK_ADDRESSES = ("127.0.0.1", "::1")
 PR_SET_PDEATHSIG = 1
@@ -98,7 +100,7 @@ class ServerProcess:
     def start(self) -> ServerProcess:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         spec_path = self.work_dir / "server-spec.json"
-        spec_path.write_text(json.dumps(self.spec), encoding="utf-8")
+        write_atomic(spec_path, json.dumps(self.spec))
         self.port = free_loopback_port()
         self.timeline["started"] = time.time()
         with open(self.log_path, "wb") as log:

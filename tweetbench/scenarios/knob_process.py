@@ -11,14 +11,13 @@ ablation; the compiles stay out of the measured rounds (a round that compiles or
 reported). The protocol: one JSON request a line on the worker's stdin, one JSON reply a line on a
 private copy of its stdout (its own stdout and stderr go to its log).
 
-    python -m tweetbench.scenarios.knob_process SPEC.pickle
+    python -m tweetbench.scenarios.knob_process SPEC.json
 """
 
 from __future__ import annotations
 
 import json
 import os
-import pickle
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -33,6 +32,7 @@ from tweetbench.analysis import division
 from tweetbench.config import DeviceJob, Knob
 from tweetbench.errors import one_line
 from tweetbench.harness.progress import ProgressEmitter
+from tweetbench.records.files import write_atomic
 
 INTERLEAVING = ("two long-lived worker processes, one per setting, each loading torch_xla once with its "
                 "environment and compiling in a priming block; the parent then runs one training block at a time "
@@ -49,6 +49,13 @@ class KnobSpec:
     name: str
     env: Mapping[str, str]
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"job": self.job.to_dict(), "weights": str(self.weights), "name": self.name, "env": dict(self.env)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> KnobSpec:
+        return cls(DeviceJob.from_dict(data["job"]), Path(data["weights"]), data["name"], data["env"])
+
 
 class KnobWorker:
     """One running knob worker, asked one request at a time."""
@@ -56,8 +63,8 @@ class KnobWorker:
     def __init__(self, spec: KnobSpec, work_dir: Path) -> None:
         self.name = spec.name
         stem = "knob-" + "".join(c if c.isalnum() or c in "-_" else "_" for c in spec.name)
-        spec_path = work_dir / f"{stem}.pickle"
-        spec_path.write_bytes(pickle.dumps(spec))
+        spec_path = work_dir / f"{stem}.spec.json"
+        write_atomic(spec_path, json.dumps(spec.to_dict()))
         self.log_path = work_dir / f"{stem}.log"
         self._log = open(self.log_path, "w", encoding="utf-8")  # noqa: SIM115 (closed in close())
         # Not a session of its own: when the device's worker is killed (timeout), these die with its group.
@@ -180,7 +187,7 @@ class _Session:
         self.math = self.backend.configure_precision(wl.precision)
         self.data = load_data(wl, job.data)
         self.initial = build_model(wl, self.data.num_classes)
-        self.initial.load_state_dict(torch.load(spec.weights, map_location="cpu"))
+        self.initial.load_state_dict(torch.load(spec.weights, map_location="cpu", weights_only=True))
         module = open_module(self.initial, wl.lr, self.backend.optimizer_options(wl.precision), CLOSED)
         self.arm = Arm(spec.name, CLOSED, module)
         self.block = Block(wl.batch_size, wl.seed, wl.precision, job.preset.min_warmup_steps,
@@ -219,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
     try:
-        session = _Session(pickle.loads(Path(args[0]).read_bytes()))
+        session = _Session(KnobSpec.from_dict(json.loads(Path(args[0]).read_text(encoding="utf-8"))))
     except Exception as exc:
         _reply(out, {"error": one_line(exc, limit=300)})
         return 1

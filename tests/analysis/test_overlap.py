@@ -45,3 +45,15 @@ def test_a_gain_measured_under_interference_is_flagged_and_kept_apart(window: bo
 def test_a_quiet_pair_of_windows_gives_its_gain() -> None:
     section = overlap_section(16, 10, 1.0, [0.125] * 4, _interference(False, False))
     assert section["overlap_gain"] == pytest.approx(1.25) and section["overlap_gain_flag"] is None
+
+
+def test_a_synchronous_device_gets_no_overlap_gain_even_on_a_quiet_machine():
+    # A quiet CPU read 1.225x: the machine slowed between the two windows. With synchronous=False the same
+    # figures would be given as a gain; the check fails that case, not only an interfered one.
+    quiet = {"interfered": False, "reasons": []}
+    given = overlap_section(16, 100, 0.4, [0.0049] * 50, quiet)
+    assert given["overlap_gain"] == pytest.approx(16 * 100 / 0.4 / (16 / 0.0049))
+    flagged = overlap_section(16, 100, 0.4, [0.0049] * 50, quiet, synchronous=True)
+    assert flagged["overlap_gain"] is None
+    assert flagged["overlap_gain_unreliable"] == pytest.approx(given["overlap_gain"])
+    assert flagged["overlap_gain_flag"].startswith("not applicable: this device runs each op before it returns")

@@ -9,7 +9,9 @@ host and the device work at the same time (CUDA, XLA).
 The gain compares two windows run one after the other. Where interference hit either of them (see
 ``harness/interference.py``), the ratio says how the load changed between them, not what overlap
 gained: a CPU read 12.8x under a CPU-bound neighbour, where it cannot exceed 1.0. Such a gain is
-flagged and kept apart (``overlap_gain_unreliable``), never given as ``overlap_gain``.
+flagged and kept apart (``overlap_gain_unreliable``), never given as ``overlap_gain``. On a device that runs each
+op before it returns (the CPU) no gain applies at all: a quiet CPU read 1.225x because the machine slowed between
+the two windows, so there the ratio is always kept apart as not applicable.
 """
 
 from __future__ import annotations
@@ -42,13 +44,18 @@ def interference_flag(interference: Mapping[str, Any] | None) -> str:
             + "), so the ratio shows how the load changed between the two windows")
 
 
-def overlap_section(batch_size: int, steps: int, window_seconds: float,
-                    synced_seconds: Sequence[float], interference: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The synced figures beside the overlapped window's, and their ratio (the overlap gain), unless interfered."""
+SYNCHRONOUS_FLAG = ("not applicable: this device runs each op before it returns, so there is no host/device "
+                    "overlap to gain; the two windows' ratio shows only how the machine's speed changed between them")
+
+
+def overlap_section(batch_size: int, steps: int, window_seconds: float, synced_seconds: Sequence[float],
+                    interference: Mapping[str, Any] | None = None, *, synchronous: bool = False) -> dict[str, Any]:
+    """The synced figures beside the overlapped window's, and their ratio (the overlap gain), unless the device is
+    synchronous (``DeviceBackend.synchronous``: no gain applies) or a window was interfered."""
     overlapped = samples_per_s(batch_size, steps, window_seconds)
     synced = samples_per_s(batch_size, len(synced_seconds), sum(synced_seconds))
     gain = overlapped / synced if overlapped and synced else None
-    flag = interference_flag(interference)
+    flag = SYNCHRONOUS_FLAG if synchronous else interference_flag(interference)
     return {
         "samples_per_s_synced": synced,
         "step_ms_synced": Summary.from_samples([s * 1e3 for s in synced_seconds]).to_dict() if synced_seconds

@@ -98,6 +98,9 @@ class DeviceBackend(ABC):
     label_format: str = "{hardware}"
     # The reference device: every speedup and parity check in a report is taken against it.
     reference: bool = False
+    # Runs each op before it returns (the CPU): no host/device overlap exists to gain, so an overlap gain
+    # measured there only shows how the machine's speed changed between two windows (analysis/overlap.py).
+    synchronous: bool = False
 
     @classmethod
     def label(cls, hardware: str, math_mode: str | None = None) -> str:

@@ -18,6 +18,7 @@ from tweetbench.records.environment import cpu_model
 
 class CPUBackend(DeviceBackend):
     kind = "cpu"
+    synchronous = True
     description = "the host CPU, eager PyTorch"
     label_format = "CPU ({hardware})"
     reference = True

@@ -44,6 +44,8 @@ class InferenceRun:
     # and what the device's clock is: the timer-agreement check (analysis/timers.py).
     timer_pairs: tuple[list[float], list[float]] | None = None
     clock_source: str = "host perf_counter"
+    # The device runs each op before it returns (DeviceBackend.synchronous): no overlap gain applies.
+    synchronous: bool = False
 
 
 def run_inference(module: TweetClassifier, backend: DeviceBackend, split: EncodedSplit, *, batch_size: int,
@@ -77,4 +79,4 @@ def run_inference(module: TweetClassifier, backend: DeviceBackend, split: Encode
                         clock.window, None if device_steps is None else device_steps[1], clock.device_source,
                         module.forward_seconds[len(clock.warmup):][:len(measured)], clock.measured_seconds,
                         clock.measured, clock.synced, clock.interference(measured),
-                        clock.synchronised_pairs(), backend.clock().source)
+                        clock.synchronised_pairs(), backend.clock().source, backend.synchronous)

@@ -56,6 +56,8 @@ class TrainingRun:
     # and what the device's clock is: the timer-agreement check (analysis/timers.py).
     timer_pairs: tuple[list[float], list[float]] | None = None
     clock_source: str = "host perf_counter"
+    # The device runs each op before it returns (DeviceBackend.synchronous): no overlap gain applies.
+    synchronous: bool = False
 
     @property
     def first_non_finite_step(self) -> int | None:
@@ -120,4 +122,5 @@ def run_training(module: TweetClassifier, backend: DeviceBackend, train: Encoded
         interference=clock.interference(None if device_steps is None else device_steps[1]),
         timer_pairs=clock.synchronised_pairs(),
         clock_source=backend.clock().source,
+        synchronous=backend.synchronous,
     )

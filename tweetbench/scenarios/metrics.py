@@ -59,7 +59,8 @@ def training_metrics(run: TrainingRun) -> dict[str, Any]:
         "raw_loss": [loss if math.isfinite(loss) else None for loss in run.losses],
         **_timers(run.device_timer, run.timer_pairs, run.clock_source),
         "interference": run.interference or None,
-        **overlap_section(run.batch_size, len(run.step_seconds), seconds, run.synced_seconds, run.interference),
+        **overlap_section(run.batch_size, len(run.step_seconds), seconds, run.synced_seconds, run.interference,
+                          synchronous=run.synchronous),
         "host_transfers": transfers_per_step(run.device_counters, len(run.step_seconds)),
     }
 
@@ -105,7 +106,7 @@ def offline_metrics(offline: InferenceRun) -> dict[str, Any]:
         "interference": offline.interference or None,
         "host_transfers": transfers_per_step(offline.device_counters, len(offline.batch_seconds)),
         **overlap_section(offline.batch_size, len(offline.batch_seconds), seconds, offline.synced_seconds,
-                          offline.interference),
+                          offline.interference, synchronous=offline.synchronous),
     }
 
 

@@ -92,3 +92,22 @@ def test_a_failing_forward_is_kept_and_the_thread_stops() -> None:
         while batcher.error is None and time.time() < deadline:
             time.sleep(0.01)
     assert isinstance(batcher.error, RuntimeError)
+
+
+def test_busy_time_counts_the_seconds_spent_in_the_forward_only() -> None:
+    done = threading.Event()
+
+    def run(batch: list[int], size: int) -> list[int]:
+        time.sleep(0.02)
+        return batch
+
+    batcher: DynamicBatcher[int] = DynamicBatcher(BatcherConfig(2, 0.0), run,
+                                                  lambda b, r: done.set() if 4 in b else None)
+    with batcher:
+        batcher.submit([1, 2])
+        time.sleep(0.1)  # idle: not busy time
+        batcher.submit([3, 4])
+        assert done.wait(5)
+    stats = batcher.stats()
+    assert stats["batches"] == 2 and 0.04 <= stats["busy_s"] < 0.09
+    assert stats["busy_ms_per_request"] == pytest.approx(1000 * stats["busy_s"] / 4)

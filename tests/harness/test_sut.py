@@ -68,3 +68,18 @@ def test_loadgen_missing_is_one_unavailable_line(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(ServingUnavailable, match="pip install mlcommons-loadgen") as caught:
         loadgen()
     assert "\n" not in str(caught.value)
+
+
+def test_coalescing_is_a_server_setting_loadgen_logs_and_the_sut_reports_its_batching(tmp_path: Path) -> None:
+    lg = loadgen()
+    assert LoadGenTest("Server", coalesce=True).settings(lg).server_coalesce_queries is True
+    assert LoadGenTest("Server").settings(lg).server_coalesce_queries is False
+    test = LoadGenTest("Server", min_duration_s=0.5, min_query_count=100, target_qps=200, latency_bound_s=0.1,
+                       coalesce=True)
+    figures = run_loadgen(test, lambda complete: InProcessSUT(stub_device, BatcherConfig(BATCH, 0.0), complete),
+                          SAMPLES, tmp_path / "coalesced")
+    assert figures["settings"]["server_coalesce_queries"] is True
+    batching = figures["batching"]
+    assert batching["inline"] is False and batching["batches"] >= 1
+    # Every batch sleeps SERVICE_S in the stub: the busy time is at least that per batch.
+    assert batching["busy_s"] >= SERVICE_S * batching["batches"]

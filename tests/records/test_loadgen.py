@@ -44,6 +44,7 @@ def test_server_points_read_as_valid_and_invalid_with_their_target_and_the_reaso
     assert invalid["early_stopping"]["met"] is False and "Run unsuccessful" in invalid["early_stopping"]["text"]
     assert invalid["settings"]["target_qps"] > valid["settings"]["target_qps"] > 0
     assert valid["settings"]["target_latency_ns"] == 50_000_000
+    assert valid["settings"]["server_coalesce_queries"] is False  # logged only as requested_
     assert valid["samples_per_s"] == pytest.approx(float(parse_summary(
         (DATA / "server_valid" / SUMMARY).read_text())["Completed samples per second"]))
     assert invalid["latency_s"]["p99_s"] > 0.05 >= valid["latency_s"]["p99_s"]

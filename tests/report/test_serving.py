@@ -85,3 +85,17 @@ def test_merge_shows_a_serve_run_as_its_own_row_with_the_max_qps_column() -> Non
     assert f"| {MAX_QPS_COLUMN} |" in text and max_qps_cell(serve) in text
     rows = summary_record(merge, ["results"])["rows"]
     assert [row["serving"] is not None for row in rows].count(True) == 1
+
+
+def test_the_server_gap_is_written_with_both_factors_and_the_threads() -> None:
+    record = copy.deepcopy(RECORD)
+    server = record["metrics"]["serving"]["servers"]["inprocess"]
+    assert "Max Server QPS over Offline" not in render_serving_report(META, [record])  # an older record: no gap
+    server["torch_threads"] = 1
+    server["server_gap"] = {"ratio": 0.79, "busy_share": {"server": 0.976, "offline": 0.987, "factor": 0.989},
+                            "ms_per_request": {"server": 0.365, "offline": 0.291, "factor": 0.799},
+                            "mean_batch": {"server": 15.27, "offline": 63.9}, "server_target_qps": 2668.0}
+    text = render_serving_report(META, [record])
+    assert "Max Server QPS over Offline: **0.79×** = busy share 0.99" in text
+    assert "cost per request 0.80 (0.365 ms against 0.291 ms, in batches of 15.3 on average against 63.9)" in text
+    assert "torch threads 1 (every core but one" in text

@@ -76,6 +76,7 @@ class DynamicBatcher(Generic[Request]):
         self._thread: threading.Thread | None = None
         self.batch_sizes: Counter[int] = Counter()  # requests per batch, as run (before padding)
         self.padded_sizes: Counter[int] = Counter()
+        self.busy_s = 0.0  # seconds spent in ``run``: the rest of a test the worker waited for requests
         self.error: BaseException | None = None
 
     def submit(self, requests: Sequence[Request]) -> None:
@@ -122,18 +123,22 @@ class DynamicBatcher(Generic[Request]):
             size = bucket_for(len(batch), self.config.buckets)
             self.batch_sizes[len(batch)] += 1
             self.padded_sizes[size] += 1
+            began = time.perf_counter()
             try:
                 results = self._run(batch, size)
             except BaseException as exc:  # noqa: BLE001  (kept and raised by the caller, never lost in a thread)
                 self.error = exc
                 self._stop.set()
                 return
+            self.busy_s += time.perf_counter() - began
             self._done(batch, results)
 
     def stats(self) -> dict[str, Any]:
-        """How the requests were batched: the count of batches of each size, before and after padding."""
+        """How the requests were batched: the count of batches of each size, before and after padding, and the
+        seconds the worker spent running them (``busy_s``; per request, ``busy_ms_per_request``)."""
         batches = sum(self.batch_sizes.values())
         requests = sum(size * count for size, count in self.batch_sizes.items())
-        return {"batches": batches, "mean_batch": requests / batches if batches else None,
+        return {"batches": batches, "mean_batch": requests / batches if batches else None, "busy_s": self.busy_s,
+                "busy_ms_per_request": 1000 * self.busy_s / requests if requests else None,
                 "batch_sizes": {str(k): v for k, v in sorted(self.batch_sizes.items())},
                 "padded_sizes": {str(k): v for k, v in sorted(self.padded_sizes.items())}}

@@ -66,6 +66,9 @@ class LoadGenTest:
     expected_latency_s: float = 0.001  # SingleStream / MultiStream
     samples_per_query: int = 8  # MultiStream
     audit_probability: float = 0.0  # the share of responses logged in a performance run (TEST01-like)
+    # Server: LoadGen issues the queries already past their scheduled time in one IssueQuery call (its
+    # ``server_coalesce_queries``); latency is still counted per sample from its scheduled time.
+    coalesce: bool = False
     seed: int = 0
 
     def settings(self, lg: Any) -> Any:
@@ -82,6 +85,7 @@ class LoadGenTest:
         settings.min_query_count = self.min_query_count
         settings.server_target_qps = self.target_qps or 1.0
         settings.server_target_latency_ns = int(self.latency_bound_s * 1e9)
+        settings.server_coalesce_queries = self.coalesce
         settings.offline_expected_qps = self.target_qps or 1.0
         settings.single_stream_expected_latency_ns = int(self.expected_latency_s * 1e9)
         settings.multi_stream_expected_latency_ns = int(self.expected_latency_s * 1e9)
@@ -117,7 +121,7 @@ def run_loadgen(test: LoadGenTest, make_sut: Callable[[CompleteFn], contextlib.A
                 samples: int, log_dir: Path) -> dict[str, Any]:
     """Run one LoadGen test against the SUT ``make_sut(complete)`` builds (a context manager: started before the
     test, stopped after it, on any exit), and return its parsed figures, with ``accuracy_log`` (the responses
-    LoadGen logged: index -> class id) and ``wall_s``."""
+    LoadGen logged: index -> class id), ``wall_s`` and, from a SUT that batches, ``batching`` (its ``stats()``)."""
     lg = loadgen()
     log_dir.mkdir(parents=True, exist_ok=True)
     responder = Responder(lg)
@@ -129,9 +133,11 @@ def run_loadgen(test: LoadGenTest, make_sut: Callable[[CompleteFn], contextlib.A
     with make_sut(responder) as sut_impl, _constructed(lg, sut_impl, samples) as (sut, qsl):
         lg.StartTestWithLogSettings(sut, qsl, test.settings(lg), log_settings)
     wall = time.perf_counter() - started
+    stats = getattr(sut_impl, "stats", None)
     figures = read_run(log_dir)
     accuracy = {index: decode_prediction(data) for index, data in read_accuracy(log_dir).items()}
-    return {**figures, "accuracy_log": accuracy, "wall_s": wall, "completed": responder.completed}
+    return {**figures, "accuracy_log": accuracy, "wall_s": wall, "completed": responder.completed,
+            **({"batching": stats()} if stats is not None else {})}
 
 
 @contextlib.contextmanager
@@ -202,6 +208,10 @@ class InProcessSUT:
 
     def flush(self) -> None:
         """Nothing is held back: the batcher never waits past its timeout."""
+
+    def stats(self) -> dict[str, Any]:
+        """The batcher's (inline: every query was a batch of one, run on LoadGen's thread, not counted)."""
+        return {**self.batcher.stats(), "inline": self.inline}
 
     def __enter__(self) -> InProcessSUT:
         self.batcher.start()

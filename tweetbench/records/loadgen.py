@@ -26,6 +26,8 @@ SETTINGS_KEYS = ("scenario", "test_mode", "target_qps", "target_latency_ns", "ta
                  "samples_per_query", "performance_sample_count", "accuracy_log_probability",
                  "accuracy_log_rng_seed", "qsl_rng_seed", "sample_index_rng_seed", "schedule_rng_seed",
                  "max_async_queries")
+# Settings LoadGen logs only as requested (it has no effective_ entry for them).
+REQUESTED_KEYS = ("server_coalesce_queries",)
 _SUMMARY_LINE = re.compile(r"^\s*([^:*]+?)\s*:\s*(.+?)\s*$")
 
 
@@ -112,7 +114,9 @@ def figures(detail: dict[str, Any], summary: dict[str, str]) -> dict[str, Any]:
                       "mean_s": _seconds(detail.get("result_mean_latency_ns"))},
         "query_latency_s": _percentiles(detail, True) if scenario == "MultiStream" else None,
         "early_stopping": _early_stopping(detail),
-        "settings": {key: detail.get(f"effective_{key}") for key in SETTINGS_KEYS if f"effective_{key}" in detail},
+        "settings": {**{key: detail.get(f"effective_{key}") for key in SETTINGS_KEYS if f"effective_{key}" in detail},
+                     **{key: detail.get(f"requested_{key}") for key in REQUESTED_KEYS
+                        if scenario == "Server" and f"requested_{key}" in detail}},
         "loadgen_version": detail.get("loadgen_version"),
         "errors": detail["_errors"],
         "warnings": detail["_warnings"],

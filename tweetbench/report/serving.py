@@ -115,6 +115,17 @@ def http_lines(server: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def gap_lines(gap: Mapping[str, Any] | None) -> list[str]:
+    """Where the Server scenario's remainder against Offline goes (``analysis.serve_gap``)."""
+    if not gap:
+        return []
+    busy, cost, batch = gap["busy_share"], gap["ms_per_request"], gap["mean_batch"]
+    return [f"- Max Server QPS over Offline: **{gap['ratio']:.2f}×** = busy share {busy['factor']:.2f} (the batcher "
+            f"ran {busy['server'] * 100:.0f}% of the time, against {busy['offline'] * 100:.0f}% in Offline) × "
+            f"cost per request {cost['factor']:.2f} ({cost['server']:.3f} ms against {cost['offline']:.3f} ms, "
+            f"in batches of {_num(batch['server'], 1)} on average against {_num(batch['offline'], 1)})."]
+
+
 def server_section(name: str, server: Mapping[str, Any], bound_s: float | None) -> list[str]:
     if server.get("unavailable"):
         return [f"#### {name}", "", f"Unavailable: {server['unavailable']}", ""]
@@ -134,7 +145,10 @@ def server_section(name: str, server: Mapping[str, Any], bound_s: float | None) 
         out.append(f"- Batcher: max batch {max_batch}; one full batch {_ms(cal.get('max_batch_forward_s'))} ms "
                    f"({(cal.get('max_batch_share_of_bound') or 0) * 100:.0f}% of the bound); a bare batch-1 "
                    f"forward {_ms(cal.get('batch1_forward_p50_s'), 3)} ms; warm-up compiles "
-                   f"{cal.get('warmup_compiles', 0)}.")
+                   f"{cal.get('warmup_compiles', 0)}" + (f"; torch threads {server['torch_threads']} (every core "
+                   "but one, which LoadGen's issuing thread and the batcher's Python need)"
+                   if server.get("torch_threads") else "") + ".")
+    out += gap_lines(server.get("server_gap"))
     acc, audit = server.get("accuracy") or {}, server.get("audit") or {}
     out.append(f"- AccuracyOnly over {acc.get('samples')} validation samples: accuracy {_num(acc.get('accuracy'), 4)}"
                f", {'identical to' if acc.get('matches_model') else 'NOT identical to'} the model's own predictions "

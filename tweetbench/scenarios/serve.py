@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from tweetbench.analysis.serve_gap import server_gap
 from tweetbench.config import SERVE_PRESETS, DeviceJob, ServeConfig
 from tweetbench.devices import DeviceBackend, file_stem
 from tweetbench.harness import coldstart
@@ -38,7 +39,9 @@ from tweetbench.scenarios.serve_runner import (
     ServeContext,
     batcher_buckets,
     grad_mode,
+    inprocess_threads,
     median_seconds,
+    torch_threads,
 )
 from tweetbench.workload.dataset import TweetData, make_loader
 from tweetbench.workload.module import TweetClassifier
@@ -132,7 +135,14 @@ def _judge(outcome: Outcome, serving: dict[str, Any]) -> None:
 
 
 def serve_inprocess(context: ServeContext, model: torch.nn.Module) -> dict[str, Any]:
-    """Every LoadGen scenario against the in-process batcher on this device."""
+    """Every LoadGen scenario against the in-process batcher on this device, with torch's threads leaving LoadGen
+    a core (``inprocess_threads``)."""
+    threads = inprocess_threads(context.job.threads)
+    with torch_threads(threads):
+        return {**_serve_inprocess(context, model), "torch_threads": threads}
+
+
+def _serve_inprocess(context: ServeContext, model: torch.nn.Module) -> dict[str, Any]:
     config, backend = context.config, context.backend
     buckets = batcher_buckets(backend, config.max_batch_size)
     predictor = Predictor(model, backend, context.data.val.tokens, grad_mode(backend))
@@ -145,6 +155,8 @@ def serve_inprocess(context: ServeContext, model: torch.nn.Module) -> dict[str, 
     result["multi_stream"] = runner.multi_stream(calibration["multi_stream_batch_s"])
     search = runner.search(0.7 * (result["offline"]["samples_per_s"] or calibration["max_batch_samples_per_s"]))
     result.update(search)
+    best = max((p for p in search["search"]["points"] if p["valid"]), key=lambda p: p["target_qps"], default=None)
+    result["server_gap"] = server_gap(result["offline"], best)
     result["accuracy"] = runner.accuracy(context.data.val.labels)
     result["audit"] = audit_check(runner.audited, result["accuracy"]["predictions"])
     result["accuracy"].pop("predictions")

@@ -5,9 +5,11 @@ its overload point, AccuracyOnly), keeping each run's figures, its compile count
 
 from __future__ import annotations
 
+import contextlib
+import os
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +64,23 @@ def grad_mode(backend: DeviceBackend) -> Callable[[], Any]:
 def batcher_buckets(backend: DeviceBackend, max_batch: int) -> tuple[int, ...] | None:
     """Fixed batch sizes on a device that compiles a graph per shape (it counts compiles), else None."""
     return power_of_two_buckets(max_batch) if "compile_count" in backend.counters() else None
+
+
+def inprocess_threads(requested: int | None) -> int:
+    """torch's threads while LoadGen drives the in-process SUT, unless --threads says: every core but one. LoadGen's
+    issuing thread and the batcher's Python run in this process; with a thread on every core, torch's pool stalls
+    whenever they run (v1 on 2 cores: each Server request cost 1.8x Offline's, and the second thread added no QPS)."""
+    return requested or max(1, len(os.sched_getaffinity(0)) - 1)
+
+
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def median_seconds(call: Callable[[], Any], sync: Callable[[], None], repeats: int) -> float:
@@ -151,7 +170,7 @@ class LoadGenRunner:
     def server_point(self, target_qps: float, name: str) -> dict[str, Any]:
         config = self.context.config
         test = self._test("Server", config.server_point_s, min_query_count=SERVER_MIN_QUERIES, target_qps=target_qps,
-                          latency_bound_s=self.context.bound_s)
+                          latency_bound_s=self.context.bound_s, coalesce=config.server_coalesce_queries)
         return self.run(name, test, self.batcher(config.max_batch_size, config.batch_timeout_ms / 1000))
 
     def search(self, first_qps: float) -> dict[str, Any]:

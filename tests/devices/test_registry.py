@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tweetbench import devices
-from tweetbench.devices import BACKENDS, REFERENCE_KIND, Availability, DeviceSpec, file_stem
+from tweetbench.devices import BACKENDS, Availability, DeviceSpec, file_stem
+from tweetbench.records import REFERENCE_KIND
 
 
 @pytest.mark.parametrize("kind, label", [

@@ -1,4 +1,5 @@
-"""Small records for the study's plot and renderer tests (imported by test_plots and test_study)."""
+"""Small records for the study's plot and renderer tests (imported by test_plots, test_tune_report,
+test_convergence_report and test_division_report)."""
 
 
 def convergence_record(device="cpu", label="CPU", reached=True):

@@ -8,7 +8,7 @@ from study_fixtures import convergence_record
 
 from tweetbench.report.division import ablation_table, division_section, division_table, gate_lines
 from tweetbench.report.markdown import render_run_report, render_summary
-from tweetbench.report.study import render_convergence_report
+from tweetbench.report.convergence import render_convergence_report
 
 DATA = Path(__file__).parent.parent / "data"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 from pathlib import Path
 
 from tweetbench.report.serving import (
@@ -60,13 +59,6 @@ def test_the_picture_is_drawn_from_the_record_alone_and_none_without_points(tmp_
     empty = copy.deepcopy(RECORD)
     empty["metrics"]["serving"]["servers"]["inprocess"]["search"]["points"] = []
     assert plot_serving(empty, tmp_path / "none.png") is None
-
-
-def test_importing_the_renderers_loads_no_torch() -> None:
-    import subprocess
-
-    code = "import tweetbench.report.serving, tweetbench.report.serving_plot, sys; print('torch' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
 
 def test_merge_shows_a_serve_run_as_its_own_row_with_the_max_qps_column() -> None:

@@ -10,7 +10,7 @@ from tweetbench.cli import main
 from tweetbench.config import DataSource, DeviceJob, get_preset, get_workload
 from tweetbench.errors import UsageError
 from tweetbench.launch.runner import run_device
-from tweetbench.report.study import render_variants
+from tweetbench.report.variants import render_variants
 from tweetbench.workload import variants
 from tweetbench.workload.dataset import load_data
 from tweetbench.workload.fingerprint import workload_fingerprint

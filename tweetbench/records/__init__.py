@@ -18,19 +18,23 @@ from tweetbench.records.keys import (
     K_NOISY,
     K_PRESET,
     K_REASON,
+    K_REFERENCE,
     K_RUN_ID,
     K_SCENARIO,
     K_SCHEMA_VERSION,
     K_STATUS,
+    K_THREADS,
     K_TIMING,
     K_TOOL,
     K_TRIAL,
     K_TRIALS,
     K_VERSION,
     K_WORKLOAD,
+    REFERENCE_KIND,
     SCHEMA_VERSION,
     STATUSES,
     TOOL,
+    Record,
     Status,
 )
 from tweetbench.records.result import (
@@ -48,8 +52,8 @@ from tweetbench.records.result import (
 
 __all__ = [
     "K_BREAKDOWN", "K_COMMAND", "K_DEVICE", "K_DISTRIBUTED", "K_ENVIRONMENT", "K_ERROR_TAIL", "K_METRICS",
-    "K_NOISE_REASONS", "K_NOISY", "K_PRESET", "K_REASON", "K_RUN_ID", "K_SCENARIO", "K_SCHEMA_VERSION", "K_STATUS",
-    "K_TIMING", "K_TOOL", "K_TRIAL", "K_TRIALS", "K_VERSION", "K_WORKLOAD", "SCHEMA_VERSION", "STATUSES", "TOOL",
-    "DeviceResult", "Status", "dumps", "lookup", "new_result", "parse_result", "read_result", "result_schema",
-    "strict_json", "validate", "workload_section",
+    "K_NOISE_REASONS", "K_NOISY", "K_PRESET", "K_REASON", "K_REFERENCE", "K_RUN_ID", "K_SCENARIO", "K_SCHEMA_VERSION",
+    "K_STATUS", "K_THREADS", "K_TIMING", "K_TOOL", "K_TRIAL", "K_TRIALS", "K_VERSION", "K_WORKLOAD", "REFERENCE_KIND",
+    "SCHEMA_VERSION", "STATUSES", "TOOL", "DeviceResult", "Record", "Status", "dumps", "lookup", "new_result",
+    "parse_result", "read_result", "result_schema", "strict_json", "validate", "workload_section",
 ]

@@ -8,6 +8,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +61,6 @@ def cpu_steal_fraction(interval: float = 0.2) -> float | None:
     before = psutil.cpu_times()
     if not hasattr(before, "steal"):
         return None
-    import time
-
     time.sleep(interval)
     after = psutil.cpu_times()
     total = sum(after) - sum(before)
@@ -81,6 +80,8 @@ def noise_state() -> dict[str, Any]:
 
 def capture_environment() -> dict[str, Any]:
     """Hardware, OS, versions and threads; imports torch (the worker has it loaded already)."""
+    # Here, not at the top: records/ is imported by the renderers and by the launching process, neither of which
+    # should pay for loading torch; only a worker, which has it loaded already, captures the environment.
     import torch
 
     memory = psutil.virtual_memory()

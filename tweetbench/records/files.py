@@ -1,4 +1,5 @@
-"""Atomic file writes and the results-directory lock: nothing in ``results/`` is ever half-written."""
+"""Reading a file's bytes or failing in one line, atomic file writes and the results-directory lock: nothing in
+``results/`` is ever half-written."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from tweetbench.errors import ResultsError
+from tweetbench.errors import ResultsError, TweetbenchError
 
 
 def _process_umask() -> int:
@@ -20,6 +21,19 @@ def _process_umask() -> int:
 
 
 _FILE_MODE = 0o666 & ~_process_umask()
+
+
+def read_bytes(path: Path, what: str, error: type[TweetbenchError] = ResultsError) -> bytes:
+    """The bytes of ``path``, or ``error`` (a ``ResultsError`` unless told) in one line: a directory where
+    ``what`` (e.g. "a result file") was expected, a file that may not be read, or another ``OSError``."""
+    try:
+        return path.read_bytes()
+    except IsADirectoryError:
+        raise error(f"{path} is a directory, not {what}") from None
+    except PermissionError:
+        raise error(f"cannot read {path}: permission denied; fix its permissions") from None
+    except OSError as exc:
+        raise error(f"cannot read {path}: {exc.strerror or exc}; check the file") from None
 
 
 def write_atomic(path: Path, text: str | bytes) -> None:

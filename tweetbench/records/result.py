@@ -21,6 +21,7 @@ import jsonschema
 from tweetbench import __version__
 from tweetbench.config import DeviceJob
 from tweetbench.errors import ResultsError
+from tweetbench.records.files import read_bytes
 from tweetbench.records.keys import (
     K_BREAKDOWN,
     K_COMMAND,
@@ -162,13 +163,7 @@ def parse_result(text: str | bytes, where: str) -> DeviceResult:
 
 def read_result(path: Path) -> DeviceResult:
     """Read one result file, refusing what is corrupt, truncated, foreign or newer with ``ResultsError``."""
-    try:
-        raw = path.read_bytes()
-    except IsADirectoryError:
-        raise ResultsError(f"{path} is a directory, not a result file") from None
-    except OSError as exc:
-        raise ResultsError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return parse_result(raw, str(path))
+    return parse_result(read_bytes(path, "a result file"), str(path))
 
 
 def dumps(result: DeviceResult) -> str:

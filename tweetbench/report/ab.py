@@ -11,10 +11,8 @@ from rich.table import Table
 
 from tweetbench.analysis.ab import ABComparison
 from tweetbench.analysis.compare import METRICS, RunComparison
+from tweetbench.records.run import AB_ORDER, AB_SIDES, R_AB, R_COMMAND, R_PRESET, R_RUN_ID, R_STATUS
 from tweetbench.report.compare import closing_lines, gate_messages, rich_table, verdict_lines
-
-SIDE_COLUMNS = ("options", "workload", "precision", "threads", "data")
-
 
 def _figure(value: float | None, unit: str) -> str:
     if value is None:
@@ -26,7 +24,7 @@ def sides_table(section: Mapping[str, Any]) -> list[str]:
     """The two sides' settings, as the run recorded them."""
     lines = ["| side | options | workload | precision | torch threads | data |", "|---|---|---|---|---|---|"]
     for side in ("A", "B"):
-        s = section["sides"][side]
+        s = section[AB_SIDES][side]
         options = f"`{s.get('options')}`" if str(s.get("options") or "").strip() else "(the common options)"
         lines.append(f"| {side} | {options} | {s.get('workload', '?')} | {s.get('precision', '?')} | "
                      f"{s.get('threads') or 'default'} | {s.get('data') or 'built-in corpus'} |")
@@ -57,15 +55,15 @@ def order_lines(ab: ABComparison) -> list[str]:
 
 def render_ab_report(meta: Mapping[str, Any], ab: ABComparison) -> str:
     """report.md of an interleaved A/B run: the sides, the verdict table, the trials in run order, the method."""
-    section = meta["ab"]
-    pairs = len(section["order"]) // 2
-    lines = [f"# tweetbench ab {meta['run_id']}", ""]
-    if meta.get("status") != "complete":
-        lines += [f"> **This run is {meta.get('status')}**: only the trials marked ok below finished.", ""]
+    section = meta[R_AB]
+    pairs = len(section[AB_ORDER]) // 2
+    lines = [f"# tweetbench ab {meta[R_RUN_ID]}", ""]
+    if meta.get(R_STATUS) != "complete":
+        lines += [f"> **This run is {meta.get(R_STATUS)}**: only the trials marked ok below finished.", ""]
     lines += [(f"Interleaved A/B on `{section.get('device', '?')}`: {pairs} trials a side in ABBA order (A B B A A B "
-              f"...), each trial a fresh worker process; preset `{meta.get('preset')}`. Trial k of A and trial k of "
+              f"...), each trial a fresh worker process; preset `{meta.get(R_PRESET)}`. Trial k of A and trial k of "
               "B ran side by side and are compared as a pair, so drift of the machine hits both sides alike."), "",
-              f"Command: `{shlex.join(meta.get('command') or [])}`", "", *sides_table(section), "", "## Verdict", ""]
+              f"Command: `{shlex.join(meta.get(R_COMMAND) or [])}`", "", *sides_table(section), "", "## Verdict", ""]
     result = ab.comparison
     if result is None:
         lines += [f"Not compared: {ab.problem}.", ""]

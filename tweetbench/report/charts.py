@@ -26,9 +26,16 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import StrMethodFormatter  # noqa: E402
 
 from tweetbench.analysis.breakdown import PART_LABELS, PARTS  # noqa: E402
-from tweetbench.records import lookup  # noqa: E402
+from tweetbench.records import (  # noqa: E402
+    K_BREAKDOWN,
+    K_DEVICE,
+    K_METRICS,
+    K_STATUS,
+    K_WORKLOAD,
+    Record,
+    lookup,
+)
 
-Record = Mapping[str, Any]
 ChartRow = tuple[str, Record]  # the row's label and its result record
 SUMMARY_PREFIX = "summary"  # summary.md's charts: summary-training.png, ... next to it
 DPI = 110
@@ -40,29 +47,29 @@ BREAKDOWN_LEGEND = 0.55
 
 
 def _training(r: Record) -> float | None:
-    return lookup(r, "metrics", "training", "samples_per_s")
+    return lookup(r, K_METRICS, "training", "samples_per_s")
 
 
 def _latency(r: Record) -> Mapping[str, float] | None:
-    return lookup(r, "metrics", "inference", "latency_batch1_ms")
+    return lookup(r, K_METRICS, "inference", "latency_batch1_ms")
 
 
 def _offline(r: Record) -> float | None:
-    return lookup(r, "metrics", "inference", "offline", "samples_per_s")
+    return lookup(r, K_METRICS, "inference", "offline", "samples_per_s")
 
 
 def _breakdown(r: Record) -> Mapping[str, Any] | None:
-    parts = lookup(r, "breakdown", "parts")
-    return r["breakdown"] if isinstance(parts, Mapping) and all(p in parts for p in PARTS) else None
+    parts = lookup(r, K_BREAKDOWN, "parts")
+    return r[K_BREAKDOWN] if isinstance(parts, Mapping) and all(p in parts for p in PARTS) else None
 
 
 def _why_missing(r: Record) -> str:
     """The text a row without the figure shows in its place."""
-    return r["status"] if r["status"] != "ok" else "not measured"
+    return r[K_STATUS] if r[K_STATUS] != "ok" else "not measured"
 
 
 def _workloads(rows: Sequence[ChartRow]) -> str:
-    return ", ".join(sorted({str(r["workload"]["name"]) for _, r in rows}))
+    return ", ".join(sorted({str(r[K_WORKLOAD]["name"]) for _, r in rows}))
 
 
 def _axes(rows: Sequence[ChartRow], title: str, *, extra_height: float = 0.0) -> tuple[Figure, Axes]:
@@ -109,7 +116,7 @@ def draw_training(rows: Sequence[ChartRow]) -> Figure:
 
 def draw_offline(rows: Sequence[ChartRow]) -> Figure:
     """Batched inference samples/s per row (batch 256 unless a record says otherwise)."""
-    sizes = sorted({lookup(r, "metrics", "inference", "offline", "batch_size") for _, r in rows} - {None})
+    sizes = sorted({lookup(r, K_METRICS, "inference", "offline", "batch_size") for _, r in rows} - {None})
     batch = f"batch-{sizes[0]}" if len(sizes) == 1 else "batched"
     return _throughput_bars(rows, _offline, f"{batch} inference throughput — {_workloads(rows)} (higher is better)",
                             f"{batch} inference samples / s")
@@ -233,4 +240,4 @@ def render_charts(rows: Sequence[ChartRow], prefix: str) -> dict[str, bytes]:
 
 def device_rows(results: Sequence[Record]) -> list[ChartRow]:
     """One row per device of a single run, named as the run names it (``cpu``, ``gpu:1``)."""
-    return [(str(r["device"]["name"]), r) for r in results]
+    return [(str(r[K_DEVICE]["name"]), r) for r in results]

@@ -26,7 +26,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from tweetbench.records import DeviceResult
+from tweetbench.records import K_BREAKDOWN, K_DEVICE, K_METRICS, K_NOISY, K_REASON, K_STATUS, DeviceResult, Record
 from tweetbench.report.interference import status_note
 from tweetbench.report.markdown import reference_result, speedup
 
@@ -131,9 +131,9 @@ def table_console(file: TextIO | None = None) -> Console:
     return Console(file=file, width=min(probe.width, TABLE_WIDTH) if probe.is_terminal else TABLE_WIDTH)
 
 
-def _status(r: dict[str, Any]) -> Text:
-    text = Text(r["status"], style=STATUS_STYLE.get(r["status"], "white"))
-    if r.get("noisy"):
+def _status(r: Record) -> Text:
+    text = Text(r[K_STATUS], style=STATUS_STYLE.get(r[K_STATUS], "white"))
+    if r.get(K_NOISY):
         text.append(" (noisy)", style="yellow")
     note = status_note(r)
     return text.append(f" ({note})", style="yellow") if note else text
@@ -164,18 +164,18 @@ def results_table(results: Sequence[DeviceResult], width: int = TABLE_WIDTH) -> 
     base = reference_result(records)
     rows = []
     for r in records:
-        train = r["metrics"].get("training") or {}
-        infer = r["metrics"].get("inference") or {}
+        train = r[K_METRICS].get("training") or {}
+        infer = r[K_METRICS].get("inference") or {}
         sp = speedup(r, base)
         rows.append([
-            r["device"]["name"],
+            r[K_DEVICE]["name"],
             _status(r),
             f"{train['samples_per_s']:,.0f}" if train else "–",
             f"{train['step_ms']['p50']:.2f}" if train else "–",
             f"{infer['latency_batch1_ms']['p50']:.3f}" if infer else "–",
             f"{infer['offline']['samples_per_s']:,.0f}" if infer else "–",
             f"{sp:.2f}×" if sp else "–",
-            (r.get("breakdown") or {}).get("verdict") or r["reason"] or "–",
+            (r.get(K_BREAKDOWN) or {}).get("verdict") or r[K_REASON] or "–",
         ])
     return fitted_table("tweetbench results", ("device", "status", "train /s", "step p50 ms", "b1 p50 ms", "b256 /s",
                                                "vs CPU", "bottleneck / reason"), rows, width)
@@ -185,16 +185,16 @@ def convergence_results_table(results: Sequence[DeviceResult], width: int = TABL
     """The final table of a convergence run: time to accuracy, epochs and accuracies per device."""
     rows = []
     for r in (result.to_dict() for result in results):
-        conv = r["metrics"].get("convergence")
+        conv = r[K_METRICS].get("convergence")
         if conv is None:
-            rows.append([r["device"]["name"], _status(r), "–", "–", "–", "–", r["reason"] or "–"])
+            rows.append([r[K_DEVICE]["name"], _status(r), "–", "–", "–", "–", r[K_REASON] or "–"])
             continue
         tta = f"{conv['time_to_accuracy_s']:.1f} s" if conv["target_reached"] else "not reached"
         rows.append([
-            r["device"]["name"], _status(r), tta, f"{conv['epochs_run']} ({conv['best_epoch']})",
+            r[K_DEVICE]["name"], _status(r), tta, f"{conv['epochs_run']} ({conv['best_epoch']})",
             f"{conv['best_val_acc']:.4f}" if conv["best_val_acc"] is not None else "–",
             f"{conv['test_acc']:.4f}" if conv["test_acc"] is not None else "–",
-            r["reason"] or "–",
+            r[K_REASON] or "–",
         ])
     return fitted_table("tweetbench convergence", ("device", "status", "time to acc", "epochs (best)", "best val acc",
                                                    "test acc", "reason"), rows, width)

@@ -2,7 +2,7 @@
 
 An open result is a device result whose ``metrics.open`` holds the knobs considered, those applied, the
 in-run closed/open ratios with their intervals, the compile cost and the accuracy gate. Results in, text
-out; ``report/markdown.py`` and ``report/study.py`` place the section in the reports and the summary.
+out; ``report/markdown.py`` and ``report/convergence.py`` place the section in the reports and the summary.
 Every key may be missing or null (a convergence run has no throughput figures): such a cell reads "–".
 """
 
@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tweetbench.records import lookup
-from tweetbench.report.cells import fmt, table_cell
+from tweetbench.records import K_DEVICE, K_METRICS, K_REASON, K_STATUS, Record, lookup
+from tweetbench.report.cells import fmt, table_cell, table_row
 
-Result = Mapping[str, Any]
 Block = Mapping[str, Any]
 
 DIVISION_RULE = (
@@ -25,13 +24,13 @@ DIVISION_RULE = (
 )
 
 
-def open_block(result: Result) -> Block | None:
+def open_block(result: Record) -> Block | None:
     """The result's open-division block (``metrics.open``), or None for a closed result."""
-    block = lookup(result, "metrics", "open")
+    block = lookup(result, K_METRICS, "open")
     return block if isinstance(block, Mapping) else None
 
 
-def open_results(results: Sequence[Result]) -> list[Result]:
+def open_results(results: Sequence[Record]) -> list[Record]:
     """The results that carry an open-division block, in their order."""
     return [r for r in results if open_block(r) is not None]
 
@@ -52,15 +51,15 @@ def _pair(section: Mapping[str, Any] | None, closed: str, opened: str, digits: i
     return text + (f" ({section['speedup']:.2f}×)" if section.get("speedup") is not None else "")
 
 
-def invalid_reason(result: Result) -> str | None:
+def invalid_reason(result: Record) -> str | None:
     """Why the open result is invalid (its accuracy gate failed), or None when it is valid."""
     block = open_block(result) or {}
-    if block.get("valid", True) is not False and result.get("status") != "invalid":
+    if block.get("valid", True) is not False and result.get(K_STATUS) != "invalid":
         return None
-    return str(block.get("reason") or result.get("reason") or "the accuracy gate failed")
+    return str(block.get("reason") or result.get(K_REASON) or "the accuracy gate failed")
 
 
-def gate_cell(result: Result) -> str:
+def gate_cell(result: Record) -> str:
     """The accuracy gate in a few words: invalid with its reason, else the parity and convergence verdicts."""
     reason = invalid_reason(result)
     if reason is not None:
@@ -82,12 +81,12 @@ def _applied(block: Block) -> str:
     return ", ".join(f"`{name}`" for name in applied) or "none (open = closed)"
 
 
-def _offline_header(results: Sequence[Result]) -> str:
+def _offline_header(results: Sequence[Record]) -> str:
     sizes = {lookup(open_block(r), "inference_offline", "batch_size") for r in results} - {None}
     return f"batch-{sizes.pop()}" if len(sizes) == 1 else "batched"
 
 
-def division_table(results: Sequence[Result]) -> str:
+def division_table(results: Sequence[Record]) -> str:
     """Per device with an open result: closed and open throughput, their ratio, latency, knobs and the gate
     ("" when no result has an open block)."""
     shown = open_results(results)
@@ -98,12 +97,12 @@ def division_table(results: Sequence[Result]) -> str:
     for r in shown:
         block = open_block(r) or {}
         train = block.get("training") or {}
-        lines.append(
-            f"| {table_cell(r['device']['label'])} | {fmt(train.get('closed_samples_per_s'), 0)} | "
-            f"{fmt(train.get('open_samples_per_s'), 0)} | {ratio_cell(train.get('speedup'), train.get('ci95'))} | "
-            f"{_pair(block.get('inference_batch1'), 'closed_p50_ms', 'open_p50_ms', 3)} | "
-            f"{_pair(block.get('inference_offline'), 'closed_samples_per_s', 'open_samples_per_s', 0)} | "
-            f"{_applied(block)} | {table_cell(gate_cell(r))} |")
+        lines.append(table_row(
+            table_cell(r[K_DEVICE]["label"]), fmt(train.get("closed_samples_per_s"), 0),
+            fmt(train.get("open_samples_per_s"), 0), ratio_cell(train.get("speedup"), train.get("ci95")),
+            _pair(block.get("inference_batch1"), "closed_p50_ms", "open_p50_ms", 3),
+            _pair(block.get("inference_offline"), "closed_samples_per_s", "open_samples_per_s", 0),
+            _applied(block), table_cell(gate_cell(r))))
     return "\n".join(lines)
 
 
@@ -179,7 +178,7 @@ def gate_lines(block: Block) -> list[str]:
     return out
 
 
-def ablation_table(result: Result) -> str:
+def ablation_table(result: Record) -> str:
     """One device's knobs (the ablation), its compile cost and its accuracy gate ("" for a closed result)."""
     block = open_block(result)
     if block is None:
@@ -200,11 +199,11 @@ def _ratio_line(name: str, section: Mapping[str, Any] | None) -> list[str]:
             + (f" ({method})" if method else "") + "."]
 
 
-def device_lines(result: Result) -> list[str]:
+def device_lines(result: Record) -> list[str]:
     """One device's open-division details: what was applied and why, each in-run ratio, then the ablation."""
     block = open_block(result) or {}
     choice = block.get("choice_reason")
-    out = [f"### {result['device']['label']}", "", f"Applied: {_applied(block)}" + (f" — {choice}" if choice else "")
+    out = [f"### {result[K_DEVICE]['label']}", "", f"Applied: {_applied(block)}" + (f" — {choice}" if choice else "")
            + ".", ""]
     ratios = [*_ratio_line("Training throughput", block.get("training")),
               *_ratio_line("Batch-1 latency", block.get("inference_batch1")),
@@ -212,14 +211,14 @@ def device_lines(result: Result) -> list[str]:
     return out + ratios + ([""] if ratios else []) + [ablation_table(result), ""]
 
 
-def division_flags(results: Sequence[Result]) -> list[str]:
+def division_flags(results: Sequence[Record]) -> list[str]:
     """One warning line per open result that failed its accuracy gate (empty when none did)."""
-    return [f"> **{r['device']['label']}: the open result is invalid**: {reason}. Its open figures are of a "
+    return [f"> **{r[K_DEVICE]['label']}: the open result is invalid**: {reason}. Its open figures are of a "
             "different computation: do not compare them with the closed ones."
             for r in open_results(results) if (reason := invalid_reason(r)) is not None]
 
 
-def division_section(results: Sequence[Result]) -> list[str]:
+def division_section(results: Sequence[Record]) -> list[str]:
     """The "open division" section: the rule, the table of devices, then each device's ablation (empty when no
     result is open)."""
     shown = open_results(results)

@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tweetbench.records import lookup
+from tweetbench.records import K_DEVICE, K_METRICS, K_STATUS, Record, lookup
+from tweetbench.report.cells import table_row
 
-Result = Mapping[str, Any]
 ENERGY_WINDOWS = (("training", "training samples"), ("inference_batch1", "batch-1 inferences"),
                   ("inference_offline", "batched inferences"))
 
@@ -41,46 +41,44 @@ def _peaks_cell(peaks: Mapping[str, Any] | None) -> str:
     return " / ".join(f"{name} {flops_text(lookup(peaks, name, 'flops_per_s'))}" for name in peaks)
 
 
-def efficiency_table(results: Sequence[Result]) -> str:
+def efficiency_table(results: Sequence[Record]) -> str:
     """Per device: achieved FLOP/s (% of the measured peak), the peaks, and energy per 1,000 samples."""
     lines = ["| device | training (% of peak) | batch-1 inference (% of peak) | batched inference (% of peak) | "
              "measured matmul peak | J / 1k training samples | J / 1k inferences, batch 1 / batched | "
              "mean power, training |", "|" + "---|" * 8]
     for r in results:
-        if r["status"] != "ok":
+        if r[K_STATUS] != "ok":
             continue
-        eff = lookup(r, "metrics", "efficiency") or {}
-        energy = lookup(r, "metrics", "energy") or {}
+        eff = lookup(r, K_METRICS, "efficiency") or {}
+        energy = lookup(r, K_METRICS, "energy") or {}
         power = lookup(energy, "training", "mean_power_w")
-        lines.append(
-            f"| {r['device']['label']} | {_rate_cell(eff.get('training'))} | "
-            f"{_rate_cell(eff.get('inference_batch1'))} | {_rate_cell(eff.get('inference_offline'))} | "
-            f"{_peaks_cell(eff.get('peak'))} | {_j(lookup(energy, 'training', 'j_per_1k'))} | "
-            f"{_j(lookup(energy, 'inference_batch1', 'j_per_1k'))} / "
-            f"{_j(lookup(energy, 'inference_offline', 'j_per_1k'))} | "
-            f"{'–' if power is None else f'{power:,.0f} W'} |")
+        lines.append(table_row(
+            r[K_DEVICE]["label"], *(_rate_cell(eff.get(window)) for window, _ in ENERGY_WINDOWS),
+            _peaks_cell(eff.get("peak")), _j(lookup(energy, "training", "j_per_1k")),
+            " / ".join(_j(lookup(energy, window, "j_per_1k")) for window in ("inference_batch1", "inference_offline")),
+            "–" if power is None else f"{power:,.0f} W"))
     return "\n".join(lines)
 
 
-def energy_notes(results: Sequence[Result]) -> list[str]:
+def energy_notes(results: Sequence[Record]) -> list[str]:
     """One line per device and window whose energy was not measured, saying why."""
     notes = []
     for r in results:
         seen: set[str] = set()
         for window, _ in ENERGY_WINDOWS:
-            reason = lookup(r, "metrics", "energy", window, "reason")
+            reason = lookup(r, K_METRICS, "energy", window, "reason")
             if reason and reason not in seen:
                 seen.add(reason)
-                notes.append(f"- {r['device']['name']} energy ({window}): {reason}")
+                notes.append(f"- {r[K_DEVICE]['name']} energy ({window}): {reason}")
     return notes
 
 
-def efficiency_section(results: Sequence[Result]) -> list[str]:
+def efficiency_section(results: Sequence[Record]) -> list[str]:
     """The run report's efficiency section: the table, the FLOPs convention and the energy caveats."""
-    ok = [r for r in results if r["status"] == "ok" and lookup(r, "metrics", "efficiency")]
+    ok = [r for r in results if r[K_STATUS] == "ok" and lookup(r, K_METRICS, "efficiency")]
     if not ok:
         return []
-    flops = lookup(ok[0], "metrics", "efficiency", "flops") or {}
+    flops = lookup(ok[0], K_METRICS, "efficiency", "flops") or {}
     out = ["## Efficiency and energy", "", efficiency_table(results), ""]
     if flops:
         out += [f"FLOPs are analytic ({flops.get('convention')}): {flops['forward_per_sample'] / 1e6:,.2f} MFLOP per "
@@ -116,10 +114,10 @@ def _nvml_line(nvml: Mapping[str, Any], facts: Mapping[str, Any]) -> str:
             f"{', '.join(end) if end else 'none'}.")
 
 
-def device_lines(r: Result) -> list[str]:
+def device_lines(r: Record) -> list[str]:
     """Bullet lines for one device's section: efficiency, energy and GPU sampling (timer agreement: markdown)."""
     out: list[str] = []
-    eff = lookup(r, "metrics", "efficiency")
+    eff = lookup(r, K_METRICS, "efficiency")
     if eff:
         peak = eff.get("reference_peak_flops_per_s")
         out.append(f"- Efficiency: training {_rate_cell(eff.get('training'))}, batch-1 inference "
@@ -127,13 +125,13 @@ def device_lines(r: Result) -> list[str]:
                    f"{_rate_cell(eff.get('inference_offline'))}; percentages of the measured "
                    f"{eff.get('reference_peak')} matmul peak, {flops_text(peak)}"
                    + (f" ({eff['reason']})" if eff.get("reason") else "") + ".")
-    energy = lookup(r, "metrics", "energy") or {}
+    energy = lookup(r, K_METRICS, "energy") or {}
     parts = [text for window, what in ENERGY_WINDOWS if (text := _window_energy(energy, window, what))]
     if parts:
         out.append(f"- Energy ({lookup(energy, 'training', 'source') or '?'}): " + "; ".join(parts) + ".")
     elif energy:
         out.append(f"- Energy: {lookup(energy, 'training', 'reason') or 'not measured'}.")
-    nvml = lookup(r, "metrics", "device_counters", "nvml")
+    nvml = lookup(r, K_METRICS, "device_counters", "nvml")
     if nvml:
-        out.append(_nvml_line(nvml, lookup(r, "device", "facts") or {}))
+        out.append(_nvml_line(nvml, lookup(r, K_DEVICE, "facts") or {}))
     return out

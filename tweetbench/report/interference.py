@@ -9,14 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tweetbench.records import lookup
-
-Result = Mapping[str, Any]
+from tweetbench.records import K_METRICS, Record, lookup
 
 
-def status_note(r: Result) -> str:
+def status_note(r: Record) -> str:
     """The status's note, e.g. ``interference: 0.9 cores`` ('' where no window was interfered)."""
-    summary = lookup(r, "metrics", "interference") or {}
+    summary = lookup(r, K_METRICS, "interference") or {}
     hit = [summary["windows"][name] for name in summary.get("interfered_windows") or []]
     if not hit:
         return ""
@@ -47,9 +45,9 @@ def window_sentence(what: str, window: Mapping[str, Any]) -> str:
     return f"{cpu}; {stalls} ({verdict}).{cut}"
 
 
-def interference_lines(r: Result) -> list[str]:
+def interference_lines(r: Record) -> list[str]:
     """Each measured window's interference, and what the run did about it (the ``--on-interference`` policy)."""
-    summary = lookup(r, "metrics", "interference") or {}
+    summary = lookup(r, K_METRICS, "interference") or {}
     windows = summary.get("windows") or {}
     if not windows:
         return []
@@ -66,19 +64,19 @@ def interference_lines(r: Result) -> list[str]:
     return lines
 
 
-def _remeasured(r: Result) -> str:
+def _remeasured(r: Record) -> str:
     counts = {what: len(lookup(r, *path) or []) for what, path in (
-        ("training", ("metrics", "training", "remeasured")),
-        ("batch-1 inference", ("metrics", "inference", "remeasured_batch1")),
-        ("batched inference", ("metrics", "inference", "offline", "remeasured")),
-        ("overhead rounds", ("metrics", "overhead", "remeasured")))}
+        ("training", (K_METRICS, "training", "remeasured")),
+        ("batch-1 inference", (K_METRICS, "inference", "remeasured_batch1")),
+        ("batched inference", (K_METRICS, "inference", "offline", "remeasured")),
+        ("overhead rounds", (K_METRICS, "overhead", "remeasured")))}
     done = [f"{what} {n + 1} times" for what, n in counts.items() if n]
     return f" (measured {', '.join(done)}; every attempt is in the record)" if done else ""
 
 
-def headline_lines(r: Result) -> list[str]:
+def headline_lines(r: Record) -> list[str]:
     """Which statistic the training headline is; where the median step's differs, both side by side, and why."""
-    train = lookup(r, "metrics", "training") or {}
+    train = lookup(r, K_METRICS, "training") or {}
     window, median = train.get("samples_per_s"), train.get("samples_per_s_median_step")
     if not window or not median:
         return []

@@ -15,13 +15,26 @@ from typing import Any
 from tweetbench import __version__
 from tweetbench.analysis.breakdown import PARTS
 from tweetbench.analysis.merge import Merge, Row, Skipped, find_candidates, parse_labels, parse_reference, select
-from tweetbench.devices import REFERENCE_KIND
 from tweetbench.errors import UsageError
-from tweetbench.records import TOOL, lookup
+from tweetbench.records import (
+    K_BREAKDOWN,
+    K_DEVICE,
+    K_ENVIRONMENT,
+    K_METRICS,
+    K_NOISY,
+    K_REASON,
+    K_RUN_ID,
+    K_STATUS,
+    K_TIMING,
+    K_WORKLOAD,
+    REFERENCE_KIND,
+    TOOL,
+    lookup,
+)
 from tweetbench.records.files import ensure_writable_dir, write_atomic
 from tweetbench.records.merge import MERGE_FORMAT_VERSION, MERGE_KIND, validate_merge_summary
 from tweetbench.records.run import RUN_META
-from tweetbench.report.cells import fmt, table_cell
+from tweetbench.report.cells import fmt, table_cell, table_row
 from tweetbench.report.charts import SUMMARY_PREFIX, ChartRow, charts_section, render_charts
 from tweetbench.report.serving import MAX_QPS_COLUMN, max_qps_cell, serving_figures
 from tweetbench.report.writer import reporting_on
@@ -41,17 +54,17 @@ def _name(host: str, device: str) -> str:
 
 def _row_record(row: Row) -> dict[str, Any]:
     r, c = row.record, row.candidate
-    train = lookup(r, "metrics", "training")
-    latency = lookup(r, "metrics", "inference", "latency_batch1_ms")
-    offline = lookup(r, "metrics", "inference", "offline")
-    breakdown = r.get("breakdown") if isinstance(r.get("breakdown"), Mapping) else None
-    env = r.get("environment") or {}
+    train = lookup(r, K_METRICS, "training")
+    latency = lookup(r, K_METRICS, "inference", "latency_batch1_ms")
+    offline = lookup(r, K_METRICS, "inference", "offline")
+    breakdown = r.get(K_BREAKDOWN) if isinstance(r.get(K_BREAKDOWN), Mapping) else None
+    env = r.get(K_ENVIRONMENT) or {}
     return {
-        "host": row.host, "hostname": env.get("hostname"), "device": r["device"]["name"],
-        "device_kind": r["device"]["kind"], "device_label": r["device"]["label"], "variant": r["workload"]["name"],
-        "fingerprint": r["workload"].get("fingerprint"), "workload_differs": row.workload_differs,
-        "status": r["status"], "reason": r.get("reason") or "", "run_id": r["run_id"], "run_status": c.run_status,
-        "source": c.source, "started_at": lookup(r, "timing", "started_at"), "is_reference": row.is_reference,
+        "host": row.host, "hostname": env.get("hostname"), "device": r[K_DEVICE]["name"],
+        "device_kind": r[K_DEVICE]["kind"], "device_label": r[K_DEVICE]["label"], "variant": r[K_WORKLOAD]["name"],
+        "fingerprint": r[K_WORKLOAD].get("fingerprint"), "workload_differs": row.workload_differs,
+        "status": r[K_STATUS], "reason": r.get(K_REASON) or "", "run_id": r[K_RUN_ID], "run_status": c.run_status,
+        "source": c.source, "started_at": lookup(r, K_TIMING, "started_at"), "is_reference": row.is_reference,
         "speedup": row.speedup,
         "training": None if not train else {"samples_per_s": train.get("samples_per_s"),
                                             "step_p50_ms": lookup(train, "step_ms", "p50"),
@@ -68,7 +81,7 @@ def _row_record(row: Row) -> dict[str, Any]:
 
 def _skipped_record(skipped: Skipped) -> dict[str, Any]:
     host, device, variant = skipped.candidate.key
-    return {"host": host, "device": device, "variant": variant, "run_id": skipped.candidate.record["run_id"],
+    return {"host": host, "device": device, "variant": variant, "run_id": skipped.candidate.record[K_RUN_ID],
             "source": skipped.candidate.source, "why": skipped.why}
 
 
@@ -90,13 +103,13 @@ def summary_record(merge: Merge, inputs: Sequence[str]) -> dict[str, Any]:
 
 def chart_rows(merge: Merge) -> list[ChartRow]:
     """The charts' rows: ``host · device``, with the variant when the merge holds more than one."""
-    several = len({row.record["workload"]["name"] for row in merge.rows}) > 1
-    return [(_name(row.host, row.record["device"]["name"]) + (f" · {row.record['workload']['name']}" if several
+    several = len({row.record[K_WORKLOAD]["name"] for row in merge.rows}) > 1
+    return [(_name(row.host, row.record[K_DEVICE]["name"]) + (f" · {row.record[K_WORKLOAD]['name']}" if several
                                                                 else ""), row.record) for row in merge.rows]
 
 
 def _status(row: Row) -> str:
-    status = row.record["status"] + (" (noisy)" if row.record.get("noisy") else "")
+    status = row.record[K_STATUS] + (" (noisy)" if row.record.get(K_NOISY) else "")
     return status if row.candidate.run_status in ("complete", "unknown") else f"{status} (run {row.candidate.run_status})"
 
 
@@ -115,17 +128,17 @@ def rows_table(merge: Merge) -> str:
              "|" + "---|" * 13]
     for row in merge.rows:
         r = row.record
-        train = lookup(r, "metrics", "training") or {}
-        lat = lookup(r, "metrics", "inference", "latency_batch1_ms") or {}
-        fingerprint = str(r["workload"].get("fingerprint") or "–").removeprefix("sha256:")[:12]
+        train = lookup(r, K_METRICS, "training") or {}
+        lat = lookup(r, K_METRICS, "inference", "latency_batch1_ms") or {}
+        fingerprint = str(r[K_WORKLOAD].get("fingerprint") or "–").removeprefix("sha256:")[:12]
         mark = " ≠" if row.workload_differs else ""
-        lines.append(
-            f"| {table_cell(row.host)} | {table_cell(r['device']['label'])} `{r['device']['name']}` | {table_cell(r['workload']['name'])} | "
-            f"{_status(row)} | {fmt(train.get('samples_per_s'), 0)} | {fmt(lookup(train, 'step_ms', 'p50'), 2)} | "
-            f"{fmt(lat.get('p50'), 3)} / {fmt(lat.get('p90'), 3)} / {fmt(lat.get('p99'), 3)} | "
-            f"{fmt(lookup(r, 'metrics', 'inference', 'offline', 'samples_per_s'), 0)} | {max_qps_cell(r)} | "
-            f"{table_cell(lookup(r, 'breakdown', 'verdict') or r.get('reason') or '–')} | {_speedup(row)} | "
-            f"`{fingerprint}`{mark} | {table_cell(r['run_id'])} |")
+        lines.append(table_row(
+            table_cell(row.host), f"{table_cell(r[K_DEVICE]['label'])} `{r[K_DEVICE]['name']}`",
+            table_cell(r[K_WORKLOAD]["name"]), _status(row), fmt(train.get("samples_per_s"), 0),
+            fmt(lookup(train, "step_ms", "p50"), 2), " / ".join(fmt(lat.get(p), 3) for p in ("p50", "p90", "p99")),
+            fmt(lookup(r, K_METRICS, "inference", "offline", "samples_per_s"), 0), max_qps_cell(r),
+            table_cell(lookup(r, K_BREAKDOWN, "verdict") or r.get(K_REASON) or "–"), _speedup(row),
+            f"`{fingerprint}`{mark}", table_cell(r[K_RUN_ID])))
     return "\n".join(lines)
 
 
@@ -135,8 +148,7 @@ def skipped_table(skipped: Sequence[Skipped]) -> list[str]:
     lines = ["## Skipped results", "", "| host | device | variant | run | why skipped |", "|---|---|---|---|---|"]
     for s in skipped:
         host, device, variant = s.candidate.key
-        lines.append(f"| {table_cell(host)} | {table_cell(device)} | {table_cell(variant)} | {table_cell(s.candidate.record['run_id'])} | "
-                     f"{table_cell(s.why)} |")
+        lines.append(table_row(*map(table_cell, (host, device, variant, s.candidate.record[K_RUN_ID], s.why))))
     return lines + [""]
 
 
@@ -149,7 +161,7 @@ def machines_table(merge: Merge) -> list[str]:
         if row.host not in newest or row.candidate.started_at > newest[row.host].candidate.started_at:
             newest[row.host] = row
     for row in newest.values():
-        env = row.record.get("environment") or {}
+        env = row.record.get(K_ENVIRONMENT) or {}
         lines.append(f"| {table_cell(row.host)} | " + " | ".join(table_cell(env.get(key) or "–") for key in (
             "cpu_model", "cpu_cores_logical", "torch_threads", "python", "torch", "pytorch_lightning", "cuda",
             "torch_xla")) + " |")
@@ -205,7 +217,7 @@ def write_merge(out: Path, merge: Merge, inputs: Sequence[str]) -> list[Path]:
 def merge_inputs(inputs: Sequence[Path], out: Path, *, labels: Sequence[str], reference: str | None,
                  allow_different_workloads: bool) -> tuple[Merge, list[Path]]:
     """``tweetbench merge``: read the inputs, choose the rows (the default reference is the first
-    ``devices.REFERENCE_KIND`` row), then write the summary; every refusal comes before any write."""
+    ``records.REFERENCE_KIND`` row), then write the summary; every refusal comes before any write."""
     names, asked = parse_labels(labels), parse_reference(reference)
     check_out_dir(out, inputs)
     merge = select(find_candidates(inputs, names), reference=asked, reference_kind=REFERENCE_KIND,

@@ -2,13 +2,13 @@
 
 Each ``plot_*`` function takes plain data from a record and a path, draws one figure on its own
 ``Figure`` (no pyplot state), saves it and returns the path. The ``write_*`` functions only choose
-the file names, which the Markdown renderers in ``study.py`` link to.
+the file names, which the Markdown renderers in ``tune.py`` and ``convergence.py`` link to.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,9 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402 (after choosing the backend)
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from tweetbench.records import K_DEVICE, K_METRICS, K_WORKLOAD, Record  # noqa: E402
 from tweetbench.records.files import write_atomic  # noqa: E402
 
-Record = Mapping[str, Any]
 
 PLOTS_DIR = "plots"
 LR_PNG = f"{PLOTS_DIR}/lr_find.png"
@@ -139,7 +139,7 @@ def plot_batch_sweep(sweep: Record, path: Path, title: str = "") -> Path:
 
 def write_tune_plots(record: Record, run_dir: Path) -> list[Path]:
     """The tune run's two PNGs, under ``run_dir``."""
-    where = f"{record['workload']['name']} on {record['device']['label']}"
+    where = f"{record[K_WORKLOAD]['name']} on {record[K_DEVICE]['label']}"
     lr = record["finders"]["lr"]
     return [
         plot_lr_finder(lr, run_dir / LR_PNG, f"learning-rate finder: {where}, batch {lr['batch_size']}"),
@@ -151,7 +151,7 @@ def write_tune_plots(record: Record, run_dir: Path) -> list[Path]:
 
 # -- convergence --------------------------------------------------------------------------------------
 def _converged(records: Sequence[Record]) -> list[Record]:
-    return [r for r in records if (r.get("metrics") or {}).get("convergence")]
+    return [r for r in records if (r.get(K_METRICS) or {}).get("convergence")]
 
 
 def plot_curve(records: Sequence[Record], key: str, path: Path) -> Path:
@@ -159,20 +159,20 @@ def plot_curve(records: Sequence[Record], key: str, path: Path) -> Path:
     fig = Figure(figsize=(7, 4.2))
     ax = fig.add_subplot()
     for r in _converged(records):
-        conv = r["metrics"]["convergence"]
+        conv = r[K_METRICS]["convergence"]
         xs, ys = _xy(conv["curves"]["epoch"], conv["curves"][key])
-        line = ax.plot(xs, ys, "o-", markersize=3, label=r["device"]["label"])[0]
+        line = ax.plot(xs, ys, "o-", markersize=3, label=r[K_DEVICE]["label"])[0]
         best = conv.get("best_epoch")
         if best in xs:
             ax.plot([best], [ys[xs.index(best)]], "*", markersize=12, color=line.get_color())
     if key == "val_acc":
-        targets = {r["metrics"]["convergence"]["target_accuracy"] for r in _converged(records)}
+        targets = {r[K_METRICS]["convergence"]["target_accuracy"] for r in _converged(records)}
         for target in sorted(targets):
             ax.axhline(target, color="grey", linestyle="--", label=f"target {target:.2f}")
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(CURVE_LABELS[key])
-    names = sorted({r["workload"]["name"] for r in _converged(records)})
+    names = sorted({r[K_WORKLOAD]["name"] for r in _converged(records)})
     ax.set_title(f"{CURVE_LABELS[key]} per epoch — {', '.join(names)} (★ best epoch)")
     ax.grid(True, alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
@@ -185,13 +185,13 @@ def plot_time_to_accuracy(records: Sequence[Record], path: Path) -> Path:
     fig = Figure(figsize=(7, 4.2))
     ax = fig.add_subplot()
     for r in _converged(records):
-        conv = r["metrics"]["convergence"]
+        conv = r[K_METRICS]["convergence"]
         xs, ys = _xy(conv["curves"]["wall_s"], conv["curves"]["val_acc"])
-        line = ax.plot(xs, ys, "o-", markersize=3, label=r["device"]["label"])[0]
+        line = ax.plot(xs, ys, "o-", markersize=3, label=r[K_DEVICE]["label"])[0]
         if conv.get("time_to_accuracy_s") is not None:
             ax.axvline(conv["time_to_accuracy_s"], color=line.get_color(), linestyle=":",
-                       label=f"{r['device']['name']}: target at {conv['time_to_accuracy_s']:.1f} s")
-    for target in sorted({r["metrics"]["convergence"]["target_accuracy"] for r in _converged(records)}):
+                       label=f"{r[K_DEVICE]['name']}: target at {conv['time_to_accuracy_s']:.1f} s")
+    for target in sorted({r[K_METRICS]["convergence"]["target_accuracy"] for r in _converged(records)}):
         ax.axhline(target, color="grey", linestyle="--", label=f"target {target:.2f}")
     ax.set_xlabel("wall time since the first training step (s), validation included")
     ax.set_ylabel("validation accuracy")

@@ -13,11 +13,10 @@ from typing import Any
 
 from tweetbench.analysis.operators import GROUP_LABELS, GROUPS
 from tweetbench.analysis.xla import record_splits
-from tweetbench.records import lookup
+from tweetbench.records import Record, lookup
 from tweetbench.report.cells import pct
 from tweetbench.report.profile_plots import BREAKDOWN_PNG, OPERATORS_PNG, STEP_TIMES_PNG, planned_plots
 
-Result = Mapping[str, Any]
 
 PROFILER_NAMES = {"simple": "SimpleProfiler", "advanced": "AdvancedProfiler", "pytorch": "PyTorchProfiler"}
 PLOT_CAPTIONS = {
@@ -129,7 +128,7 @@ def _what(name: str) -> str:
     return "training step" if name == "training" else f"batch-{name.removeprefix('predict_b')} predict"
 
 
-def operator_lines(r: Result) -> list[str]:
+def operator_lines(r: Record) -> list[str]:
     """The PyTorchProfiler pass of one device: training groups and operators, predict verdicts, timelines."""
     operators = lookup(r, "breakdown", "operators") or {}
     training = operators.get("training")
@@ -159,7 +158,7 @@ def operator_lines(r: Result) -> list[str]:
     return out
 
 
-def xla_lines(r: Result) -> list[str]:
+def xla_lines(r: Record) -> list[str]:
     """The host/device verdict of an XLA device, per measured window, from torch_xla's metrics."""
     splits = record_splits(r)
     if not splits:
@@ -171,7 +170,7 @@ def xla_lines(r: Result) -> list[str]:
     return out
 
 
-def profile_lines(r: Result) -> list[str]:
+def profile_lines(r: Record) -> list[str]:
     """Everything about where one device's time goes beyond SimpleProfiler's table."""
     b = r.get("breakdown") or {}
     out = overheads_line(b) if b.get("unprofiled_step_ms") else []
@@ -182,7 +181,7 @@ def profile_lines(r: Result) -> list[str]:
     return out + operator_lines(r) + xla_lines(r)
 
 
-def profile_section(results: Sequence[Result]) -> list[str]:
+def profile_section(results: Sequence[Record]) -> list[str]:
     """The run-level pictures of where the time goes, and how to open the saved traces."""
     plots = planned_plots(results)
     traced = any(lookup(r, "breakdown", "operators") for r in results)

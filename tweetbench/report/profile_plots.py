@@ -30,10 +30,9 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from tweetbench.analysis.breakdown import PART_LABELS, PARTS  # noqa: E402
 from tweetbench.analysis.operators import GROUP_LABELS, GROUPS  # noqa: E402
-from tweetbench.records import lookup  # noqa: E402
+from tweetbench.records import K_BREAKDOWN, K_DEVICE, K_METRICS, Record, lookup  # noqa: E402
 from tweetbench.records.files import write_atomic  # noqa: E402
 
-Record = Mapping[str, Any]
 
 BREAKDOWN_PNG = "plots/profile-breakdown.png"
 OPERATORS_PNG = "plots/profile-operators.png"
@@ -51,15 +50,15 @@ def _short(label: str) -> str:
 
 
 def _with_breakdown(records: Sequence[Record]) -> list[Record]:
-    return [r for r in records if isinstance(lookup(r, "breakdown", "parts"), Mapping)]
+    return [r for r in records if isinstance(lookup(r, K_BREAKDOWN, "parts"), Mapping)]
 
 
 def _with_operators(records: Sequence[Record]) -> list[Record]:
-    return [r for r in records if lookup(r, "breakdown", "operators")]
+    return [r for r in records if lookup(r, K_BREAKDOWN, "operators")]
 
 
 def _with_steps(records: Sequence[Record]) -> list[Record]:
-    return [r for r in records if lookup(r, "metrics", "training", "raw_step_s")]
+    return [r for r in records if lookup(r, K_METRICS, "training", "raw_step_s")]
 
 
 def planned_plots(records: Sequence[Record]) -> list[str]:
@@ -111,8 +110,8 @@ def _legend_below(fig: Figure, ax: Axes, ncol: int, legend_inches: float) -> Non
 
 def plot_breakdown(records: Sequence[Record], path: Path) -> Path:
     """SimpleProfiler's parts of a training step, one stacked bar per device."""
-    rows = [(r["device"]["label"], {p: r["breakdown"]["parts"][p]["share"] for p in PARTS},
-             f"{r['breakdown']['step_ms']:.2f} ms per step") for r in _with_breakdown(records)]
+    rows = [(r[K_DEVICE]["label"], {p: r[K_BREAKDOWN]["parts"][p]["share"] for p in PARTS},
+             f"{r[K_BREAKDOWN]['step_ms']:.2f} ms per step") for r in _with_breakdown(records)]
     fig, ax, legend = _bars_figure(len(rows), len(PARTS), 3, 8)
     _stacked(ax, rows, PARTS, PART_COLORS, PART_LABELS)
     fig.suptitle("Where a training step goes (SimpleProfiler, non-overlapping parts)", fontsize=10)
@@ -122,11 +121,11 @@ def plot_breakdown(records: Sequence[Record], path: Path) -> Path:
 
 def _operator_rows(r: Record) -> list[tuple[str, Mapping[str, float], str]]:
     rows = []
-    for name, entry in r["breakdown"]["operators"].items():
+    for name, entry in r[K_BREAKDOWN]["operators"].items():
         key = "device_share" if entry.get("basis") == "device" else "share"
         what = "training step" if name == "training" else f"batch-{name.removeprefix('predict_b')} predict"
         basis = "device time" if key == "device_share" else "host time"
-        rows.append((r["device"]["label"], {g: entry["groups"][g].get(key, 0.0) for g in GROUPS},
+        rows.append((r[K_DEVICE]["label"], {g: entry["groups"][g].get(key, 0.0) for g in GROUPS},
                      f"{what}: {entry['step_ms']:.2f} ms, {basis}"))
     return rows
 
@@ -147,7 +146,7 @@ def plot_step_times(records: Sequence[Record], path: Path) -> Path:
     fig = Figure(figsize=(8, 0.6 + 2.6 * len(rows)))
     for i, r in enumerate(rows, 1):
         ax = fig.add_subplot(len(rows), 1, i)
-        train = r["metrics"]["training"]
+        train = r[K_METRICS]["training"]
         ax.hist([s * 1e3 for s in train["raw_step_s"]], bins="auto", color="tab:blue", alpha=0.8)
         step = train.get("step_ms") or {}
         marks = []
@@ -156,7 +155,7 @@ def plot_step_times(records: Sequence[Record], path: Path) -> Path:
                 ax.axvline(step[key], color="tab:red", linestyle=style)
                 marks.append(f"{key} {step[key]:.2f} ms ({word})")
         # The percentiles in the title, where no legend can cover a bar.
-        ax.set_title(f"{r['device']['label']}\n{len(train['raw_step_s']):,} measured training steps; "
+        ax.set_title(f"{r[K_DEVICE]['label']}\n{len(train['raw_step_s']):,} measured training steps; "
                      + ", ".join(marks), fontsize=9)
         ax.set_ylabel("steps")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))

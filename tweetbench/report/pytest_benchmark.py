@@ -17,7 +17,8 @@ from typing import Any
 import jsonschema
 
 from tweetbench.errors import ResultsError
-from tweetbench.records import strict_json
+from tweetbench.records import K_TOOL, TOOL, strict_json
+from tweetbench.records.files import read_bytes
 
 SAVED = "pytest-benchmark.json"
 SECTION_TITLE = "## pytest-benchmark"
@@ -61,7 +62,7 @@ def parse_pytest_benchmark(text: str, where: str) -> dict[str, Any]:
     if not text.strip():
         raise ResultsError(f"{where} is empty: write it with pytest --benchmark-only --benchmark-json={where}")
     data = strict_json(text, where, kind="a pytest-benchmark file")
-    if isinstance(data, dict) and data.get("tool") == "tweetbench":
+    if isinstance(data, dict) and data.get(K_TOOL) == TOOL:
         raise ResultsError(f"{where} is a tweetbench result, not a pytest-benchmark file: pass the file written "
                            "by pytest --benchmark-json")
     try:
@@ -79,12 +80,7 @@ def parse_pytest_benchmark(text: str, where: str) -> dict[str, Any]:
 
 def read_pytest_benchmark(path: Path) -> dict[str, Any]:
     """Read and validate a pytest-benchmark JSON file."""
-    try:
-        raw = path.read_bytes()
-    except IsADirectoryError:
-        raise ResultsError(f"{path} is a directory, not a pytest-benchmark JSON file") from None
-    except OSError as exc:
-        raise ResultsError(f"cannot read {path}: {exc.strerror or exc}") from None
+    raw = read_bytes(path, "a pytest-benchmark JSON file")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

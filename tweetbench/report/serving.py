@@ -4,13 +4,13 @@ records in, Markdown (or rows of a console table) out."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tweetbench.records import lookup
+from tweetbench.records import K_DEVICE, K_METRICS, K_REASON, K_STATUS, Record, lookup
+from tweetbench.records.run import R_COMMAND, R_PRESET, R_RUN_ID, R_STARTED, R_STATUS
+from tweetbench.report.cells import when
 
-Result = Mapping[str, Any]
 SERVING_PNG = "plots/serving_{device}.png"
 MAX_QPS_COLUMN = "max QPS @ p99 ≤ bound"
 
@@ -23,25 +23,25 @@ def _num(value: Any, digits: int = 0) -> str:
     return "–" if value is None else f"{float(value):,.{digits}f}"
 
 
-def served(r: Result) -> dict[str, Any]:
+def served(r: Record) -> dict[str, Any]:
     """The record's systems under test, by name (empty if it served nothing)."""
-    return dict(lookup(r, "metrics", "serving", "servers") or {})
+    return dict(lookup(r, K_METRICS, "serving", "servers") or {})
 
 
-def max_qps_cell(r: Result) -> str:
+def max_qps_cell(r: Record) -> str:
     """The summary's and merge's "max QPS @ p99 ≤ bound" cell: the in-process figure (else the first server's),
     with the bound, or – where the record has none."""
     servers = served(r)
     server = servers.get("inprocess") or next(iter(servers.values()), None)
-    bound = lookup(r, "metrics", "serving", "latency_bound_s")
+    bound = lookup(r, K_METRICS, "serving", "latency_bound_s")
     if not server or server.get("max_qps") is None:
         return "–"
     return f"{server['max_qps']:,.0f} (p99 {_ms(server.get('max_qps_p99_s'), 1)} ms ≤ {_ms(bound, 0)} ms)"
 
 
-def serving_figures(r: Result) -> dict[str, Any] | None:
+def serving_figures(r: Record) -> dict[str, Any] | None:
     """What a merged summary keeps of a serve record: the bound and, per server, max QPS and its p99."""
-    serving = lookup(r, "metrics", "serving")
+    serving = lookup(r, K_METRICS, "serving")
     if not serving:
         return None
     return {"latency_bound_s": serving.get("latency_bound_s"),
@@ -67,11 +67,11 @@ SCENARIO_HEADERS = ("device", "server", "SS p50 ms", "SS p90 ms", "SS p99 ms", "
                     "Offline /s", "MS p99 ms", "max Server QPS", "its p99 ms", "2× overload", "accuracy")
 
 
-def scenarios_table(results: Sequence[Result]) -> str:
+def scenarios_table(results: Sequence[Record]) -> str:
     lines = ["| " + " | ".join(SCENARIO_HEADERS) + " |", "|" + "---|" * len(SCENARIO_HEADERS)]
     for r in results:
         for name, server in served(r).items():
-            lines.append("| " + " | ".join(scenario_row(r["device"]["name"], name, server)) + " |")
+            lines.append("| " + " | ".join(scenario_row(r[K_DEVICE]["name"], name, server)) + " |")
     return "\n".join(lines)
 
 
@@ -164,44 +164,39 @@ def server_section(name: str, server: Mapping[str, Any], bound_s: float | None) 
     return [*out, "", points_table(server), ""]
 
 
-def device_serving_section(r: Result) -> list[str]:
-    serving = lookup(r, "metrics", "serving") or {}
-    out = [f"### {r['device']['label']} — `{r['device']['name']}`", "",
-           f"Status: **{r['status']}**" + (f" — {r['reason']}" if r.get("reason") else ""), ""]
+def device_serving_section(r: Record) -> list[str]:
+    serving = lookup(r, K_METRICS, "serving") or {}
+    out = [f"### {r[K_DEVICE]['label']} — `{r[K_DEVICE]['name']}`", "",
+           f"Status: **{r[K_STATUS]}**" + (f" — {r[K_REASON]}" if r.get(K_REASON) else ""), ""]
     if not serving:
         return out
     ratio = serving.get("ratio_inprocess_over_litserve")
     if ratio:
         out += [f"- In-process over LitServe, max Server QPS: **{ratio:.2f}×** (what the HTTP server costs).", ""]
-    out.append(f"![latency against target QPS]({SERVING_PNG.format(device=r['device']['name'].replace(':', '_'))})")
+    out.append(f"![latency against target QPS]({SERVING_PNG.format(device=r[K_DEVICE]['name'].replace(':', '_'))})")
     out.append("")
     for name, server in served(r).items():
         out += server_section(name, server, serving.get("latency_bound_s"))
     return out
 
 
-def _when(timestamp: float | None) -> str:
-    return "?" if timestamp is None else dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).strftime(
-        "%Y-%m-%d %H:%M:%S UTC")
-
-
-def compliance_lines(results: Sequence[Result]) -> list[str]:
-    versions = sorted({str(lookup(r, "metrics", "serving", "loadgen_version")) for r in results
-                       if lookup(r, "metrics", "serving", "loadgen_version")})
-    bounds = sorted({lookup(r, "metrics", "serving", "latency_bound_s") for r in results
-                     if lookup(r, "metrics", "serving", "latency_bound_s")})
-    note = next((lookup(r, "metrics", "serving", "compliance") for r in results
-                 if lookup(r, "metrics", "serving", "compliance")), "")
+def compliance_lines(results: Sequence[Record]) -> list[str]:
+    versions = sorted({str(lookup(r, K_METRICS, "serving", "loadgen_version")) for r in results
+                       if lookup(r, K_METRICS, "serving", "loadgen_version")})
+    bounds = sorted({lookup(r, K_METRICS, "serving", "latency_bound_s") for r in results
+                     if lookup(r, K_METRICS, "serving", "latency_bound_s")})
+    note = next((lookup(r, K_METRICS, "serving", "compliance") for r in results
+                 if lookup(r, K_METRICS, "serving", "compliance")), "")
     return [f"> {note}" if note else "> Not MLPerf-compliant.", "",
             f"Measured by MLPerf LoadGen {', '.join(versions) or '?'}; Server p99 bound "
             f"{', '.join(_ms(b, 0) + ' ms' for b in bounds) or '?'}; LoadGen's logs are under `loadgen/`.", ""]
 
 
-def render_serving_report(meta: Mapping[str, Any], results: Sequence[Result]) -> str:
+def render_serving_report(meta: Mapping[str, Any], results: Sequence[Record]) -> str:
     """report.md of a serve run."""
-    lines = [f"# tweetbench run {meta['run_id']} — serving", "",
-             f"Preset `{meta.get('preset')}`; started {_when(meta.get('started_at'))}; status {meta.get('status')}.",
-             "", f"Command: `{' '.join(meta.get('command') or [])}`", "", *compliance_lines(results),
+    lines = [f"# tweetbench run {meta[R_RUN_ID]} — serving", "",
+             f"Preset `{meta.get(R_PRESET)}`; started {when(meta.get(R_STARTED))}; status {meta.get(R_STATUS)}.",
+             "", f"Command: `{' '.join(meta.get(R_COMMAND) or [])}`", "", *compliance_lines(results),
              "## Serving", "", scenarios_table(results), "",
              "SS: SingleStream (one query at a time), MS: MultiStream (queries of 8 samples), Server: Poisson "
              "arrivals; latencies are LoadGen's, from each query's scheduled time.", ""]
@@ -210,21 +205,21 @@ def render_serving_report(meta: Mapping[str, Any], results: Sequence[Result]) ->
     return "\n".join(lines).rstrip() + "\n"
 
 
-def serving_summary_lines(results: Sequence[Result]) -> list[str]:
+def serving_summary_lines(results: Sequence[Record]) -> list[str]:
     """summary.md's part of a serve run: the scenarios table and the compliance note."""
     return [*compliance_lines(results), scenarios_table(results), ""]
 
 
-def console_rows(results: Sequence[Result]) -> tuple[tuple[str, ...], list[list[str]]]:
+def console_rows(results: Sequence[Record]) -> tuple[tuple[str, ...], list[list[str]]]:
     """The final console table of a serve run: headers and one row per device and server."""
     rows = []
     for r in results:
         servers = served(r)
         if not servers:
-            rows.append([r["device"]["name"], r["status"], "–", "–", "–", "–", r.get("reason") or "–"])
+            rows.append([r[K_DEVICE]["name"], r[K_STATUS], "–", "–", "–", "–", r.get(K_REASON) or "–"])
         for name, s in servers.items():
             p50 = lookup(s, "single_stream", "latency_s", "p50_s")
-            rows.append([r["device"]["name"], r["status"], name, _ms(p50, 3),
+            rows.append([r[K_DEVICE]["name"], r[K_STATUS], name, _ms(p50, 3),
                          _num(lookup(s, "offline", "samples_per_s")), _num(s.get("max_qps")),
-                         r.get("reason") or s.get("unavailable") or "; ".join(s.get("problems") or []) or "–"])
+                         r.get(K_REASON) or s.get("unavailable") or "; ".join(s.get("problems") or []) or "–"])
     return ("device", "status", "server", "SS p50 ms", "Offline /s", "max QPS", "reason"), rows

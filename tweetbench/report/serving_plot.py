@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tweetbench.records import K_DEVICE, K_METRICS
 from tweetbench.report.plots import Figure, _save
 from tweetbench.report.serving import SERVING_PNG, served
 
@@ -40,7 +41,7 @@ def plot_serving(record: Mapping[str, Any], path: Path) -> Path | None:
         return None
     fig = Figure(figsize=(7.5, 4.5))
     ax = fig.add_subplot(1, 1, 1)
-    bound = (record["metrics"]["serving"].get("latency_bound_s") or 0) * 1000
+    bound = (record[K_METRICS]["serving"].get("latency_bound_s") or 0) * 1000
     for name, points in servers.items():
         color = COLORS.get(name, "tab:gray")
         xs = [p["target_qps"] for p in points]
@@ -59,7 +60,7 @@ def plot_serving(record: Mapping[str, Any], path: Path) -> Path | None:
     ax.set_yscale("log")
     ax.set_xlabel("Server target QPS (Poisson arrivals)")
     ax.set_ylabel("latency (ms, LoadGen, log scale)")
-    ax.set_title(f"{record['device']['label']}: latency against load")
+    ax.set_title(f"{record[K_DEVICE]['label']}: latency against load")
     ax.legend(fontsize=7, ncol=2)
     ax.grid(True, alpha=0.3)
     return _save(fig, path)
@@ -69,7 +70,7 @@ def write_serving_plots(records: Sequence[Mapping[str, Any]], run_dir: Path) -> 
     """One serving PNG per device that served, under the run directory (the report links to them)."""
     paths = []
     for record in records:
-        path = plot_serving(record, run_dir / SERVING_PNG.format(device=record["device"]["name"].replace(":", "_")))
+        path = plot_serving(record, run_dir / SERVING_PNG.format(device=record[K_DEVICE]["name"].replace(":", "_")))
         if path is not None:
             paths.append(path)
     return paths

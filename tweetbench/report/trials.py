@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-Result = Mapping[str, Any]
+from tweetbench.records import Record
 
 HEADLINE_LABELS = {
     "train_samples_per_s": "training samples/s",
@@ -33,7 +33,7 @@ def interval_text(headline: Mapping[str, Any]) -> str:
     return f"[{_num(headline['low'], d)}, {_num(headline['high'], d)}]"
 
 
-def samples_cell(r: Result) -> str | None:
+def samples_cell(r: Record) -> str | None:
     """'1,234 [1,200, 1,260]' for the side-by-side table when the result has >= 2 trials, else None."""
     headline = (r.get("trials") or {}).get("headline", {}).get("train_samples_per_s")
     if not headline or headline.get("low") is None:
@@ -41,7 +41,7 @@ def samples_cell(r: Result) -> str | None:
     return f"{_num(headline['estimate'], 0)} {interval_text(headline)}"
 
 
-def noise_flags(results: Sequence[Result]) -> list[str]:
+def noise_flags(results: Sequence[Record]) -> list[str]:
     """One warning line per noisy result, for the top of the report and the summary."""
     return [f"> **Noisy: {r['device']['name']}** — {'; '.join(r.get('noise_reasons') or ['see its trials'])}. "
             "Small differences in its figures are not to be trusted; rerun on a quieter machine "
@@ -49,7 +49,7 @@ def noise_flags(results: Sequence[Result]) -> list[str]:
             for r in results if r.get("noisy")]
 
 
-def _headline_table(r: Result, section: Mapping[str, Any]) -> list[str]:
+def _headline_table(r: Record, section: Mapping[str, Any]) -> list[str]:
     batch = ((r.get("metrics") or {}).get("inference") or {}).get("offline", {}).get("batch_size", "N")
     lines = ["| figure | median over trials | interval | coverage | method |", "|---|---|---|---|---|"]
     for key, h in section["headline"].items():
@@ -107,7 +107,7 @@ def _per_trial_table(section: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def detectable_lines(r: Result) -> list[str]:
+def detectable_lines(r: Record) -> list[str]:
     """The smallest change this machine can show, at the spread these trials measured (pyperf-style)."""
     section = r.get("trials") or {}
     noise = section.get("noise") or {}
@@ -121,7 +121,7 @@ def detectable_lines(r: Result) -> list[str]:
             "(interleaved `tweetbench ab` pairs do better where the machine drifts)."]
 
 
-def _noise_line(r: Result, section: Mapping[str, Any]) -> str:
+def _noise_line(r: Record, section: Mapping[str, Any]) -> str:
     verdict = ("**noisy**: " + "; ".join(r.get("noise_reasons") or [])) if r["noisy"] else "not noisy"
     noise = section.get("noise") or {}
     measured = []
@@ -133,7 +133,7 @@ def _noise_line(r: Result, section: Mapping[str, Any]) -> str:
     return f"Noise: {verdict}{spread} (rule: {section.get('noise_rule', '?')})."
 
 
-def trials_lines(r: Result) -> list[str]:
+def trials_lines(r: Record) -> list[str]:
     """The device section's trials part: headline intervals, per-trial figures, the noise verdict."""
     section = r.get("trials")
     if not section:

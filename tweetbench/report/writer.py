@@ -18,6 +18,8 @@ from tweetbench.records.run import (
     AB_SIDES,
     R_AB,
     R_KIND,
+    R_RUN_ID,
+    R_SCENARIO,
     RUN_META,
     earlier_runs,
     latest_run_dir,
@@ -32,7 +34,9 @@ from tweetbench.report.markdown import render_run_report, render_summary
 from tweetbench.report.plots import write_convergence_plots, write_tune_plots
 from tweetbench.report.profile_plots import write_profile_plots
 from tweetbench.report.pytest_benchmark import SAVED, fold_saved, read_pytest_benchmark
-from tweetbench.report.study import render_tune_report, render_variants
+from tweetbench.report.serving_plot import write_serving_plots
+from tweetbench.report.tune import render_tune_report
+from tweetbench.report.variants import render_variants
 
 REPORT = "report.md"
 SUMMARY = "summary.md"
@@ -77,11 +81,9 @@ def write_run_reports(out: Path, run_dir: Path, meta: Mapping[str, Any], results
     """Write the run's report.md, then update results/summary.md under the results lock."""
     records = [r.to_dict() for r in results]
     charts: dict[str, bytes] = {}  # summary.md's PNGs, drawn before taking the lock
-    if meta.get("scenario") == "convergence":
+    if meta.get(R_SCENARIO) == "convergence":
         write_convergence_plots(records, run_dir)
-    elif meta.get("scenario") == "serve":
-        from tweetbench.report.serving_plot import write_serving_plots
-
+    elif meta.get(R_SCENARIO) == "serve":
         write_serving_plots(records, run_dir)
     else:
         charts = render_charts(device_rows(records), SUMMARY_PREFIX)
@@ -90,7 +92,7 @@ def write_run_reports(out: Path, run_dir: Path, meta: Mapping[str, Any], results
     with locked(out):
         for name, png in charts.items():
             write_atomic(out / name, png)
-        summary = render_summary(meta, records, earlier_runs(out, meta["run_id"]))
+        summary = render_summary(meta, records, earlier_runs(out, meta[R_RUN_ID]))
         write_atomic(out / SUMMARY, fold_saved(out, summary))  # keeps a folded-in pytest-benchmark section
         write_atomic(out / VARIANTS, render_variants_page(out))
 
@@ -100,7 +102,7 @@ def render_variants_page(out: Path) -> str:
     records = []
     for run in earlier_runs(out, exclude=""):
         try:
-            run_records = [r.to_dict() for r in load_run(out / run["run_id"])[1]]
+            run_records = [r.to_dict() for r in load_run(out / run[R_RUN_ID])[1]]
             render_variants(run_records)  # an earlier run this page cannot show must not stop this one
         except (ResultsError, *RENDER_ERRORS):
             continue  # a run that cannot be read is reported by 'tweetbench report <run>', not here

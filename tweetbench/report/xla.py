@@ -11,9 +11,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tweetbench.records import lookup
-
-Result = Mapping[str, Any]
+from tweetbench.records import K_BREAKDOWN, K_DEVICE, K_METRICS, K_STATUS, K_TIMING, Record, lookup
+from tweetbench.report.cells import table_row
 
 BREAK_EVEN_RULE = (
     "Break-even: each device's start-up cost is the time from the call to `fit()` to the end of its warm-up "
@@ -23,19 +22,19 @@ BREAK_EVEN_RULE = (
 )
 
 
-def is_compiled(result: Result) -> bool:
+def is_compiled(result: Record) -> bool:
     """Whether the result comes from a device that compiles graphs (it counted compilations)."""
-    return lookup(result, "metrics", "device_totals", "compile_count") is not None
+    return lookup(result, K_METRICS, "device_totals", "compile_count") is not None
 
 
-def startup_cost_s(result: Result) -> float | None:
+def startup_cost_s(result: Record) -> float | None:
     """Seconds the timed training pass spent beyond steady speed before its measured steps.
 
     The warm-up runs from the call to ``fit()`` (the first step counted from there) until step time
     settled, so it holds setup and every compile; the steady median step times as many steps is
     what the same steps would have cost without them.
     """
-    train = lookup(result, "metrics", "training")
+    train = lookup(result, K_METRICS, "training")
     if not isinstance(train, Mapping) or not train.get("step_ms"):
         return None
     warmup = [float(s) for s in train.get("raw_warmup_s") or []]
@@ -57,15 +56,15 @@ def break_even_steps(device_cost_s: float, device_step_s: float, cpu_cost_s: flo
     return max(1, math.ceil((device_cost_s - cpu_cost_s) / gain))
 
 
-def break_even_for(result: Result, cpu: Result | None) -> tuple[int | None, str]:
+def break_even_for(result: Record, cpu: Record | None) -> tuple[int | None, str]:
     """Break-even of ``result`` against the run's CPU result, and the text for the table."""
     if cpu is None:
         return None, "– (no CPU result in this run)"
-    if result["status"] != "ok":
-        return None, f"– ({result['status']})"
+    if result[K_STATUS] != "ok":
+        return None, f"– ({result[K_STATUS]})"
     mine, theirs = startup_cost_s(result), startup_cost_s(cpu)
-    mine_p50 = lookup(result, "metrics", "training", "step_ms", "p50")
-    cpu_p50 = lookup(cpu, "metrics", "training", "step_ms", "p50")
+    mine_p50 = lookup(result, K_METRICS, "training", "step_ms", "p50")
+    cpu_p50 = lookup(cpu, K_METRICS, "training", "step_ms", "p50")
     if mine is None or theirs is None or mine_p50 is None or cpu_p50 is None:
         return None, "–"
     n = break_even_steps(mine, mine_p50 / 1e3, theirs, cpu_p50 / 1e3)
@@ -93,14 +92,14 @@ def fallback_text(counters: Mapping[str, Any] | None) -> str:
     return ", ".join(f"`{name}` ×{count}" for name, count in ordered)
 
 
-def _window_compiles(result: Result) -> str:
-    windows = [lookup(result, "metrics", "device_counters"),
-               lookup(result, "metrics", "inference", "device_counters"),
-               lookup(result, "metrics", "inference", "offline", "device_counters")]
+def _window_compiles(result: Record) -> str:
+    windows = [lookup(result, K_METRICS, "device_counters"),
+               lookup(result, K_METRICS, "inference", "device_counters"),
+               lookup(result, K_METRICS, "inference", "offline", "device_counters")]
     return " / ".join("–" if not w else str(w.get("compile_count", "–")) for w in windows)
 
 
-def compile_table(results: Sequence[Result], cpu: Result | None) -> str:
+def compile_table(results: Sequence[Record], cpu: Record | None) -> str:
     """Per compiled device: time to first step, compiles, execute time, steady step and break-even vs the CPU."""
     lines = ["| device | status | time to first step | compiles (time), whole run | compiles in measured steps: "
              "training / batch-1 / batched | execute time, whole run | steady step p50 | break-even vs CPU | "
@@ -108,20 +107,19 @@ def compile_table(results: Sequence[Result], cpu: Result | None) -> str:
     for r in results:
         if not is_compiled(r):
             continue
-        totals = lookup(r, "metrics", "device_totals")
-        p50 = lookup(r, "metrics", "training", "step_ms", "p50")
-        lines.append(
-            f"| {r['device']['label']} | {r['status']} | "
-            f"{_seconds(lookup(r, 'metrics', 'training', 'time_to_first_step_s'))} | {_compiles(totals)} | "
-            f"{_window_compiles(r)} | {_seconds(totals.get('execute_s'), 2)} | "
-            f"{'–' if p50 is None else f'{p50:.2f} ms'} | {break_even_for(r, cpu)[1]} | {fallback_text(totals)} |")
+        totals = lookup(r, K_METRICS, "device_totals")
+        p50 = lookup(r, K_METRICS, "training", "step_ms", "p50")
+        lines.append(table_row(
+            r[K_DEVICE]["label"], r[K_STATUS], _seconds(lookup(r, K_METRICS, "training", "time_to_first_step_s")),
+            _compiles(totals), _window_compiles(r), _seconds(totals.get("execute_s"), 2),
+            "–" if p50 is None else f"{p50:.2f} ms", break_even_for(r, cpu)[1], fallback_text(totals)))
     return "\n".join(lines)
 
 
-def phase_table(result: Result) -> str:
+def phase_table(result: Record) -> str:
     """One compiled device's compiles and executions per phase of the run."""
-    phases = lookup(result, "metrics", "device_phases") or {}
-    seconds = lookup(result, "timing", "phases_s") or {}
+    phases = lookup(result, K_METRICS, "device_phases") or {}
+    seconds = lookup(result, K_TIMING, "phases_s") or {}
     lines = ["| phase | wall | compiles | compile time | executions | compile-cache hits | loaded from disk |",
              "|" + "---|" * 7]
     for name, c in phases.items():
@@ -131,8 +129,8 @@ def phase_table(result: Result) -> str:
     return "\n".join(lines)
 
 
-def _facts_line(r: Result) -> str:
-    facts = lookup(r, "device", "facts") or {}
+def _facts_line(r: Record) -> str:
+    facts = lookup(r, K_DEVICE, "facts") or {}
     parts = [f"PJRT device {facts['pjrt_device']}" if facts.get("pjrt_device") else "",
              f"torch_xla {facts['torch_xla']}" if facts.get("torch_xla") else "",
              f"predict runs under {facts['predict_grad_mode']}" if facts.get("predict_grad_mode") else "",
@@ -141,13 +139,13 @@ def _facts_line(r: Result) -> str:
               f"({facts.get('compile_cache_state') or 'state unknown'}; one folder per torch_xla version, matmul "
               "precision, functionalization and XLA_FLAGS)" if facts.get("persistent_compile_cache")
               else "no persistent compile cache: every compile is cold")]
-    if lookup(r, "breakdown", "parts_synced") is False:
+    if lookup(r, K_BREAKDOWN, "parts_synced") is False:
         parts.append("its time breakdown is host-side (tracing) time: no sync between the parts of a step, "
                      "which would compile new graphs")
-    return f"- {r['device']['label']}: " + "; ".join(p for p in parts if p) + "."
+    return f"- {r[K_DEVICE]['label']}: " + "; ".join(p for p in parts if p) + "."
 
 
-def compile_section(results: Sequence[Result], cpu: Result | None, *, phases: bool = False) -> list[str]:
+def compile_section(results: Sequence[Record], cpu: Record | None, *, phases: bool = False) -> list[str]:
     """The "compiled devices" section (empty when no result compiled); ``phases`` adds each device's phase table."""
     compiled = [r for r in results if is_compiled(r)]
     if not compiled:
@@ -159,6 +157,6 @@ def compile_section(results: Sequence[Result], cpu: Result | None, *, phases: bo
            compile_table(results, cpu), "", BREAK_EVEN_RULE, "", *[_facts_line(r) for r in compiled], ""]
     if phases:
         for r in compiled:
-            if lookup(r, "metrics", "device_phases"):
-                out += [f"Compiles per phase, {r['device']['label']}:", "", phase_table(r), ""]
+            if lookup(r, K_METRICS, "device_phases"):
+                out += [f"Compiles per phase, {r[K_DEVICE]['label']}:", "", phase_table(r), ""]
     return out

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from tweetbench.config import DataSource, WorkloadConfig
 from tweetbench.errors import DataError
-from tweetbench.workload.corpus import Tweet, load_builtin_corpus
+from tweetbench.workload.corpus import CORPUS_VERSION, Tweet, load_builtin_corpus
 from tweetbench.workload.reader import read_tweets
 from tweetbench.workload.tokenizer import Vocabulary, tokenize
 
@@ -51,8 +51,6 @@ def load_tweets(workload: WorkloadConfig, source: DataSource) -> tuple[list[Twee
     """The built-in corpus, or the user's file with what was skipped in it."""
     if source.path is None:
         tweets = load_builtin_corpus(workload.corpus_tweets, workload.corpus_authors, workload.seed)
-        from tweetbench.workload.corpus import CORPUS_VERSION
-
         return tweets, {"kind": "builtin", "corpus": CORPUS_VERSION, "rows": len(tweets)}
     result = read_tweets(source.path, source.text_column, source.label_column, source.delimiter)
     return result.tweets, {

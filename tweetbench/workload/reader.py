@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tweetbench.errors import DataError
+from tweetbench.records.files import read_bytes
 from tweetbench.workload.corpus import Tweet
 
 _BOM = b"\xef\xbb\xbf"
@@ -118,12 +119,7 @@ def _read_text(path: Path) -> str:
         raise DataError(f"{path} is a directory; pass a .csv or .jsonl file")
     if not path.is_file():
         raise DataError(f"{path} is not a regular file; pass a .csv or .jsonl file")
-    try:
-        data = path.read_bytes()
-    except PermissionError:
-        raise DataError(f"cannot read {path}: permission denied; fix its permissions") from None
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror or exc}; check the file") from None
+    data = read_bytes(path, "a .csv or .jsonl file", DataError)
     bom = len(_BOM) if data.startswith(_BOM) else 0
     nul = data.find(b"\0")
     if nul >= 0:

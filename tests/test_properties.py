@@ -15,13 +15,13 @@ import json
 import os
 import tempfile
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from test_errors_cli import make_run_dir
 
 from tweetbench import cli
 from tweetbench.errors import DataError, ResultsError, TweetbenchError
@@ -210,7 +210,7 @@ def _cli(argv: list[str]) -> tuple[int, str]:
 
 @SLOW
 @given(mutated_result())
-def test_report_and_compare_on_a_mutated_result_work_or_say_why(raw: bytes) -> None:
+def test_report_and_compare_on_a_mutated_result_work_or_say_why(make_run_dir: Callable[..., Path], raw: bytes) -> None:
     """Through the CLI code: read, validate, render and write; or one line and exit code 4.
 
     A file that fails the schema is always refused; one that passes it is reported on, unless it lacks
@@ -266,7 +266,7 @@ def test_hand_edited_results_are_refused_by_the_schema(damage: Any) -> None:
     one_line(info.value)
 
 
-def test_a_hand_edited_breakdown_is_refused_by_the_report(tmp_path: Path) -> None:
+def test_a_hand_edited_breakdown_is_refused_by_the_report(tmp_path: Path, make_run_dir: Callable[..., Path]) -> None:
     """The schema leaves the breakdown's inside open; the report still refuses one it cannot read."""
     data = json.loads(CPU_RESULT)
     data["breakdown"]["parts"] = "none"

@@ -7,15 +7,8 @@ import hashlib
 from collections import Counter
 
 from tweetbench.workload.corpus import CORPUS_VERSION, MAX_AUTHORS
-from tweetbench.workload.personas import (
-    FILLER,
-    GENERIC_EMOJI,
-    GENERIC_HASHTAGS,
-    GENERIC_MENTIONS,
-    GENERIC_PHRASES,
-    GROUP_WORDS,
-    PERSONAS,
-)
+from tweetbench.workload import personas
+from tweetbench.workload.personas import GROUP_WORDS, PERSONAS
 
 RATES = ("topic_rate", "url_rate", "hashtag_rate", "mention_rate", "emoji_rate", "number_rate")
 # The persona data as of CORPUS_VERSION. A change to it changes the corpus: bump corpus.CORPUS_VERSION (so that
@@ -40,12 +33,13 @@ def test_personas_come_in_topic_pairs_the_first_five_one_of_each_topic() -> None
 
 
 def test_the_pools_every_author_shares() -> None:
-    assert len(FILLER.split()) > 300 and GENERIC_EMOJI.split() and all(GENERIC_PHRASES)
-    assert all(tag.startswith("#") for tag in GENERIC_HASHTAGS.split())
-    assert all(handle.startswith("@") for handle in GENERIC_MENTIONS.split())
+    assert len(personas.FILLER.split()) > 300 and personas.GENERIC_EMOJI.split() and all(personas.GENERIC_PHRASES)
+    assert all(tag.startswith("#") for tag in personas.GENERIC_HASHTAGS.split())
+    assert all(handle.startswith("@") for handle in personas.GENERIC_MENTIONS.split())
 
 
 def test_the_persona_data_is_the_one_its_corpus_version_names() -> None:
-    data = (PERSONAS, GROUP_WORDS, FILLER, GENERIC_HASHTAGS, GENERIC_EMOJI, GENERIC_MENTIONS, GENERIC_PHRASES)
+    data = (PERSONAS, GROUP_WORDS, personas.FILLER, personas.GENERIC_HASHTAGS, personas.GENERIC_EMOJI,
+            personas.GENERIC_MENTIONS, personas.GENERIC_PHRASES)
     digest = hashlib.sha256(repr(data).encode()).hexdigest()
     assert (CORPUS_VERSION, digest) == PINNED, "the personas changed: bump corpus.CORPUS_VERSION, then PINNED here"

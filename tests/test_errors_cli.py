@@ -21,32 +21,6 @@ import pytest
 
 from tweetbench import cli
 
-DATA = Path(__file__).parent / "data"
-PREFIX = "tweetbench: error: "
-
-
-def assert_one_line_error(stderr: str, code: int, expected_code: int, fragment: str) -> None:
-    assert "Traceback" not in stderr, stderr
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith(PREFIX), stderr
-    assert fragment in lines[0], lines[0]
-    assert code == expected_code, (code, stderr)
-
-
-def make_run_dir(out: Path, run_id: str = "20260101-000000-abcdef") -> Path:
-    """A real run directory built from the test fixtures (a cpu ok and a gpu unavailable result)."""
-    run_dir = out / run_id
-    run_dir.mkdir(parents=True)
-    meta = json.loads((DATA / "run_meta.json").read_text())
-    meta["run_id"] = run_id
-    (run_dir / "run.json").write_text(json.dumps(meta))
-    for name, fixture in (("cpu", "cpu_result.json"), ("gpu", "gpu_unavailable.json")):
-        result = json.loads((DATA / fixture).read_text())
-        result["run_id"] = run_id
-        (run_dir / f"{name}.json").write_text(json.dumps(result))
-    return run_dir
-
 
 def _write_csv(path: Path, rows: list[tuple[str, str]], header: tuple[str, str] = ("text", "author")) -> Path:
     with path.open("w", newline="", encoding="utf-8") as handle:
@@ -57,7 +31,7 @@ def _write_csv(path: Path, rows: list[tuple[str, str]], header: tuple[str, str] 
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def files(tmp_path_factory: pytest.TempPathFactory, make_run_dir: Callable[..., Path]) -> dict[str, Path]:
     """One file or directory per bad input."""
     root = tmp_path_factory.mktemp("bad-input")
     f: dict[str, Path] = {"root": root}
@@ -172,7 +146,8 @@ CASES: list[tuple[str, Argv, int, str]] = [
 
 @pytest.mark.parametrize(("argv", "code", "fragment"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_is_one_line_and_an_exit_code(argv: Argv, code: int, fragment: str, files: dict[str, Path],
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+                                                capsys: pytest.CaptureFixture[str],
+                                                assert_one_line_error: Callable[..., None]) -> None:
     returned = cli.main(argv(files))
     captured = capsys.readouterr()
     assert_one_line_error(captured.err, returned, code, fragment)
@@ -190,7 +165,8 @@ def test_a_bad_input_writes_nothing(files: dict[str, Path], capsys: pytest.Captu
     capsys.readouterr()
 
 
-def test_unreadable_data_file(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_unreadable_data_file(files: dict[str, Path], capsys: pytest.CaptureFixture[str],
+                              assert_one_line_error: Callable[..., None]) -> None:
     """Permission denied, for real: as root (whom chmod does not stop) the check runs with the
     effective uid of ``nobody``, then gets root back."""
     folder = Path(tempfile.mkdtemp(prefix="tweetbench-unreadable-"))
@@ -214,7 +190,8 @@ def test_unreadable_data_file(files: dict[str, Path], capsys: pytest.CaptureFixt
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_an_index_past_the_last_gpu_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_index_past_the_last_gpu_is_a_usage_error(capsys: pytest.CaptureFixture[str],
+                                                     assert_one_line_error: Callable[..., None]) -> None:
     import torch
 
     if not torch.cuda.is_available():
@@ -245,7 +222,8 @@ SUBPROCESS = ["unknown device", "truncated result"]  # each costs a torch import
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", SUBPROCESS)
-def test_real_process_prints_one_line(case: str, files: dict[str, Path]) -> None:
+def test_real_process_prints_one_line(case: str, files: dict[str, Path],
+                                      assert_one_line_error: Callable[..., None]) -> None:
     (_, argv, code, fragment), = [c for c in CASES if c[0] == case]
     proc = subprocess.run([sys.executable, "-m", "tweetbench", *argv(files)], capture_output=True, text=True,
                           timeout=120, cwd=files["root"])

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+
 import pytest
 
 from tweetbench import faults
@@ -38,6 +42,22 @@ def test_a_rank_fault_fires_only_at_its_batch(monkeypatch: pytest.MonkeyPatch) -
         faults.rank_batch_fault(1, faults.RANK_FAULT_BATCH)
 
 
-def test_other_faults_are_left_to_their_fault_point() -> None:
-    faults.process_fault(None)
-    faults.process_fault(faults.NAN)  # the module turns the loss to NaN; the process carries on
+def _process_fault_in_a_child(fault: str | None) -> subprocess.CompletedProcess[str]:
+    """``process_fault(fault)`` in a fresh interpreter (one carried out would abort this one), then a last word."""
+    code = f"from tweetbench import faults; faults.process_fault({fault!r}); print('carried on')"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("fault", [None, faults.NAN, faults.BROKEN_KNOB, faults.BROKEN_OPEN, "oom-above-64"])
+def test_other_faults_are_left_to_their_fault_point(fault: str | None) -> None:
+    """A fault that is not the process's own (the loss turned to NaN, a broken knob, ...) is carried out at its
+    own fault point: here the process carries on, silently."""
+    done = _process_fault_in_a_child(fault)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "carried on\n", "")
+
+
+def test_a_crash_fault_is_carried_out_at_once() -> None:
+    """The same child, asked to crash: it aborts before its last word, saying so (the test above can fail)."""
+    done = _process_fault_in_a_child("crash")
+    assert done.returncode == -signal.SIGABRT and done.stdout == ""
+    assert "tweetbench test fault: crashing on purpose" in done.stderr

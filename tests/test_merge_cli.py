@@ -4,11 +4,10 @@ nothing written."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from merge_fixtures import record, write_run
-from test_errors_cli import assert_one_line_error
 
 from tweetbench import cli
 from tweetbench.records.merge import validate_merge_summary
@@ -17,14 +16,14 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture
-def hosts(tmp_path: Path) -> dict[str, Path]:
+def hosts(tmp_path: Path, write_run: Callable[..., Path], make_record: Callable[..., dict]) -> dict[str, Path]:
     """Three results directories as copied from machines: two runs on a laptop (the older one slower), a GPU
     box whose GPU was unavailable, and a third machine."""
     laptop, box, third = tmp_path / "results-laptop", tmp_path / "results-box", tmp_path / "results-third"
-    write_run(laptop, [record(run_id="r1", started=100.0, samples=900.0)])
-    write_run(laptop, [record(run_id="r2", started=200.0, samples=1000.0)])
-    write_run(box, [record(run_id="r3", samples=2000.0), record("gpu", status="unavailable", run_id="r3")])
-    write_run(third, [record(run_id="r4", host="third", samples=500.0)])
+    write_run(laptop, [make_record(run_id="r1", started=100.0, samples=900.0)])
+    write_run(laptop, [make_record(run_id="r2", started=200.0, samples=1000.0)])
+    write_run(box, [make_record(run_id="r3", samples=2000.0), make_record("gpu", status="unavailable", run_id="r3")])
+    write_run(third, [make_record(run_id="r4", host="third", samples=500.0)])
     return {"laptop": laptop, "box": box, "third": third, "root": tmp_path}
 
 
@@ -59,25 +58,28 @@ def test_the_reference_can_be_chosen(hosts: dict[str, Path], capsys: pytest.Capt
 
 
 def test_different_workloads_are_merged_only_when_allowed_and_then_marked(hosts: dict[str, Path],
-                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+                                                                          capsys: pytest.CaptureFixture[str],
+                                                                          write_run: Callable[..., Path],
+                                                                          make_record: Callable[..., dict]) -> None:
     other = hosts["root"] / "results-seed1"
-    write_run(other, [record(run_id="r9", host="seed1", fingerprint="sha256:" + "f" * 64)])
+    write_run(other, [make_record(run_id="r9", host="seed1", fingerprint="sha256:" + "f" * 64)])
     assert cli.main(merge(hosts, "--allow-different-workloads", inputs=(other,))) == 0
     text = (hosts["root"] / "merged" / "summary.md").read_text()
     assert "**Different workloads**" in text and "`ffffffffffff` ≠" in text
 
 
-def _refusal(hosts: dict[str, Path], key: str) -> tuple[list[str], int, str]:
+def _refusal(hosts: dict[str, Path], key: str, write_run: Callable[..., Path],
+             make_record: Callable[..., dict]) -> tuple[list[str], int, str]:
     root, base = hosts["root"], merge(hosts)
 
     def plus(path: Path) -> list[str]:  # the three hosts and one more input
         return merge(hosts, inputs=(path,))
 
     if key == "fingerprint":
-        write_run(root / "results-seed1", [record(run_id="r9", host="seed1", fingerprint="sha256:" + "f" * 64)])
+        write_run(root / "results-seed1", [make_record(run_id="r9", host="seed1", fingerprint="sha256:" + "f" * 64)])
         return plus(root / "results-seed1"), 4, "the inputs measured different workloads"
     if key == "newer schema":
-        write_run(root / "results-newer", [dict(record(run_id="r8", host="new"), schema_version=99)])
+        write_run(root / "results-newer", [dict(make_record(run_id="r8", host="new"), schema_version=99)])
         return plus(root / "results-newer"), 4, "has schema version 99, newer than this tweetbench reads"
     if key == "foreign file":
         (root / "bench.json").write_text(json.dumps({"benchmarks": [], "machine_info": {}}))
@@ -85,7 +87,7 @@ def _refusal(hosts: dict[str, Path], key: str) -> tuple[list[str], int, str]:
     if key == "same run twice":
         return plus(hosts["box"] / "r3"), 4, "hold the same run (r3): give each run once"
     if key == "copied run":
-        write_run(root / "copy", [record(run_id="r3")])
+        write_run(root / "copy", [make_record(run_id="r3")])
         return plus(root / "copy"), 4, "are the same run (r3)"
     if key == "out holds runs":
         return [*base[:base.index("--out")], "--out", str(hosts["laptop"])], 2, "holds tweetbench runs"
@@ -103,8 +105,11 @@ REFUSALS = ["fingerprint", "newer schema", "foreign file", "same run twice", "co
 
 @pytest.mark.parametrize("key", REFUSALS)
 def test_each_refusal_is_one_line_an_exit_code_and_nothing_written(key: str, hosts: dict[str, Path],
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    argv, code, fragment = _refusal(hosts, key)
+                                                                   capsys: pytest.CaptureFixture[str],
+                                                                   assert_one_line_error: Callable[..., None],
+                                                                   write_run: Callable[..., Path],
+                                                                   make_record: Callable[..., dict]) -> None:
+    argv, code, fragment = _refusal(hosts, key, write_run, make_record)
     before = sorted(p.name for p in hosts["laptop"].iterdir())
     returned = cli.main(argv)
     captured = capsys.readouterr()

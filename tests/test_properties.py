@@ -15,13 +15,13 @@ import json
 import os
 import tempfile
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
-from test_errors_cli import make_run_dir
 
 from tweetbench import cli
 from tweetbench.errors import DataError, ResultsError, TweetbenchError
@@ -95,29 +95,64 @@ def _read(raw: bytes, suffix: str) -> Any:
 SUFFIXES = st.sampled_from([".csv", ".jsonl", ".ndjson", ".txt", ""])
 
 
+def _usable_or_refused(result: Any) -> None:
+    """A refusal (one line, checked by ``_read``), or usable tweets: each with text and a trimmed author, and
+    every row read counted once, as a tweet or as skipped."""
+    if isinstance(result, DataError):
+        return
+    assert result.tweets
+    assert all(t.text.strip() and t.author and t.author == t.author.strip() for t in result.tweets), result.tweets
+    assert result.rows_total == len(result.tweets) + result.skipped_empty_text + result.skipped_missing_label
+
+
 @FAST
 @given(st.binary(max_size=400), SUFFIXES)
 def test_reader_on_random_bytes_reads_or_says_why(raw: bytes, suffix: str) -> None:
-    result = _read(raw, suffix)
-    if not isinstance(result, DataError):
-        assert result.tweets and all(t.text.strip() and t.author for t in result.tweets)
+    _usable_or_refused(_read(raw, suffix))
+
+
+# Text built from the pieces of a CSV or JSONL file, half of it after a header, so that some is read and some refused.
+near_valid_text = st.tuples(
+    st.sampled_from(["", "text,author\n"]),
+    st.lists(st.sampled_from(['text,author\n', '"', ',', '\n', '\r\n', 'hi', 'ann', '{"text": "x", "author": 1}',
+                              '{', '}', '[]', '\ufeff', 'null', '\u2028', '\\', ' ', '\r', '\x1b[2J', '\x85']),
+             max_size=30),
+).map(lambda parts: parts[0] + "".join(parts[1]))
 
 
 @FAST
-@given(st.lists(st.sampled_from(['text,author\n', '"', ',', '\n', '\r\n', 'hi', 'ann', '{"text": "x", "author": 1}',
-                                 '{', '}', '[]', '\ufeff', 'null', '\u2028', '\\', ' ', '\r', '\x1b[2J', '\x85']),
-                max_size=30).map("".join),
-       SUFFIXES)
+@given(near_valid_text, SUFFIXES)
+@example("text,author\nhi,\n,ann\n \t,ann\nhi, ann \n", ".csv")  # each kind of row: no author, no text, usable
+@example('{"text": "x", "author": 1}\n{"text": "", "author": "a"}\n{"text": "y"}\n', ".jsonl")
 def test_reader_on_near_valid_text_reads_or_says_why(text: str, suffix: str) -> None:
-    _read(text.encode("utf-8"), suffix)
+    _usable_or_refused(_read(text.encode("utf-8"), suffix))
+
+
+def test_near_valid_text_reaches_both_outcomes() -> None:
+    """Guard against a generator that only ever makes files the reader refuses (or only ones it reads)."""
+    outcomes = set()
+
+    @settings(max_examples=100, deadline=None, derandomize=True, database=None)
+    @given(near_valid_text, SUFFIXES)
+    def probe(text: str, suffix: str) -> None:
+        outcomes.add("refused" if isinstance(_read(text.encode("utf-8"), suffix), DataError) else "read")
+
+    probe()
+    assert outcomes == {"read", "refused"}
 
 
 row_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40)
 rows = st.lists(st.tuples(row_text, row_text), min_size=1, max_size=12)
 
 
-def _usable(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    return [(text, author.strip()) for text, author in pairs if text.strip() and author.strip()]
+def _reads_back(raw: bytes, suffix: str, pairs: list[tuple[str, str]]) -> None:
+    """The file holding ``pairs`` reads back as its rows with text and an author (trimmed), or is refused if none."""
+    result = _read(raw, suffix)
+    expected = [(text, author.strip()) for text, author in pairs if text.strip() and author.strip()]
+    if not expected:
+        assert isinstance(result, DataError)
+        return
+    assert [(t.text, t.author) for t in result.tweets] == expected
 
 
 @FAST
@@ -127,37 +162,25 @@ def test_csv_round_trip(pairs: list[tuple[str, str]]) -> None:
     writer = csv.writer(buffer)
     writer.writerow(["text", "author"])
     writer.writerows(pairs)
-    result = _read(buffer.getvalue().encode("utf-8"), ".csv")
-    expected = _usable(pairs)
-    if not expected:
-        assert isinstance(result, DataError)
-        return
-    assert [(t.text, t.author) for t in result.tweets] == expected
+    _reads_back(buffer.getvalue().encode("utf-8"), ".csv", pairs)
 
 
 @FAST
 @given(rows)
 def test_jsonl_round_trip(pairs: list[tuple[str, str]]) -> None:
     text = "\n".join(json.dumps({"text": t, "author": a}, ensure_ascii=False) for t, a in pairs) + "\n"
-    result = _read(text.encode("utf-8"), ".jsonl")
-    expected = _usable(pairs)
-    if not expected:
-        assert isinstance(result, DataError)
-        return
-    assert [(t.text, t.author) for t in result.tweets] == expected
+    _reads_back(text.encode("utf-8"), ".jsonl", pairs)
 
 
 # ---------------------------------------------------------------------------------- results reader
 @FAST
 @given(st.binary(max_size=600) | st.text(max_size=300).map(str.encode))
-def test_results_reader_on_random_bytes(raw: bytes) -> None:
-    with contextlib.suppress(ResultsError):
+def test_results_reader_refuses_random_bytes_in_one_line_naming_the_file(raw: bytes) -> None:
+    # The smallest valid result (a device that was unavailable) is about 1.5 kB of JSON: none of these is one.
+    with pytest.raises(ResultsError) as info:
         parse_result(raw, "cpu.json")
-        return
-    try:
-        parse_result(raw, "cpu.json")
-    except ResultsError as exc:
-        one_line(exc)
+    one_line(info.value)
+    assert info.value.message.startswith("cpu.json "), info.value.message
 
 
 json_values = st.recursive(
@@ -210,7 +233,7 @@ def _cli(argv: list[str]) -> tuple[int, str]:
 
 @SLOW
 @given(mutated_result())
-def test_report_and_compare_on_a_mutated_result_work_or_say_why(raw: bytes) -> None:
+def test_report_and_compare_on_a_mutated_result_work_or_say_why(make_run_dir: Callable[..., Path], raw: bytes) -> None:
     """Through the CLI code: read, validate, render and write; or one line and exit code 4.
 
     A file that fails the schema is always refused; one that passes it is reported on, unless it lacks
@@ -266,7 +289,7 @@ def test_hand_edited_results_are_refused_by_the_schema(damage: Any) -> None:
     one_line(info.value)
 
 
-def test_a_hand_edited_breakdown_is_refused_by_the_report(tmp_path: Path) -> None:
+def test_a_hand_edited_breakdown_is_refused_by_the_report(tmp_path: Path, make_run_dir: Callable[..., Path]) -> None:
     """The schema leaves the breakdown's inside open; the report still refuses one it cannot read."""
     data = json.loads(CPU_RESULT)
     data["breakdown"]["parts"] = "none"

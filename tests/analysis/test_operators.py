@@ -1,7 +1,6 @@
 """The operator table: a synthetic Kineto trace with known intervals, grouped into parts of the model."""
 
 import pytest
-from kineto_fixtures import gpu_trace, training_trace
 
 from tweetbench.analysis.operators import GROUPS, operator_breakdown, parameter_groups
 
@@ -9,7 +8,7 @@ EXPECTED_US = {"data": 5, "copies": 5, "embedding": 4, "lstm": 10, "loss": 8, "e
                "lstm_backward": 16, "backward_other": 4, "optimizer": 28, "other": 10}
 
 
-def test_groups_follow_the_annotations_and_shares_add_up_to_100():
+def test_groups_follow_the_annotations_and_shares_add_up_to_100(training_trace):
     result = operator_breakdown(training_trace())
     assert result["steps"] == 2  # the lead-in step is dropped
     assert result["step_ms"] == pytest.approx(0.1)
@@ -19,13 +18,13 @@ def test_groups_follow_the_annotations_and_shares_add_up_to_100():
     assert result["basis"] == "host"
 
 
-def test_backward_takes_the_part_of_its_forward_by_sequence_number_even_from_the_lead_in_step():
+def test_backward_takes_the_part_of_its_forward_by_sequence_number_even_from_the_lead_in_step(training_trace):
     result = operator_breakdown(training_trace(steps=2))  # the only analysed backward's forward is in the lead-in
     assert result["groups"]["embedding_backward"]["ms_per_step"] * 1e3 == pytest.approx(10)
     assert result["groups"]["lstm_backward"]["ms_per_step"] * 1e3 == pytest.approx(16)
 
 
-def test_the_verdict_names_the_dominant_group_and_what_the_optimizer_spends_on():
+def test_the_verdict_names_the_dominant_group_and_what_the_optimizer_spends_on(training_trace):
     parameters = parameter_groups([("BiLSTMClassifier", 0), ("Embedding", 2_560_000), ("LSTM", 264_192),
                                    ("Dropout", 0), ("Linear", 2_570)])
     result = operator_breakdown(training_trace(), parameters=parameters)
@@ -34,7 +33,7 @@ def test_the_verdict_names_the_dominant_group_and_what_the_optimizer_spends_on()
                                  "and the embedding table holds 91% (2.56M) of the 2.83M parameters it updates")
 
 
-def test_top_operators_are_by_self_time_per_step():
+def test_top_operators_are_by_self_time_per_step(training_trace):
     ops = operator_breakdown(training_trace())["top_operators"]
     assert ops[0]["name"] == "aten::addcdiv_" and ops[0]["group"] == "optimizer"
     assert ops[0]["self_ms_per_step"] == pytest.approx(0.020) and ops[0]["calls_per_step"] == 1
@@ -48,7 +47,7 @@ def test_a_trace_without_steps_gives_nothing_and_a_foreign_file_is_refused():
         operator_breakdown({"events": []})
 
 
-def test_kernels_count_towards_the_operator_that_launched_them():
+def test_kernels_count_towards_the_operator_that_launched_them(gpu_trace):
     result = operator_breakdown(gpu_trace())
     assert result["basis"] == "device"
     groups = result["groups"]

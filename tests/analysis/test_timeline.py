@@ -1,12 +1,11 @@
 """The device timeline, on synthetic Kineto traces with known busy and idle intervals (no GPU needed)."""
 
 import pytest
-from kineto_fixtures import gpu_trace, training_trace
 
 from tweetbench.analysis.timeline import device_timeline
 
 
-def test_busy_copy_and_idle_split_with_the_wait_for_the_host():
+def test_busy_copy_and_idle_split_with_the_wait_for_the_host(gpu_trace):
     t = device_timeline(gpu_trace())
     assert t["steps"] == 2
     assert t["kernel_share"] == pytest.approx(0.30)
@@ -22,7 +21,7 @@ def test_busy_copy_and_idle_split_with_the_wait_for_the_host():
                             "(no kernel queued); busy 40%")
 
 
-def test_a_busy_device_is_device_bound():
+def test_a_busy_device_is_device_bound(gpu_trace):
     t = device_timeline(gpu_trace(busy=True))
     assert t["kernel_share"] + t["copy_share"] == pytest.approx(0.65)
     assert t["host_wait_share"] == pytest.approx(0.15)
@@ -31,5 +30,5 @@ def test_a_busy_device_is_device_bound():
     assert t["verdict"] == "device-bound: the device is busy 65% of each step (kernels 55%, copies 10%)"
 
 
-def test_no_device_activity_no_timeline():
+def test_no_device_activity_no_timeline(training_trace):
     assert device_timeline(training_trace()) is None

@@ -3,12 +3,11 @@
 import json
 
 import pytest
-from kineto_fixtures import training_trace
 
 from tweetbench.analysis.trace import Trace, overlap, union, within_budget
 
 
-def test_spans_nest_per_thread_and_own_time_excludes_children():
+def test_spans_nest_per_thread_and_own_time_excludes_children(training_trace):
     t = Trace(training_trace())
     names = [s.name for s in t.host]
     backward = names.index("[pl][profile][Strategy]SingleDeviceStrategy.backward", 10)
@@ -21,7 +20,7 @@ def test_intervals():
     assert overlap(1, 6, [(0, 2), (5, 7)]) == pytest.approx(2)
 
 
-def test_a_large_trace_is_cut_to_its_first_whole_steps():
+def test_a_large_trace_is_cut_to_its_first_whole_steps(training_trace):
     trace = training_trace(steps=5)
     whole = len(json.dumps(trace, separators=(",", ":")))
     kept, steps = within_budget(trace, whole + 100)

@@ -129,9 +129,7 @@ def test_sigint_keeps_the_finished_device_and_marks_the_run_incomplete(run_facto
     assert not workers_of(run_dir), "the hanging worker outlived the run"
 
 
-def test_sigterm_mid_device_keeps_earlier_runs_in_the_summary(run_factory, tmp_path: Path) -> None:
-    from test_errors_cli import make_run_dir
-
+def test_sigterm_mid_device_keeps_earlier_runs_in_the_summary(run_factory, tmp_path: Path, make_run_dir) -> None:
     out = tmp_path / "results"
     earlier = make_run_dir(out)
     run = run_factory("cpu,gpu", "cpu:hang", out)

@@ -6,12 +6,12 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_errors_cli import assert_one_line_error, make_run_dir
 
 from tweetbench import cli
 from tweetbench.devices import parse_device
@@ -22,7 +22,7 @@ RUN_ID = "20260101-000000-abcdef"
 
 
 @pytest.fixture
-def out(tmp_path: Path) -> Path:
+def out(tmp_path: Path, make_run_dir: Callable[..., Path]) -> Path:
     out = tmp_path / "results"
     make_run_dir(out, RUN_ID)
     return out
@@ -47,7 +47,8 @@ def test_report_by_bare_run_id_writes_only_inside_the_results_directory(out: Pat
     assert all(out in path.parents for path in written), written
 
 
-def test_report_refuses_a_path_with_dot_dot(out: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_refuses_a_path_with_dot_dot(out: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            assert_one_line_error: Callable[..., None]) -> None:
     before = files_under(tmp_path)
     code, err = report([str(out / ".." / "results" / RUN_ID), "--out", str(out)], capsys)
     assert_one_line_error(err, code, 2, "contains '..'")
@@ -57,7 +58,8 @@ def test_report_refuses_a_path_with_dot_dot(out: Path, tmp_path: Path, capsys: p
 
 
 def test_report_refuses_a_run_outside_the_results_directory(out: Path, tmp_path: Path,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+                                                            capsys: pytest.CaptureFixture[str],
+                                                            assert_one_line_error: Callable[..., None]) -> None:
     elsewhere = tmp_path / "elsewhere"
     shutil.copytree(out / RUN_ID, elsewhere / RUN_ID)
     before = files_under(tmp_path)
@@ -66,7 +68,9 @@ def test_report_refuses_a_run_outside_the_results_directory(out: Path, tmp_path:
     assert files_under(tmp_path) == before
 
 
-def test_report_refuses_a_symlink_that_leads_out(out: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_refuses_a_symlink_that_leads_out(out: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                 make_run_dir: Callable[..., Path],
+                                                 assert_one_line_error: Callable[..., None]) -> None:
     elsewhere = tmp_path / "elsewhere"
     make_run_dir(elsewhere, "20260202-000000-abcdef")
     (out / "20260202-000000-abcdef").symlink_to(elsewhere / "20260202-000000-abcdef")
@@ -78,8 +82,9 @@ def test_report_refuses_a_symlink_that_leads_out(out: Path, tmp_path: Path, caps
 
 @pytest.mark.parametrize("run_id", ["../../escaped", "/tmp/escaped", "..", "a/b", "run id", "", 7, None,
                                     "x" * 101, ".hidden"])
-def test_a_crafted_run_id_is_never_used_as_a_path(run_id: object, tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_crafted_run_id_is_never_used_as_a_path(run_id: object, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  make_run_dir: Callable[..., Path],
+                                                  assert_one_line_error: Callable[..., None]) -> None:
     out = tmp_path / "deep" / "results"
     crafted = make_run_dir(out, "20260303-000000-abcdef")
     meta = json.loads((crafted / "run.json").read_text())
@@ -93,15 +98,15 @@ def test_a_crafted_run_id_is_never_used_as_a_path(run_id: object, tmp_path: Path
     assert files_under(tmp_path) == before
 
 
-def test_a_renamed_run_directory_is_refused_rather_than_linked_wrongly(out: Path,
-                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_renamed_run_directory_is_refused_rather_than_linked_wrongly(
+        out: Path, capsys: pytest.CaptureFixture[str], assert_one_line_error: Callable[..., None]) -> None:
     (out / RUN_ID).rename(out / "my-best-run")
     code, err = report([str(out / "my-best-run"), "--out", str(out)], capsys)
     assert_one_line_error(err, code, 4, f"is run '{RUN_ID}' but lies in 'my-best-run'")
 
 
-def test_an_earlier_run_with_a_crafted_meta_is_left_out_of_the_summary(out: Path,
-                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_earlier_run_with_a_crafted_meta_is_left_out_of_the_summary(out: Path, capsys: pytest.CaptureFixture[str],
+                                                                       make_run_dir: Callable[..., Path]) -> None:
     crafted = make_run_dir(out, "20250101-000000-abcdef")
     meta = json.loads((crafted / "run.json").read_text())
     meta.update(run_id="20250101-000000-abcdef", started_at="yesterday", devices="cpu")
@@ -111,7 +116,8 @@ def test_an_earlier_run_with_a_crafted_meta_is_left_out_of_the_summary(out: Path
     assert "20250101-000000-abcdef" not in (out / "summary.md").read_text()
 
 
-def test_run_refuses_an_output_directory_it_cannot_write(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_refuses_an_output_directory_it_cannot_write(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                         assert_one_line_error: Callable[..., None]) -> None:
     """/sys exists and is a directory, but no one may create files in it, root included."""
     if not Path("/sys/kernel").is_dir() or _can_create_in(Path("/sys/kernel")):
         pytest.skip("no /sys/kernel that refuses new files here")
@@ -119,7 +125,8 @@ def test_run_refuses_an_output_directory_it_cannot_write(tmp_path: Path, capsys:
     assert_one_line_error(capsys.readouterr().err, code, 4, "cannot write to output directory /sys/kernel")
 
 
-def test_run_refuses_a_read_only_directory_when_not_root(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_refuses_a_read_only_directory_when_not_root(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                         assert_one_line_error: Callable[..., None]) -> None:
     if os.geteuid() == 0:
         pytest.skip("root writes through a read-only mode; /sys covers this case (see the test above)")
     locked_dir = tmp_path / "read-only"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import itertools
 
-from merge_fixtures import record
 from rich.console import Console
 
 from tweetbench.records import DeviceResult
@@ -44,10 +43,10 @@ def test_without_a_terminal_the_progress_is_plain_lines():
     assert isinstance(progress_display(), PlainProgress)
 
 
-def test_the_results_table_fits_100_columns_and_cuts_a_long_reason():
-    long = record("gpu", status="unavailable")
+def test_the_results_table_fits_100_columns_and_cuts_a_long_reason(make_record):
+    long = make_record("gpu", status="unavailable")
     long["reason"] = "no CUDA GPU found (torch.cuda.is_available() is False) " + "and a great deal more " * 5
-    results = [DeviceResult(record()), DeviceResult(long)]
+    results = [DeviceResult(make_record()), DeviceResult(long)]
     stream = io.StringIO()
     console = table_console(stream)
     assert console.width == TABLE_WIDTH  # not a terminal: the full 100 columns, not rich's 80
@@ -56,25 +55,25 @@ def test_the_results_table_fits_100_columns_and_cuts_a_long_reason():
     assert "\x1b" not in text
     assert max(len(line) for line in text.splitlines()) <= TABLE_WIDTH
     assert "…" in text and "no CUDA GPU found" in text
-    assert record()["breakdown"]["verdict"] in text  # a short verdict stays whole
-    assert f"{record()['metrics']['training']['samples_per_s']:,.0f}" in text
+    assert make_record()["breakdown"]["verdict"] in text  # a short verdict stays whole
+    assert f"{make_record()['metrics']['training']['samples_per_s']:,.0f}" in text
 
 
-def test_the_convergence_table_fits_too():
-    long = record("gpu", status="unavailable")
+def test_the_convergence_table_fits_too(make_record):
+    long = make_record("gpu", status="unavailable")
     long["reason"] = "x" * 300
     stream = io.StringIO()
     Console(file=stream, width=TABLE_WIDTH).print(convergence_results_table([DeviceResult(long)]))
     assert max(len(line) for line in stream.getvalue().splitlines()) <= TABLE_WIDTH and "…" in stream.getvalue()
 
 
-def test_the_status_names_interference_with_the_cores_others_used():
-    interfered = record()
+def test_the_status_names_interference_with_the_cores_others_used(make_record):
+    interfered = make_record()
     interfered["metrics"]["interference"] = {
         "policy": "flag", "interfered": True, "interfered_windows": ["training"],
         "windows": {"training": {"interfered": True, "cpu_measured": True, "others_cores": 0.93, "stalled_steps": 3}}}
     stream = io.StringIO()
-    table_console(stream).print(results_table([DeviceResult(interfered), DeviceResult(record())]))
+    table_console(stream).print(results_table([DeviceResult(interfered), DeviceResult(make_record())]))
     text = stream.getvalue()
     assert "ok (interference: 0.9 cores)" in text
     assert text.count("interference") == 1  # the quiet record's status says nothing

@@ -4,8 +4,6 @@ import copy
 import json
 from pathlib import Path
 
-from analysis.kineto_fixtures import gpu_trace, training_trace
-
 from tweetbench.analysis.operators import operator_breakdown
 from tweetbench.analysis.timeline import device_timeline
 from tweetbench.report.markdown import render_run_report
@@ -22,7 +20,7 @@ def traced(trace, trace_file):
     return entry
 
 
-def profiled_record():
+def profiled_record(training_trace):
     record = json.loads((DATA / "cpu_result.json").read_text())
     b = record["breakdown"]
     b["profilers"] = {"simple": {"profiled_step_ms": 2.0, "unprofiled_step_ms": 1.89, "overhead": 0.058},
@@ -36,8 +34,8 @@ def profiled_record():
     return record
 
 
-def test_a_device_section_gives_overheads_functions_operators_and_predict_verdicts():
-    text = "\n".join(profile_lines(profiled_record()))
+def test_a_device_section_gives_overheads_functions_operators_and_predict_verdicts(training_trace):
+    text = "\n".join(profile_lines(profiled_record(training_trace)))
     assert "SimpleProfiler +5.8%" in text and "AdvancedProfiler +59.0%" in text and "PyTorchProfiler +32.0%" in text
     assert "PyTorchProfiler on batch-1 predict +10.0%" in text
     assert "by own time, Lightning's wrapper frames folded" in text and "`<built-in method torch.lstm>`" in text
@@ -48,8 +46,8 @@ def test_a_device_section_gives_overheads_functions_operators_and_predict_verdic
     assert "Device timeline" not in text  # a CPU trace has none
 
 
-def test_a_gpu_trace_adds_device_columns_kernels_and_the_timeline():
-    record = profiled_record()
+def test_a_gpu_trace_adds_device_columns_kernels_and_the_timeline(gpu_trace, training_trace):
+    record = profiled_record(training_trace)
     record["breakdown"]["operators"] = {"training": traced(gpu_trace(), "profiles/gpu0/train.pt.trace.json")}
     text = "\n".join(profile_lines(record))
     assert "| part | host ms per step | host share | device ms per step | device share |" in text
@@ -59,8 +57,8 @@ def test_a_gpu_trace_adds_device_columns_kernels_and_the_timeline():
     assert "2 kernels per step, median 15.0 µs" in text
 
 
-def test_an_xla_record_gets_the_host_device_verdict():
-    record = profiled_record()
+def test_an_xla_record_gets_the_host_device_verdict(training_trace):
+    record = profiled_record(training_trace)
     record["metrics"]["device_counters"] = {"execute_s": 0.2, "execute_count": 10, "compile_count": 0,
                                             "fallback_ops": {}}
     record["metrics"]["training"].update(measured_steps=10, measured_seconds=1.0)
@@ -68,8 +66,8 @@ def test_an_xla_record_gets_the_host_device_verdict():
     assert "- training: **host-bound: the host traces and transfers 80% of each step" in text
 
 
-def test_the_run_report_links_the_pictures_and_says_how_to_open_the_traces():
-    record = profiled_record()
+def test_the_run_report_links_the_pictures_and_says_how_to_open_the_traces(training_trace):
+    record = profiled_record(training_trace)
     text = render_run_report(json.loads((DATA / "run_meta.json").read_text()), [record])
     for png in (BREAKDOWN_PNG, OPERATORS_PNG, STEP_TIMES_PNG):
         assert f"]({png})" in text

@@ -61,15 +61,13 @@ def test_the_picture_is_drawn_from_the_record_alone_and_none_without_points(tmp_
     assert plot_serving(empty, tmp_path / "none.png") is None
 
 
-def test_merge_shows_a_serve_run_as_its_own_row_with_the_max_qps_column() -> None:
-    from merge_fixtures import record
-
+def test_merge_shows_a_serve_run_as_its_own_row_with_the_max_qps_column(make_record) -> None:
     from tweetbench.analysis.merge import Candidate, select
     from tweetbench.report.merge import render_merge_summary, summary_record
 
     serve = copy.deepcopy(RECORD)
     serve["environment"]["hostname"] = "vm"
-    found = [record(run_id="r-bench"), serve]
+    found = [make_record(run_id="r-bench"), serve]
     merge = select([Candidate(r, f"{r['run_id']}.json", "in", "vm", "complete") for r in found], reference=None,
                    reference_kind="cpu")
     assert len(merge.rows) == 2 and not merge.skipped  # the benchmark row is not replaced by the serve row

@@ -6,11 +6,11 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from test_errors_cli import assert_one_line_error
 from tweetbench import cli
 from tweetbench.config import PRESETS, WORKLOADS, DeviceJob
 from tweetbench.records.loadgen import DETAIL, SUMMARY
@@ -65,7 +65,8 @@ def test_loadgen_missing_makes_the_device_unavailable_in_one_line(monkeypatch: p
     (["--scenario", "serve", "--latency-bound-ms", "0"], "must be a positive number of milliseconds"),
 ])
 def test_bad_serve_options_are_one_line_usage_errors(argv: list[str], fragment: str, tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+                                                     capsys: pytest.CaptureFixture[str],
+                                                     assert_one_line_error: Callable[..., None]) -> None:
     code = cli.main(["run", "--devices", "cpu", "--workload", "tiny", "--preset", "smoke", "--out",
                      str(tmp_path), *argv])
     assert_one_line_error(capsys.readouterr().err, code, 2, fragment)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from torch.optim.optimizer import _get_capturable_supported_devices
 from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
@@ -66,9 +66,10 @@ def broken() -> Knob:
                 StepOptions(adam="foreach", broken=True))
 
 
-def fused_adam_problem(device_type: str) -> str:
-    """Why torch has no fused Adam kernel for ``device_type`` tensors, or ''."""
-    if device_type in _get_fused_kernels_supported_devices():
+def fused_adam_problem(device_type: str, supported: Collection[str] | None = None) -> str:
+    """Why torch has no fused Adam kernel for ``device_type`` tensors, or ''; ``supported``: the device types
+    that have one (by default, as this process's torch reports them)."""
+    if device_type in (_get_fused_kernels_supported_devices() if supported is None else supported):
         return ""
     return f"torch's fused Adam has no kernel for {device_type} tensors"
 

@@ -36,7 +36,7 @@ ALLOWED_WRITES = {
     ("launch/process.py", "open-write"),  # a worker's stderr log, streamed while it runs (not JSON or Markdown)
     ("launch/torchrun.py", "open-write"),  # os.devnull for the progress of ranks other than 0
     ("scenarios/dataparallel.py", "open-write"),  # os.devnull for the progress of ranks other than 0
-    ("harness/ranks.py", "write_text"),  # the rank heartbeat, each second: a temporary file renamed over the last
+    ("harness/rank_files.py", "write_text"),  # the rank heartbeat, each second: a temporary file renamed over the last
     ("cli.py", "open-write"),  # an internal error's traceback, to a new mkstemp file outside the results
     # closed's initial weights for the knob workers, in the run's work folder (read back with weights_only=True)
     ("scenarios/knob_process.py", "torch.save"),

@@ -15,7 +15,7 @@ from tweetbench.errors import TweetbenchError, UsageError
 if TYPE_CHECKING:
     from tweetbench.config import ServeConfig
     from tweetbench.devices import DeviceSpec
-    from tweetbench.harness.ranks import LaunchEnv
+    from tweetbench.harness.launcher import LaunchEnv
     from tweetbench.launch.options import RunOptions, RunOutcome
 
 
@@ -252,7 +252,7 @@ def _run_options(args: argparse.Namespace, argv: Sequence[str]) -> list[RunOptio
     import dataclasses
 
     from tweetbench.config import DataSource, get_preset
-    from tweetbench.harness.ranks import LaunchEnv
+    from tweetbench.harness.launcher import LaunchEnv
     from tweetbench.launch.options import RunOptions
     from tweetbench.launch.plan import run_devices
     from tweetbench.records.files import ensure_writable_dir
@@ -330,7 +330,7 @@ def _run_one(options: RunOptions, launched: LaunchEnv | None) -> RunOutcome | No
 
 
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from tweetbench.harness.ranks import LaunchEnv
+    from tweetbench.harness.launcher import LaunchEnv
     from tweetbench.report.console import convergence_results_table, results_table, table_console
     from tweetbench.report.serving_console import serving_results_table
 

@@ -6,12 +6,11 @@ import os
 
 import pytest
 import torch
-import torch.utils._foreach_utils as foreach_utils
-import torch.utils._triton as triton_utils
+from torch.utils._foreach_utils import _get_foreach_kernels_supported_devices, _get_fused_kernels_supported_devices
 
 from tweetbench.config import StepOptions
 from tweetbench.devices import DeviceSpec, create_backend, knobs
-from tweetbench.devices.cuda import cuda_knobs
+from tweetbench.devices.cuda import CudaKnobFacts, cuda_knobs
 from tweetbench.devices.xla import XLACPUBackend
 
 
@@ -19,25 +18,20 @@ def by_name(catalog):
     return {knob.name: knob for knob in catalog}
 
 
-def gpu_torch(monkeypatch, *, cuda: bool, triton: bool, fused_devices=("cuda", "cpu"), foreach_devices=("cuda",)):
-    """Make torch say what a machine with (or without) a GPU and Triton would say."""
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
-    monkeypatch.setattr(triton_utils, "has_triton", lambda: triton)
-    monkeypatch.setattr(foreach_utils, "_get_fused_kernels_supported_devices", lambda: list(fused_devices))
-    monkeypatch.setattr(foreach_utils, "_get_foreach_kernels_supported_devices", lambda: list(foreach_devices))
+def gpu_facts(*, cuda: bool, triton: bool, fused_devices=("cuda", "cpu"), foreach_devices=("cuda",)):
+    """What torch reports on a machine with (or without) a GPU and Triton."""
+    return CudaKnobFacts(cuda, triton, frozenset(fused_devices), frozenset(foreach_devices))
 
 
-def test_every_gpu_knob_is_refused_with_a_reason_where_torch_sees_no_gpu(monkeypatch):
-    gpu_torch(monkeypatch, cuda=False, triton=False)
-    catalog = by_name(cuda_knobs("32-true"))
+def test_every_gpu_knob_is_refused_with_a_reason_where_torch_sees_no_gpu():
+    catalog = by_name(cuda_knobs("32-true", gpu_facts(cuda=False, triton=False)))
     for name in ("adam=fused", "compile=inductor", "cuda-graphs=reduce-overhead"):
         assert "no CUDA GPU" in catalog[name].problem
     assert catalog["threads=1-pinned"].problem.startswith("a CPU knob")
 
 
-def test_gpu_knobs_are_offered_where_torch_says_they_run(monkeypatch):
-    gpu_torch(monkeypatch, cuda=True, triton=True)
-    catalog = by_name(cuda_knobs("32-true"))
+def test_gpu_knobs_are_offered_where_torch_says_they_run():
+    catalog = by_name(cuda_knobs("32-true", gpu_facts(cuda=True, triton=True)))
     assert catalog["adam=fused"].problem == ""
     assert catalog["compile=inductor"].problem == ""
     assert catalog["compile=inductor"].options.compile_mode == "max-autotune-no-cudagraphs"
@@ -48,18 +42,37 @@ def test_gpu_knobs_are_offered_where_torch_says_they_run(monkeypatch):
     assert catalog["adam=foreach"].problem.startswith("already in the closed division")
 
 
-def test_gpu_compile_needs_triton_and_fused_adam_needs_its_kernel(monkeypatch):
-    gpu_torch(monkeypatch, cuda=True, triton=False, fused_devices=("cpu",), foreach_devices=())
-    catalog = by_name(cuda_knobs("32-true"))
+def test_gpu_compile_needs_triton_and_fused_adam_needs_its_kernel():
+    facts = gpu_facts(cuda=True, triton=False, fused_devices=("cpu",), foreach_devices=())
+    catalog = by_name(cuda_knobs("32-true", facts))
     assert "Triton" in catalog["compile=inductor"].problem
     assert "Triton" in catalog["cuda-graphs=reduce-overhead"].problem
     assert catalog["adam=fused"].problem == "torch's fused Adam has no kernel for cuda tensors"
     assert catalog["adam=foreach"].problem == "torch has no foreach kernels for CUDA here"
 
 
-def test_fused_adam_is_already_closed_under_16_mixed(monkeypatch):
-    gpu_torch(monkeypatch, cuda=True, triton=True)
-    assert by_name(cuda_knobs("16-mixed"))["adam=fused"].problem.startswith("already in the closed division")
+def test_fused_adam_is_already_closed_under_16_mixed():
+    catalog = by_name(cuda_knobs("16-mixed", gpu_facts(cuda=True, triton=True)))
+    assert catalog["adam=fused"].problem.startswith("already in the closed division")
+
+
+def test_the_gpu_knob_facts_are_what_this_torch_reports():
+    facts = CudaKnobFacts.read()
+    assert facts.cuda_available == torch.cuda.is_available()
+    assert facts.fused_adam_devices == set(_get_fused_kernels_supported_devices())
+    assert facts.foreach_devices == set(_get_foreach_kernels_supported_devices())
+    # The GPU backend offers what those facts decide, on this machine as on any other.
+    offered = create_backend(DeviceSpec("gpu")).open_knobs("32-true")
+    assert offered == cuda_knobs("32-true", facts)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_without_a_gpu_this_torch_refuses_every_gpu_knob_with_a_reason():
+    facts = CudaKnobFacts.read()
+    assert not facts.cuda_available and not facts.has_triton
+    catalog = by_name(create_backend(DeviceSpec("gpu")).open_knobs("32-true"))
+    for name in ("adam=fused", "compile=inductor", "cuda-graphs=reduce-overhead"):
+        assert "no CUDA GPU" in catalog[name].problem
 
 
 def test_cpu_knobs_follow_torch_and_the_host():
@@ -73,8 +86,9 @@ def test_cpu_knobs_follow_torch_and_the_host():
     assert catalog["loader=prefetch"].options.loader_workers == 1
 
 
-def test_inductor_on_the_cpu_needs_a_cxx_compiler(monkeypatch):
-    monkeypatch.setattr(knobs.shutil, "which", lambda name: None)
+def test_inductor_on_the_cpu_needs_a_cxx_compiler(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # a PATH with no compiler on it
+    monkeypatch.delenv("CXX", raising=False)
     assert "C++ compiler" in knobs.cxx_compiler_problem()
 
 

@@ -21,13 +21,12 @@ from tweetbench.devices.xla import (
     TPU_MATH_MODES,
     TPUBackend,
     _torch_xla_problem,
-    compile_cache_key,
-    compile_problem,
     functionalization_state,
     tpu_generation,
     tpu_hardware,
-    transfer_problem,
 )
+from tweetbench.devices.xla_cache import CACHE_BASE_ENV, PERSISTENT_CACHE_ENV, compile_cache_base, compile_cache_key
+from tweetbench.devices.xla_metrics import compile_problem, transfer_problem
 from tweetbench.records import read_result
 
 needs_xla = pytest.mark.skipif(bool(_torch_xla_problem()), reason=_torch_xla_problem() or "torch_xla is usable")
@@ -115,8 +114,6 @@ def test_the_compile_cache_folder_is_keyed_by_version_precision_functionalizatio
 
 
 def test_the_cache_base_is_the_users_folder_or_the_one_a_parent_process_keyed_under(monkeypatch, tmp_path):
-    from tweetbench.devices.xla import CACHE_BASE_ENV, PERSISTENT_CACHE_ENV, compile_cache_base
-
     monkeypatch.delenv(CACHE_BASE_ENV, raising=False)
     monkeypatch.setenv("TWEETBENCH_CACHE", str(tmp_path))
     monkeypatch.delenv(PERSISTENT_CACHE_ENV, raising=False)
@@ -155,20 +152,28 @@ def test_functionalization_state_reads_the_variable_as_torch_xla_does(monkeypatc
     assert functionalization_state() == state
 
 
-def test_the_transfer_warning_names_the_gather_indices_only_when_functionalization_is_on(monkeypatch):
+def test_the_transfer_warning_names_the_gather_indices_only_when_functionalization_is_on():
     window = {"transfer_to_device_count": 970}
-    monkeypatch.delenv(FUNCTIONALIZATION_ENV, raising=False)  # torch_xla's default, as the closed division runs
-    warning = transfer_problem(window, 10, 3)
+    warning = transfer_problem(window, 10, 3, "on")
     assert warning.startswith("97.0 host-to-device transfers per measured step, beyond the batch's 3")
     assert warning.endswith("(the cause: torch_xla's functionalization (on, its default): the LSTM cell's in-place "
                             "gate views become gathers whose int64 indices are built on the host, several per "
                             "time step)")
+    assert transfer_problem(window, 10, 3, "off") == ("97.0 host-to-device transfers per measured step, beyond the "
+                                                      "batch's 3: tensors made on the host at every step")
+    assert transfer_problem({"transfer_to_device_count": 30}, 10, 3, "on") == ""
+    assert transfer_problem(window, 0, 3, "on") == transfer_problem({}, 10, 3, "on") == ""
+
+
+def test_the_backends_transfer_warning_reads_functionalization_from_this_process(monkeypatch):
+    backend = create_backend(parse_device("xla-cpu"))
+    window = {"transfer_to_device_count": 970}
+    monkeypatch.delenv(FUNCTIONALIZATION_ENV, raising=False)  # torch_xla's default, as the closed division runs
+    assert "gathers whose int64 indices" in backend.measurement_warning(window, 10, 3)
     monkeypatch.setenv(FUNCTIONALIZATION_ENV, "0")
-    assert "gathers whose int64 indices" in transfer_problem(window, 10, 3)
+    assert "gathers whose int64 indices" in backend.measurement_warning(window, 10, 3)
     monkeypatch.setenv(FUNCTIONALIZATION_ENV, "1")
-    assert transfer_problem(window, 10, 3) == ("97.0 host-to-device transfers per measured step, beyond the "
-                                               "batch's 3: tensors made on the host at every step")
-    assert transfer_problem({"transfer_to_device_count": 30}, 10, 3) == ""
+    assert backend.measurement_warning(window, 10, 3) == transfer_problem(window, 10, 3, "off")
 
 
 def test_counter_snapshots_subtract_nested_and_drop_zero_fallbacks():

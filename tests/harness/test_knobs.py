@@ -63,8 +63,8 @@ def test_each_cpu_knob_switches_on_in_a_training_block_and_closed_switches_it_of
         if knob.problem:
             continue
         arm = Arm(knob.name, knob.options, open_module(model, TINY.lr, {}, knob.options))
-        clock = train_block(arm, backend, data.train, block, 0)
-        assert len(clock.measured) == 2, knob.name
+        recorder = train_block(arm, backend, data.train, block, 0)
+        assert len(recorder.measured) == 2, knob.name
         assert (arm.module.compiled_forward is not None) == (knob.options.compile_backend is not None)
         closed = Arm("closed", CLOSED, open_module(model, TINY.lr, {}, CLOSED))
         train_block(closed, backend, data.train, block, 0)

@@ -1,4 +1,4 @@
-from tweetbench.devices.clock import HostClock
+from tweetbench.devices.clock import DeviceClock
 from tweetbench.harness.recorder import StepRecorder, own_clock
 
 
@@ -8,28 +8,28 @@ class FakeTrainer:
 
 def test_every_clock_read_follows_a_sync_and_warmup_is_apart():
     events = []
-    clock = StepRecorder(lambda: events.append("sync"), measured_steps=3, warmup_steps=2,
+    recorder = StepRecorder(lambda: events.append("sync"), measured_steps=3, warmup_steps=2,
                       on_measure_start=lambda: events.append("begin"), on_measure_end=lambda: events.append("end"))
     trainer = FakeTrainer()
-    clock.start()
+    recorder.start()
     for _ in range(5):
-        clock._tick(trainer)
+        recorder._tick(trainer)
     assert events.count("sync") == 6
     assert events.index("begin") < events.index("end")
-    assert len(clock.warmup) == 2 and len(clock.measured) == 3
-    assert trainer.should_stop and clock.done
-    assert clock.measured_seconds >= sum(clock.measured) * 0.999
+    assert len(recorder.warmup) == 2 and len(recorder.measured) == 3
+    assert trainer.should_stop and recorder.done
+    assert recorder.measured_seconds >= sum(recorder.measured) * 0.999
 
 
 def test_no_warmup_measures_from_the_start():
-    clock = StepRecorder(lambda: None, measured_steps=2)
-    clock.start()
-    clock.tick()
-    clock.tick()
-    assert len(clock.measured) == 2 and clock.warmup == []
+    recorder = StepRecorder(lambda: None, measured_steps=2)
+    recorder.start()
+    recorder.tick()
+    recorder.tick()
+    assert len(recorder.measured) == 2 and recorder.warmup == []
 
 
-class OwnHostClock(HostClock):
+class OwnHostClock(DeviceClock):
     """The host clock, standing in for a device's own: marks are perf_counter readings."""
 
     on_device = True
@@ -38,22 +38,22 @@ class OwnHostClock(HostClock):
 def test_device_clock_is_marked_with_every_step_and_sliced_like_the_wall_clock():
     import time
 
-    clock = StepRecorder(lambda: None, measured_steps=3, warmup_steps=2, device_clock=OwnHostClock(),
+    recorder = StepRecorder(lambda: None, measured_steps=3, warmup_steps=2, device_clock=OwnHostClock(),
                          on_measure_start=lambda: time.sleep(0.5))
-    clock.start()
+    recorder.start()
     for _ in range(5):
         time.sleep(0.01)
-        clock._tick(FakeTrainer())
-    warmup, measured = clock.device_intervals()
+        recorder._tick(FakeTrainer())
+    warmup, measured = recorder.device_intervals()
     assert len(warmup) == 2 and len(measured) == 3
     # The measure-start hook (500 ms) falls in neither clock's measured steps (10 ms each, and slack for load).
-    assert max(measured) < 0.25 and max(clock.measured) < 0.25
-    assert abs(sum(measured) - sum(clock.measured)) < 0.05
+    assert max(measured) < 0.25 and max(recorder.measured) < 0.25
+    assert abs(sum(measured) - sum(recorder.measured)) < 0.05
     assert StepRecorder(lambda: None, 1).device_intervals() is None
 
 
 def test_only_a_device_s_own_clock_is_recorded_beside_the_wall_clock():
-    assert own_clock(HostClock()) is None
+    assert own_clock(DeviceClock()) is None
     clock = OwnHostClock()
     assert own_clock(clock) is clock
     assert StepRecorder(lambda: None, 1, device_clock=clock).device_source == "host perf_counter"
@@ -61,47 +61,47 @@ def test_only_a_device_s_own_clock_is_recorded_beside_the_wall_clock():
 
 def test_an_overlapped_window_syncs_only_at_its_ends_then_synced_steps_follow():
     events: list[str] = []
-    clock = StepRecorder(lambda: events.append("sync"), measured_steps=4, warmup_steps=2, overlap=True,
+    recorder = StepRecorder(lambda: events.append("sync"), measured_steps=4, warmup_steps=2, overlap=True,
                          synced_steps=3, on_measure_start=lambda: events.append("begin"),
                          on_measure_end=lambda: events.append("end") or {})
     trainer = FakeTrainer()
-    clock.start()
+    recorder.start()
     for _ in range(2 + 4 + 3):
-        clock._tick(trainer)
+        recorder._tick(trainer)
         events.append("tick")
     # start, 2 warm-up steps, the window's last step only, then 3 synced steps.
     assert events.count("sync") == 1 + 2 + 1 + 3
     window = events[events.index("begin"):events.index("end")]
     # Inside the window only its last step synchronises (the first "tick" is the warm-up step that opened it).
     assert window.count("sync") == 1 and window[-1] == "sync" and window.count("tick") == 4
-    assert len(clock.measured) == 4 and len(clock.synced) == 3 and clock.done and trainer.should_stop
-    assert clock.measured_seconds >= 0
+    assert len(recorder.measured) == 4 and len(recorder.synced) == 3 and recorder.done and trainer.should_stop
+    assert recorder.measured_seconds >= 0
 
 
 def test_without_overlap_no_synced_steps_are_added():
-    clock = StepRecorder(lambda: None, measured_steps=2, synced_steps=5)
-    assert clock.synced_steps == 0
+    recorder = StepRecorder(lambda: None, measured_steps=2, synced_steps=5)
+    assert recorder.synced_steps == 0
 
 
 def test_a_window_past_its_bound_is_cut_short_and_says_why():
     import time
 
-    clock = StepRecorder(lambda: None, measured_steps=100, warmup_steps=2, overlap=True, synced_steps=10,
+    recorder = StepRecorder(lambda: None, measured_steps=100, warmup_steps=2, overlap=True, synced_steps=10,
                          time_bound=True)
     trainer = FakeTrainer()
-    clock.start()
+    recorder.start()
     for _ in range(2):
-        clock._tick(trainer)
-    clock.cap_s = 0.05  # as if the warm-up's steps had predicted a 50 ms window
-    while not clock.done:
+        recorder._tick(trainer)
+    recorder.cap_s = 0.05  # as if the warm-up's steps had predicted a 50 ms window
+    while not recorder.done:
         time.sleep(0.01)
-        clock._tick(trainer)
+        recorder._tick(trainer)
     assert trainer.should_stop
-    assert 1 <= len(clock.measured) < 100 and clock.synced == []
-    assert clock.cut_short and "cut short" in clock.cut_short and f"{len(clock.measured)} of 100" in clock.cut_short
-    section = clock.interference()
-    assert section["interfered"] and section["cut_short"] == clock.cut_short
-    assert clock.measured_seconds > 0
+    assert 1 <= len(recorder.measured) < 100 and recorder.synced == []
+    assert recorder.cut_short and "cut short" in recorder.cut_short and f"{len(recorder.measured)} of 100" in recorder.cut_short
+    section = recorder.interference()
+    assert section["interfered"] and section["cut_short"] == recorder.cut_short
+    assert recorder.measured_seconds > 0
 
 
 def test_a_cut_predict_window_ends_the_predict_loop():
@@ -109,26 +109,26 @@ def test_a_cut_predict_window_ends_the_predict_loop():
 
     from tweetbench.harness.recorder import WindowCut
 
-    clock = StepRecorder(lambda: None, measured_steps=50, time_bound=True)
-    clock.start()
-    clock.cap_s = 0.0
+    recorder = StepRecorder(lambda: None, measured_steps=50, time_bound=True)
+    recorder.start()
+    recorder.cap_s = 0.0
     with pytest.raises(WindowCut):
-        clock.on_predict_batch_end(None, None)  # type: ignore[arg-type]
-    assert len(clock.measured) == 1 and clock.done
+        recorder.on_predict_batch_end(None, None)  # type: ignore[arg-type]
+    assert len(recorder.measured) == 1 and recorder.done
 
 
 def test_a_window_within_its_bound_is_not_cut():
-    clock = StepRecorder(lambda: None, measured_steps=5, warmup_steps=1, time_bound=True)
-    clock.start()
+    recorder = StepRecorder(lambda: None, measured_steps=5, warmup_steps=1, time_bound=True)
+    recorder.start()
     for _ in range(6):
-        clock.tick()
-    assert clock.cut_short is None and len(clock.measured) == 5
-    assert clock.cap_s is not None and clock.cap_s >= 10.0
-    section = clock.interference()
-    assert section["window_s"] == clock.measured_seconds and "stalled_steps" in section
+        recorder.tick()
+    assert recorder.cut_short is None and len(recorder.measured) == 5
+    assert recorder.cap_s is not None and recorder.cap_s >= 10.0
+    section = recorder.interference()
+    assert section["window_s"] == recorder.measured_seconds and "stalled_steps" in section
 
 
-class SkewedClock(HostClock):
+class SkewedClock(DeviceClock):
     """A device clock whose intervals run 1.2x the host's: what a clock on the wrong stream would show."""
 
     on_device = True
@@ -141,13 +141,13 @@ class SkewedClock(HostClock):
 def _synced_pairs(device_clock):
     import time
 
-    clock = StepRecorder(lambda: None, measured_steps=4, warmup_steps=2, device_clock=device_clock,
+    recorder = StepRecorder(lambda: None, measured_steps=4, warmup_steps=2, device_clock=device_clock,
                          overlap=True, synced_steps=6)
-    clock.start()
-    while not clock.done:
+    recorder.start()
+    while not recorder.done:
         time.sleep(0.005)
-        clock._tick(FakeTrainer())
-    return clock.synchronised_pairs()
+        recorder._tick(FakeTrainer())
+    return recorder.synchronised_pairs()
 
 
 def test_synchronised_pairs_are_the_synced_steps_on_both_clocks():
@@ -170,9 +170,9 @@ def test_timer_agreement_passes_an_agreeing_clock_and_fails_a_skewed_one():
 
 def test_without_a_time_bound_a_slow_window_runs_to_its_end():
     # A data-parallel rank that stopped alone would hang the others: only the benchmark's windows are bounded.
-    clock = StepRecorder(lambda: None, measured_steps=3)
-    clock.start()
-    clock.cap_s = 0.0
+    recorder = StepRecorder(lambda: None, measured_steps=3)
+    recorder.start()
+    recorder.cap_s = 0.0
     for _ in range(3):
-        clock.tick()
-    assert clock.cut_short is None and len(clock.measured) == 3
+        recorder.tick()
+    assert recorder.cut_short is None and len(recorder.measured) == 3

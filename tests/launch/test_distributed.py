@@ -16,8 +16,9 @@ from tweetbench.config import PRESETS, WORKLOADS, ParallelPlan
 from tweetbench.devices import DeviceSpec
 from tweetbench.devices.xla import _torch_xla_problem
 from tweetbench.errors import ResultsError, UsageError
-from tweetbench.harness import ddp, ranks
+from tweetbench.harness import ddp, launcher, rank_files, ranks
 from tweetbench.launch import failures, plan
+from tweetbench.launch.env import single_process_env
 from tweetbench.records import read_result, validate
 from tweetbench.workload.dataset import EncodedSplit, make_loader
 
@@ -29,27 +30,27 @@ TORCHRUN_ENV = {"TORCHELASTIC_RUN_ID": "x", "WORLD_SIZE": "4", "RANK": "3", "LOC
 
 
 def test_detects_torchrun_and_slurm_and_nothing_else():
-    assert ranks.LaunchEnv.detect(TORCHRUN_ENV) == ranks.LaunchEnv("torchrun", 4, 3, 1, 1)
+    assert launcher.LaunchEnv.detect(TORCHRUN_ENV) == launcher.LaunchEnv("torchrun", 4, 3, 1, 1)
     slurm = {"SLURM_NTASKS": "8", "SLURM_PROCID": "5", "SLURM_LOCALID": "1", "SLURM_NODEID": "1",
              "SLURM_JOB_NAME": "bench"}
-    assert ranks.LaunchEnv.detect(slurm) == ranks.LaunchEnv("slurm", 8, 5, 1, 1)
+    assert launcher.LaunchEnv.detect(slurm) == launcher.LaunchEnv("slurm", 8, 5, 1, 1)
     # An interactive allocation is not a launch (Lightning's rule too); no variables, no launcher.
-    assert ranks.LaunchEnv.detect({**slurm, "SLURM_JOB_NAME": "bash"}) is None
-    assert ranks.LaunchEnv.detect({"LOCAL_RANK": "1"}) is None
+    assert launcher.LaunchEnv.detect({**slurm, "SLURM_JOB_NAME": "bash"}) is None
+    assert launcher.LaunchEnv.detect({"LOCAL_RANK": "1"}) is None
     with pytest.raises(UsageError, match="WORLD_SIZE='two'"):
-        ranks.LaunchEnv.detect({**TORCHRUN_ENV, "WORLD_SIZE": "two"})
+        launcher.LaunchEnv.detect({**TORCHRUN_ENV, "WORLD_SIZE": "two"})
 
 
 def test_a_plan_must_match_the_ranks_the_launcher_started():
-    launched = ranks.LaunchEnv("torchrun", 4, 0, 0, 0)
+    launched = launcher.LaunchEnv("torchrun", 4, 0, 0, 0)
     launched.check(ParallelPlan("ddp", devices=2, num_nodes=2))
     with pytest.raises(UsageError, match="torchrun started 4 rank"):
         launched.check(ParallelPlan("ddp", devices=2))
 
 
 def test_the_single_device_baseline_runs_without_the_launchers_variables():
-    env = ranks.single_process_env({**TORCHRUN_ENV, "SLURM_NTASKS": "2", "MASTER_PORT": "1", "PATH": "/bin",
-                                          "OMP_NUM_THREADS": "1"})
+    env = single_process_env({**TORCHRUN_ENV, "SLURM_NTASKS": "2", "MASTER_PORT": "1", "PATH": "/bin",
+                              "OMP_NUM_THREADS": "1"})
     assert env == {"PATH": "/bin", "OMP_NUM_THREADS": "1"}
 
 
@@ -86,21 +87,21 @@ def test_ranks_share_the_single_device_batch_stream():
 
 
 def test_the_earliest_rank_error_leads_the_reason(tmp_path, monkeypatch):
-    monkeypatch.setenv(ranks.REPORT_ENV, "")  # restored afterwards: rank_reporting sets it
+    monkeypatch.setenv(rank_files.REPORT_ENV, "")  # restored afterwards: rank_reporting sets it
     for rank in (1, 0):  # rank 1 fails first; rank 0 then sees the broken connection
         monkeypatch.setenv("LOCAL_RANK", str(rank))
-        with pytest.raises(RuntimeError), ranks.rank_reporting(tmp_path, "cpu-2", PLAN):
+        with pytest.raises(RuntimeError), rank_files.rank_reporting(tmp_path, "cpu-2", PLAN):
             raise RuntimeError(f"boom on {rank}\nsecond line")
         time.sleep(0.01)
-    assert os.environ[ranks.REPORT_ENV] == str(tmp_path / "cpu-2")
+    assert os.environ[rank_files.REPORT_ENV] == str(tmp_path / "cpu-2")
     reason = failures.failure_reason(tmp_path, "cpu-2", "worker exited with code 1", 2)
     assert reason == "rank 1 failed: RuntimeError: boom on 1; then rank(s) 0 failed too (worker exited with code 1)"
     assert failures.failure_reason(tmp_path, "other", "timed out", 2) == "timed out"
 
 
 def test_a_hung_rank_is_named_from_the_ranks_whereabouts(tmp_path):
-    env = {ranks.REPORT_ENV: str(tmp_path / "cpu-2")}
-    waiting, hung = ranks.RankWatch(0, env), ranks.RankWatch(1, env)
+    env = {rank_files.REPORT_ENV: str(tmp_path / "cpu-2")}
+    waiting, hung = rank_files.RankWatch(0, env), rank_files.RankWatch(1, env)
     for watch in (waiting, hung):
         watch.phase = "train"
         watch.on_step(2)
@@ -113,7 +114,7 @@ def test_a_hung_rank_is_named_from_the_ranks_whereabouts(tmp_path):
     assert "rank(s) 2 never reported" in failures.failure_reason(tmp_path, "cpu-2", "x", 3)
     # Killed before any rank got to the loop: say where each one was.
     for rank in (0, 1):
-        ranks.RankWatch(rank, {ranks.REPORT_ENV: str(tmp_path / "slow")}).write()
+        rank_files.RankWatch(rank, {rank_files.REPORT_ENV: str(tmp_path / "slow")}).write()
     assert failures.failure_reason(tmp_path, "slow", "timed out", 2) == (
         "last seen: rank 0 in setup at step 0, rank 1 in setup at step 0 (timed out)")
 
@@ -126,7 +127,7 @@ def test_run_devices_puts_the_single_device_baseline_first():
     assert run("cpu", strategy=None, num_nodes=1, scaling_baseline=None, launched=None) == (DeviceSpec("cpu"),)
     assert run("cpu:2,cpu:4", strategy="ddp", num_nodes=1, scaling_baseline=None, launched=None) == (
         DeviceSpec("cpu"), DeviceSpec("cpu", count=2), DeviceSpec("cpu", count=4))
-    launched = ranks.LaunchEnv("torchrun", 2, 0, 0, 0)
+    launched = launcher.LaunchEnv("torchrun", 2, 0, 0, 0)
     assert run("cpu:2", strategy="ddp", num_nodes=1, scaling_baseline=None, launched=launched) == (
         DeviceSpec("cpu", count=2),)
 
@@ -148,7 +149,7 @@ def test_run_devices_refuses_what_cannot_run(devices, options, message):
 def test_a_launcher_with_several_ranks_needs_a_strategy():
     with pytest.raises(UsageError, match="add --strategy ddp"):
         plan.run_devices("cpu", strategy=None, num_nodes=1, scaling_baseline=None,
-                                launched=ranks.LaunchEnv("slurm", 2, 0, 0, 0))
+                                launched=launcher.LaunchEnv("slurm", 2, 0, 0, 0))
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
@@ -289,7 +290,7 @@ def test_a_rank_that_hangs_is_killed_at_the_timeout_and_named(ddp_run, crash_run
     ("xla-cpu:1", {}, "refuses a single device"),
     ("cpu:2", {}, "does not run on cpu: it runs on tpu"),
     ("tpu:8", {"num_nodes": 2}, "runs on one host"),
-    ("tpu:8", {"launched": ranks.LaunchEnv("torchrun", 8, 0, 0, 0)}, "runs on one host"),
+    ("tpu:8", {"launched": launcher.LaunchEnv("torchrun", 8, 0, 0, 0)}, "runs on one host"),
 ])
 def test_the_xla_strategy_refuses_what_cannot_run(devices, options, message):
     kwargs = {"strategy": "xla", "num_nodes": 1, "scaling_baseline": None, "launched": None, **options}
@@ -318,15 +319,15 @@ def test_trainer_options_give_lightnings_xla_strategy_a_root_dir_of_its_own(tmp_
 
 
 def test_rank_exports_are_read_in_rank_order_and_a_silent_rank_is_named(tmp_path):
-    from tweetbench.harness.ddp import read_rank_exports
+    from tweetbench.harness.rank_files import read_rank_exports
 
     prefix = str(tmp_path / "job")
     for rank in (1, 0, 3):
-        ranks.rank_file(prefix, rank, "train").write_text(json.dumps({"rank": rank}))
+        rank_files.rank_file(prefix, rank, "train").write_text(json.dumps({"rank": rank}))
     with pytest.raises(RuntimeError, match=r"rank\(s\) 2 of 4 wrote no train figures"):
         read_rank_exports(prefix, "train", 4)
     for rank in (0, 1):
-        ranks.rank_file(prefix, rank, "train").write_text(json.dumps({"rank": rank}))
+        rank_files.rank_file(prefix, rank, "train").write_text(json.dumps({"rank": rank}))
     assert [f["rank"] for f in read_rank_exports(prefix, "train", 2)] == [0, 1]
     assert not list(tmp_path.glob("job.rank[01].*"))  # read once, then removed
 

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from tweetbench.config import Knob, StepOptions
-from tweetbench.devices.clock import DeviceClock, HostClock
+from tweetbench.devices.clock import DeviceClock
 
 # What each precision computes, where the device does not say more (see configure_precision).
 MATH_MODES = {
@@ -221,7 +221,7 @@ class DeviceBackend(ABC):
 
     def clock(self) -> DeviceClock:
         """This device's clock (see ``DeviceClock``): its own where it has one, else the host's."""
-        return HostClock()
+        return DeviceClock()
 
     def peak_probe_problem(self) -> str:
         """Why the matmul peak probe cannot be trusted on this device, or '' when it can."""

@@ -1,10 +1,10 @@
 """The device clock: marks taken in the device's own order of work, and the seconds between them.
 
 One abstraction for every interval tweetbench reads off a device: whole steps (beside the
-synchronised wall clock) and the gradient all-reduce of a data-parallel step. ``HostClock`` is the
-default, right where work completes before it returns (the CPU, gloo); ``CudaEventClock``
-(``devices/cuda.py``) records CUDA events on the stream. Each backend hands out its own through
-``DeviceBackend.clock()``.
+synchronised wall clock) and the gradient all-reduce of a data-parallel step. ``DeviceClock`` itself
+reads the host's ``perf_counter``: the default, right where work completes before it returns (the CPU,
+gloo); ``CudaEventClock`` (``devices/cuda.py``) records CUDA events on the stream. Each backend hands
+out its own through ``DeviceBackend.clock()``.
 """
 
 from __future__ import annotations
@@ -36,5 +36,3 @@ class DeviceClock:
         """Seconds between consecutive ``marks``."""
         return [self.seconds(a, b) for a, b in zip(marks, marks[1:])]
 
-
-HostClock = DeviceClock

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils._foreach_utils import _get_foreach_kernels_supported_devices, _get_fused_kernels_supported_devices
+from torch.utils._triton import has_triton
 
 from tweetbench.config import Knob
 from tweetbench.devices import knobs
@@ -290,29 +293,48 @@ class CUDABackend(DeviceBackend):
         return {"fused": True} if precision == "16-mixed" else {}
 
     def open_knobs(self, precision: str) -> list[Knob]:
-        return cuda_knobs(precision)
+        return cuda_knobs(precision, CudaKnobFacts.read())
 
 
-def triton_problem() -> str:
+@dataclass(frozen=True)
+class CudaKnobFacts:
+    """What torch reports that decides which GPU knobs run here (``cuda_knobs``)."""
+
+    cuda_available: bool
+    # torch's has_triton(): Triton is installed and sees a GPU it supports (compute capability 7.0+).
+    has_triton: bool
+    # The device types torch has fused Adam kernels and foreach kernels for.
+    fused_adam_devices: frozenset[str]
+    foreach_devices: frozenset[str]
+
+    @classmethod
+    def read(cls) -> CudaKnobFacts:
+        """The facts as this process's torch reports them."""
+        available = torch.cuda.is_available()
+        # has_triton() imports dynamo: only asked where a GPU could use it.
+        return cls(available, available and has_triton(), frozenset(_get_fused_kernels_supported_devices()),
+                   frozenset(_get_foreach_kernels_supported_devices()))
+
+
+def triton_problem(facts: CudaKnobFacts) -> str:
     """Why inductor cannot generate GPU kernels here (Triton missing, or a GPU older than it supports), or ''."""
-    from torch.utils._triton import has_triton
-
-    if not torch.cuda.is_available():
+    if not facts.cuda_available:
         return "no CUDA GPU is visible to torch"
-    return "" if has_triton() else "torch.compile's inductor needs Triton and a GPU it supports (compute capability 7.0+)"
+    if facts.has_triton:
+        return ""
+    return "torch.compile's inductor needs Triton and a GPU it supports (compute capability 7.0+)"
 
 
-def cuda_knobs(precision: str) -> list[Knob]:
-    """The GPU's open-division knobs, each offered only where torch says it runs (see ``triton_problem``)."""
-    from torch.utils._foreach_utils import _get_foreach_kernels_supported_devices
-
-    fused = knobs.fused_adam_problem("cuda") or ("" if torch.cuda.is_available() else "no CUDA GPU is visible to torch")
+def cuda_knobs(precision: str, facts: CudaKnobFacts) -> list[Knob]:
+    """The GPU's open-division knobs, each offered only where ``facts`` say it runs (see ``triton_problem``)."""
+    fused = (knobs.fused_adam_problem("cuda", facts.fused_adam_devices)
+             or ("" if facts.cuda_available else "no CUDA GPU is visible to torch"))
     if precision == "16-mixed":
         fused = "already in the closed division: 16-mixed uses fused Adam (no host sync for the gradient scaler)"
     # With foreach unset, torch already picks its foreach kernels for CUDA tensors: nothing to switch on.
     foreach = ("already in the closed division: torch's default Adam for CUDA tensors is foreach"
-               if "cuda" in _get_foreach_kernels_supported_devices() else "torch has no foreach kernels for CUDA here")
-    triton = triton_problem()
+               if "cuda" in facts.foreach_devices else "torch has no foreach kernels for CUDA here")
+    triton = triton_problem(facts)
     return [
         knobs.adam("fused", fused),
         knobs.adam("foreach", foreach),

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+
+from torch.optim.optimizer import _get_capturable_supported_devices
+from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
 
 from tweetbench.config import AdamImpl, Functionalization, Knob, StepOptions
 
@@ -63,13 +66,31 @@ def broken() -> Knob:
                 StepOptions(adam="foreach", broken=True))
 
 
-def fused_adam_problem(device_type: str) -> str:
-    """Why torch has no fused Adam kernel for ``device_type`` tensors, or ''."""
-    from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
-
-    if device_type in _get_fused_kernels_supported_devices():
+def fused_adam_problem(device_type: str, supported: Collection[str] | None = None) -> str:
+    """Why torch has no fused Adam kernel for ``device_type`` tensors, or ''; ``supported``: the device types
+    that have one (by default, as this process's torch reports them)."""
+    if device_type in (_get_fused_kernels_supported_devices() if supported is None else supported):
         return ""
     return f"torch's fused Adam has no kernel for {device_type} tensors"
+
+
+def openxla_problem() -> str:
+    """Why torch.compile's ``openxla`` backend (torch_xla's dynamo bridge) is missing here, or ''."""
+    # Imported here, in the worker of an XLA device only: importing torch_xla starts its runtime client.
+    try:
+        import torch._dynamo
+        import torch_xla  # noqa: F401  (registers the openxla backend)
+    except ImportError as exc:
+        return f"torch_xla cannot be imported ({exc})"
+    return "" if "openxla" in torch._dynamo.list_backends() else "this torch_xla registers no openxla dynamo backend"
+
+
+def foreach_capturable_problem() -> str:
+    """Why foreach Adam cannot run with the closed division's capturable state on XLA tensors, or ''."""
+    if "xla" in _get_capturable_supported_devices(supports_xla=False):
+        return ""
+    return ("torch's foreach Adam refuses capturable state on XLA tensors (capturable keeps Adam's step count on "
+            "the device, as closed does)")
 
 
 def cxx_compiler_problem() -> str:

@@ -19,6 +19,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import torch
+
+from tweetbench.analysis.stats import Summary
 from tweetbench.devices.base import energy_window
 
 SCOPE = "the whole GPU (every process on it), from NVML"
@@ -52,7 +55,7 @@ def decode_throttle_reasons(mask: int) -> list[str]:
 @functools.lru_cache(maxsize=1)
 def nvml_problem() -> str:
     """Why NVML cannot be used in this process, or '' once it is initialised."""
-    try:
+    try:  # imported where it is used, after this check: a missing or broken install is a reason, not a crash
         import pynvml
     except ImportError:
         return "nvidia-ml-py is not installed (pip install nvidia-ml-py)"
@@ -89,7 +92,6 @@ class NvmlDevice:
         if problem:
             return None, problem
         import pynvml
-        import torch
 
         props = torch.cuda.get_device_properties(index)
         uuid = str(getattr(props, "uuid", "") or "")
@@ -199,10 +201,6 @@ class BackgroundSampler:
 
 def summarize(samples: list[Reading], names: tuple[str, ...] = SAMPLED) -> dict[str, Any]:
     """A ``Summary`` of each sampled figure that has at least one value."""
-    from tweetbench.analysis.stats import (
-        Summary,  # here: the device registry imports this module, keep it light
-    )
-
     out: dict[str, Any] = {}
     for name in names:
         values = [float(s[name]) for s in samples if s.get(name) is not None]  # type: ignore[arg-type]

@@ -5,10 +5,9 @@ shape costs a compile (seconds to minutes) and later steps replay it. The backen
 
 - synchronises by cutting the graph (``torch_xla.sync()``) and then *waiting* for the device
   (``xm.wait_device_ops()``): the cut alone returns before the work is done;
-- reads torch_xla's debug metrics (compile count and time, execute time, cache hits and the
-  ``aten::*`` ops that fell back to the CPU) as cumulative ``counters()``, and diffs them around
-  each measured window so that a compile inside the measured steps is caught
-  (``check_measurement``).
+- diffs torch_xla's debug metrics (``devices/xla_metrics.py``) around each measured window, so that
+  a compile inside the measured steps is caught (``check_measurement``);
+- keeps compiled graphs on disk between runs (``devices/xla_cache.py``).
 
 Probes never import torch_xla and never call its TPU helpers: those ask a cloud metadata server
 over HTTP for the TPU version, which on any other machine fails or hangs. ``xla-cpu`` sets
@@ -19,30 +18,23 @@ always labelled XLA on CPU, never TPU.
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.metadata
 import importlib.util
-import json
 import os
 import re
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from tweetbench.config import Knob, StepOptions
 from tweetbench.devices import knobs
-from tweetbench.devices.base import (
-    Availability,
-    DeviceBackend,
-    DeviceSpec,
-    diff_counters,
-)
+from tweetbench.devices.base import Availability, DeviceBackend, DeviceSpec, diff_counters
 from tweetbench.devices.tpu_guard import tpu_chip_count, tpu_pci_generations
+from tweetbench.devices.xla_cache import PERSISTENT_CACHE_ENV, compile_cache_base, compile_cache_key, open_compile_cache
+from tweetbench.devices.xla_metrics import compile_problem, transfer_problem, xla_counters
 from tweetbench.errors import UsageError
-from tweetbench.workload.corpus import default_cache_dir
 
 PJRT_ENV = "PJRT_DEVICE"
 # torch_xla's functionalization pass, on by default and run so by the closed division. With it on,
@@ -50,11 +42,9 @@ PJRT_ENV = "PJRT_DEVICE"
 # to gathers whose int64 indices are built on the host: about 6 uploads per time step (97 per training
 # step on tiny, 289 on v1), flagged by the transfer warning. Off (XLA_DISABLE_FUNCTIONALIZATION=1, a
 # debug flag torch_xla keeps "to A/B test the impact of functionalization"), the views lower to slices:
-# it is an open-division knob (scenarios/isolated_knob.py) and a run option (--xla-functionalization).
+# it is an open-division knob (scenarios/knob_process.py) and a run option (--xla-functionalization).
 # A user's own setting of the variable is respected and recorded.
 FUNCTIONALIZATION_ENV = "XLA_DISABLE_FUNCTIONALIZATION"
-GATHER_CAUSE = ("torch_xla's functionalization (on, its default): the LSTM cell's in-place gate views become "
-                "gathers whose int64 indices are built on the host, several per time step")
 # Lightning's XLA precision plugin accepts only these (bf16-mixed / 16-mixed are GPU/CPU AMP modes).
 XLA_PRECISIONS = ("32-true", "16-true", "bf16-true")
 # torch_xla's matmul precision per workload precision: "highest" is fp32, "default" rounds the fp32
@@ -72,11 +62,6 @@ TPU_MATH_MODES = {"highest": "fp32 (six bf16 passes, ≈22 bits)",
 TPU_DEVICE_KINDS = {"tpu v2": "v2", "tpu v3": "v3", "tpu v4": "v4", "tpu v4 lite": "v4i", "tpu v5": "v5p",
                     "tpu v5p": "v5p", "tpu v5 lite": "v5e", "tpu v5e": "v5e", "tpu v6 lite": "v6e",
                     "tpu v6e": "v6e", "tpu7x": "TPU7x", "tpu 7x": "TPU7x"}
-FALLBACK_PREFIX = "aten::"
-PERSISTENT_CACHE_ENV = "XLA_PERSISTENT_CACHE_PATH"
-# The base under which the keyed folders are made, for the processes a run starts (initialize_cache points
-# XLA_PERSISTENT_CACHE_PATH at the keyed folder itself).
-CACHE_BASE_ENV = "TWEETBENCH_XLA_CACHE_BASE"
 
 
 def torch_xla_version() -> str | None:
@@ -95,97 +80,6 @@ def _torch_xla_problem() -> str:
     if version.split("+")[0] != base:
         return f"torch_xla {version} needs the same torch version, but torch is {torch.__version__}"
     return ""
-
-
-def xla_counters() -> dict[str, Any]:
-    """torch_xla's cumulative debug metrics for this process, in seconds and counts.
-
-    ``compile_*``: graphs compiled by XLA; ``cached_compile_count``: graphs found in the
-    in-memory compile cache instead; ``execute_*``: executions of compiled graphs;
-    ``fallback_ops``: ``aten::*`` ops that ran on the CPU because XLA has no lowering for them.
-    """
-    import torch_xla.debug.metrics as met
-
-    def metric(name: str) -> tuple[int, float]:
-        data = met.metric_data(name)
-        if not data:
-            return 0, 0.0
-        count, total_ns, _samples = data
-        return int(count), float(total_ns) / 1e9
-
-    def counter(name: str) -> int:
-        value = met.counter_value(name)
-        return int(value) if value is not None else 0
-
-    compile_count, compile_s = metric("CompileTime")
-    execute_count, execute_s = metric("ExecuteTime")
-    to_device_count, to_device_s = metric("TransferToDeviceTime")
-    from_device_count, from_device_s = metric("TransferFromDeviceTime")
-    fallbacks = {name: counter(name) for name in met.counter_names() if name.startswith(FALLBACK_PREFIX)}
-    return {
-        "compile_count": compile_count,
-        "compile_s": compile_s,
-        "cached_compile_count": counter("CachedCompile"),
-        "execute_count": execute_count,
-        "execute_s": execute_s,
-        "transfer_to_device_count": to_device_count,
-        "transfer_to_device_s": to_device_s,
-        "transfer_from_device_count": from_device_count,
-        "transfer_from_device_s": from_device_s,
-        "graph_cuts": counter("MarkStep"),
-        # The on-disk compile cache (initialize_cache): graphs loaded from it instead of compiled.
-        "persistent_cache_hits": counter("PersistentCacheHit"),
-        "persistent_cache_misses": counter("PersistentCacheMiss"),
-        # Found on disk but not loadable: PJRT on the CPU cannot deserialize executables, so there the
-        # cache never hits (measured with torch_xla 2.9); on a TPU it can.
-        "persistent_cache_deserialize_failures": counter("PersistentCacheDeserializeFailure"),
-        "fallback_ops": {name: n for name, n in fallbacks.items() if n},
-    }
-
-
-def transfer_problem(window: Mapping[str, Any], steps: int, allowed_per_step: int) -> str:
-    """Why a measured window went back to the host too often: more host-to-device transfers per step
-    than the batch's own tensors (and the RNG seed), or ''."""
-    if steps <= 0 or "transfer_to_device_count" not in window:
-        return ""
-    per_step = int(window.get("transfer_to_device_count") or 0) / steps
-    if per_step <= allowed_per_step:
-        return ""
-    cause = f" (the cause: {GATHER_CAUSE})" if functionalization_state() == "on" else ""
-    return (f"{per_step:.1f} host-to-device transfers per measured step, beyond the batch's "
-            f"{allowed_per_step}: tensors made on the host at every step{cause}")
-
-
-def compile_cache_base() -> Path:
-    """Where the compile caches' folders live: ``XLA_PERSISTENT_CACHE_PATH`` if the user set it, else under the
-    tweetbench cache. A process started by one that opened its folder (a knob worker) inherits the same base."""
-    inherited = os.environ.get(CACHE_BASE_ENV) or os.environ.get(PERSISTENT_CACHE_ENV)
-    return Path(inherited or default_cache_dir() / "xla-compile")
-
-
-def compile_cache_key(torch_xla: str | None, mat_mul: str, functionalization: str, xla_flags: str) -> str:
-    """The compile cache's folder for one configuration: a readable name and a hash of everything it keys.
-
-    torch_xla's graph hash covers the IR, XLA_FLAGS, LIBTPU_INIT_ARGS and the topology, but not the matmul
-    precision nor the functionalization pass: one shared folder could load the other setting's executable.
-    """
-    key = {"torch_xla": torch_xla, "mat_mul_precision": mat_mul, "functionalization": functionalization,
-           "XLA_FLAGS": xla_flags}
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
-    readable = re.sub(r"[^A-Za-z0-9.-]+", "_", f"torch_xla-{torch_xla or 'unknown'}")
-    return f"{readable}-{mat_mul}-functionalization-{functionalization}-{digest}"
-
-
-def compile_problem(window: Mapping[str, Any]) -> str:
-    """Why a measured window is not valid: the graphs it compiled or loaded from the persistent cache, or ''."""
-    count = int(window.get("compile_count") or 0)
-    loaded = int(window.get("persistent_cache_hits") or 0)
-    graphs = f"{loaded} graph{'' if loaded == 1 else 's'} loaded from the persistent compile cache"
-    if count <= 0:
-        return f"{graphs} during the measured steps" if loaded > 0 else ""
-    plural = "compilation" if count == 1 else "compilations"
-    compiled = f"{count} XLA {plural} during the measured steps ({float(window.get('compile_s') or 0.0):.1f} s)"
-    return f"{compiled}, and {graphs}" if loaded > 0 else compiled
 
 
 @functools.lru_cache(maxsize=1)
@@ -260,20 +154,12 @@ class _XLABackend(DeviceBackend):
         import torch_xla  # noqa: F401  (starts the PJRT client for this device type)
 
     def _open_compile_cache(self, mat_mul: str) -> None:
-        """Compiled graphs persist between runs (a warm run skips the LSTM's compiles), in a folder of their own
-        per torch_xla version, matmul precision, functionalization and XLA_FLAGS (``compile_cache_key``)."""
-        import torch_xla
-        import torch_xla.runtime as xr
-
-        if torch_xla._XLAC._xla_computation_cache_is_initialized():
-            return
-        self._cache_key = compile_cache_key(torch_xla_version(), mat_mul, functionalization_state(),
-                                            os.environ.get("XLA_FLAGS", ""))
-        cache = self._cache_base / self._cache_key
-        cache.mkdir(parents=True, exist_ok=True)
-        self._cache_files_at_start = sum(1 for _ in cache.iterdir())
-        xr.initialize_cache(str(cache), readonly=False)  # sets XLA_PERSISTENT_CACHE_PATH for any child
-        os.environ[CACHE_BASE_ENV] = str(self._cache_base)
+        """Compiled graphs persist between runs, in a folder of their own per configuration (devices/xla_cache.py)."""
+        flags = os.environ.get("XLA_FLAGS", "")
+        key = compile_cache_key(torch_xla_version(), mat_mul, functionalization_state(), flags)
+        files = open_compile_cache(self._cache_base, key)
+        if files is not None:
+            self._cache_key, self._cache_files_at_start = key, files
 
     @property
     def torch_device(self) -> torch.device:
@@ -328,9 +214,9 @@ class _XLABackend(DeviceBackend):
     def open_knobs(self, precision: str) -> list[Knob]:
         return [
             knobs.adam("fused", knobs.fused_adam_problem("xla")),
-            knobs.adam("foreach", foreach_capturable_problem()),
+            knobs.adam("foreach", knobs.foreach_capturable_problem()),
             # torch_xla's dynamo bridge: the step's graph is traced once and replayed, not traced every step.
-            knobs.compiled("openxla", None, openxla_problem()),
+            knobs.compiled("openxla", None, knobs.openxla_problem()),
             knobs.cuda_graphs("CUDA graphs need a CUDA GPU"),
             knobs.pinned_threads(1, [0], "a CPU eager knob: XLA runs the step as its own compiled executable"),
             knobs.prefetch(1, pinned=False, problem="already in the closed division: torch_xla's MpDeviceLoader "
@@ -371,7 +257,7 @@ class _XLABackend(DeviceBackend):
         return compile_problem(window)
 
     def measurement_warning(self, window: Mapping[str, Any], steps: int, allowed_transfers: int) -> str:
-        return transfer_problem(window, steps, allowed_transfers)
+        return transfer_problem(window, steps, allowed_transfers, functionalization_state())
 
     def device_loader(self, loader: Any) -> Any:
         # Single-device XLA too: prefetch batches to the device in the background (Lightning's
@@ -505,22 +391,3 @@ def functionalization_state() -> str:
     digits = re.match(r"\s*[+-]?\d+", value)
     return "off" if value == "true" or (digits is not None and int(digits.group()) != 0) else "on"
 
-
-def openxla_problem() -> str:
-    """Why torch.compile's ``openxla`` backend (torch_xla's dynamo bridge) is missing here, or ''."""
-    try:
-        import torch._dynamo
-        import torch_xla  # noqa: F401  (registers the openxla backend)
-    except ImportError as exc:
-        return f"torch_xla cannot be imported ({exc})"
-    return "" if "openxla" in torch._dynamo.list_backends() else "this torch_xla registers no openxla dynamo backend"
-
-
-def foreach_capturable_problem() -> str:
-    """Why foreach Adam cannot run with the closed division's capturable state on XLA tensors, or ''."""
-    from torch.optim.optimizer import _get_capturable_supported_devices
-
-    if "xla" in _get_capturable_supported_devices(supports_xla=False):
-        return ""
-    return ("torch's foreach Adam refuses capturable state on XLA tensors (capturable keeps Adam's step count on "
-            "the device, as closed does)")

@@ -50,16 +50,16 @@ class Block:
 
 def train_block(arm: Arm, backend: DeviceBackend, train: EncodedSplit, block: Block, round_index: int) -> StepRecorder:
     """One Lightning fit of ``block.warmup + block.steps`` steps on ``arm``; the window keeps host/device overlap."""
-    clock = StepRecorder(backend.synchronize, block.steps, warmup_steps=block.warmup, overlap=True,
-                         step_boundary=backend.step_boundary)
+    recorder = StepRecorder(backend.synchronize, block.steps, warmup_steps=block.warmup, overlap=True,
+                            step_boundary=backend.step_boundary)
     total = block.warmup + block.steps
     loader = backend.device_loader(make_loader(train, block.batch_size, seed=block.seed + round_index,
                                                total_batches=total, pin_memory=backend.pin_memory,
                                                workers=arm.options.loader_workers))
     with backend.process_settings(arm.options):
-        make_trainer(backend, max_steps=total, callbacks=[clock], precision=block.precision).fit(arm.module, loader)
+        make_trainer(backend, max_steps=total, callbacks=[recorder], precision=block.precision).fit(arm.module, loader)
     arm.module.pop_losses()
-    return clock
+    return recorder
 
 
 def _interleave(arms: Sequence[Arm], rounds: int, measure: Callable[[Arm, int], list[float] | None],
@@ -88,8 +88,8 @@ def _order(arms: Sequence[Arm], round_index: int) -> Sequence[Arm]:
     return arms if round_index % 2 == 0 else arms[::-1]
 
 
-def _seconds_per_step(clock: StepRecorder) -> list[float]:
-    return [clock.measured_seconds / len(clock.measured)]
+def _seconds_per_step(recorder: StepRecorder) -> list[float]:
+    return [recorder.measured_seconds / len(recorder.measured)]
 
 
 def prime(arms: Sequence[Arm], backend: DeviceBackend, train: EncodedSplit, block: Block,

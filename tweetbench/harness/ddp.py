@@ -1,18 +1,14 @@
 """Lightning's side of a data-parallel run, on one rank: the timed training pass under the strategy
 (agreed warm-up, per-step all-reduce timing through a DDP communication hook) and the profiled pass.
 
-``harness/ranks.py`` says who the ranks are and how they report; ``scenarios/dataparallel.py`` runs
-these passes and turns every rank's figures into the record.
+``harness/ranks.py`` says who the ranks are, ``harness/rank_files.py`` how they report;
+``scenarios/dataparallel.py`` runs these passes and turns every rank's figures into the record.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import json
 import math
-import os
-import platform
 import statistics
 import threading
 import time
@@ -38,19 +34,12 @@ from tweetbench.devices import DeviceBackend
 from tweetbench.devices.clock import DeviceClock
 from tweetbench.harness.memory import PeakRSS
 from tweetbench.harness.progress import ProgressEmitter
-from tweetbench.harness.ranks import (
-    RankInfo,
-    RankRun,
-    RankWatch,
-    non_pad_tokens,
-    rank_file,
-    rank_loader,
-)
+from tweetbench.harness.rank_files import RankExport, RankWatch, read_rank_exports
+from tweetbench.harness.ranks import RankInfo, RankRun, non_pad_tokens, rank_loader
 from tweetbench.harness.recorder import StepRecorder
 from tweetbench.harness.sigterm import SIGTERM_EVERY_N, SigtermBroadcast
 from tweetbench.harness.train import STEADY_CV, STEADY_WINDOW
 from tweetbench.harness.trainer import make_trainer
-from tweetbench.records.files import write_atomic
 from tweetbench.workload.dataset import EncodedSplit
 from tweetbench.workload.module import TweetClassifier
 
@@ -197,54 +186,19 @@ class _Rank0Progress(pl.Callback):
             self.on_step(self.done)
 
 
-class RankExport(pl.Callback):
-    """Under a spawned strategy (XLA), each rank's figures, written to a file when its training ends.
-
-    Lightning's launcher starts the ranks inside ``fit`` (processes, or threads on a TPU with
-    several cores per chip) and hands back only rank 0's return value; so every rank writes what it
-    measured as ``<prefix>.rank<R>.<what>.json`` and the launching process reads them all after
-    ``fit`` (``read_rank_exports``). ``collect`` is called in the rank with its trainer and module.
-    """
-
-    def __init__(self, prefix: str, what: str,
-                 collect: Callable[[pl.Trainer, pl.LightningModule], dict[str, Any]]) -> None:
-        self.prefix, self.what, self.collect = prefix, what, collect
-
-    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        figures = {"rank": trainer.global_rank, "local_rank": trainer.local_rank, "node_rank": trainer.node_rank,
-                   "host": platform.node(), "pid": os.getpid(), "torch_threads": torch.get_num_threads(),
-                   **self.collect(trainer, pl_module)}
-        write_atomic(rank_file(self.prefix, trainer.global_rank, self.what), json.dumps(figures))
-
-
-def read_rank_exports(prefix: str, what: str, world_size: int) -> list[dict[str, Any]]:
-    """Every rank's ``what`` figures (``RankExport``), in rank order; an error names the ranks that
-    wrote none (they failed before the end of training, or were never started)."""
-    found: dict[int, dict[str, Any]] = {}
-    for rank in range(world_size):
-        path = rank_file(prefix, rank, what)
-        with contextlib.suppress(OSError, ValueError):
-            found[rank] = json.loads(path.read_text(encoding="utf-8"))
-            path.unlink()
-    missing = [rank for rank in range(world_size) if rank not in found]
-    if missing:
-        raise RuntimeError(f"rank(s) {', '.join(map(str, missing))} of {world_size} wrote no {what} figures: "
-                           "they did not finish training (see the log)")
-    return [found[rank] for rank in range(world_size)]
-
-
 def _callback(trainer: pl.Trainer, kind: type[Any]) -> Any:
     return next(cb for cb in trainer.callbacks if isinstance(cb, kind))  # type: ignore[attr-defined]
 
 
 def _collect_train(backend: DeviceBackend, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, Any]:
     """In a spawned rank, after its timed training pass: what ``train_rank`` records for it."""
-    clock, detector = _callback(trainer, StepRecorder), _callback(trainer, AgreedDetector)
+    recorder, detector = _callback(trainer, StepRecorder), _callback(trainer, AgreedDetector)
     losses = module.pop_losses()  # type: ignore[operator]
-    return {"warmup_s": list(clock.warmup), "step_s": list(clock.measured), "first_step_at": clock.first_step_at,
+    return {"warmup_s": list(recorder.warmup), "step_s": list(recorder.measured),
+            "first_step_at": recorder.first_step_at,
             "losses": [loss if math.isfinite(loss) else None for loss in losses],
             "warmup_rule": detector.rule, "warmup_capped": detector.capped,
-            "device_counters": clock.window,
+            "device_counters": recorder.window,
             "peak_rss_bytes": PeakRSS.kernel_peak_bytes(), "device_memory": backend.memory(),
             # Lightning's XLAStrategy reduces through torch_xla's collectives, not a torch.distributed group.
             "process_group_backend": dist.get_backend() if dist.is_available() and dist.is_initialized() else "xla"}
@@ -252,8 +206,8 @@ def _collect_train(backend: DeviceBackend, trainer: pl.Trainer, module: pl.Light
 
 def _collect_profile(skip: int, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, Any]:
     """In a spawned rank, after its profiled pass: its breakdown and profiled step times."""
-    clock = _callback(trainer, StepRecorder)
-    measured = clock.measured[skip:] or clock.measured
+    recorder = _callback(trainer, StepRecorder)
+    measured = recorder.measured[skip:] or recorder.measured
     module.pop_losses()  # type: ignore[operator]
     return {"profiled_step_s": list(measured),
             "breakdown": breakdown_from_durations(trainer.profiler.recorded_durations,  # type: ignore[attr-defined]
@@ -263,17 +217,17 @@ def _collect_profile(skip: int, trainer: pl.Trainer, module: pl.LightningModule)
 def _train_callbacks(job: DeviceJob, backend: DeviceBackend, watch: RankWatch,
                      on_step: Callable[[int], None] | None) -> tuple[StepRecorder, AgreedDetector, CommRecorder,
                                                                     list[pl.Callback]]:
-    """The timed pass's clock, agreed warm-up detector, communication timer and every callback (the last
-    one, ``SigtermBroadcast``, times and thins Lightning's per-step SIGTERM broadcast)."""
+    """The timed pass's step recorder, agreed warm-up detector, communication timer and every callback (the
+    last one, ``SigtermBroadcast``, times and thins Lightning's per-step SIGTERM broadcast)."""
     preset = job.preset
     detector = AgreedDetector(SteadyStateDetector(
         window=min(STEADY_WINDOW, preset.max_warmup_steps), cv_threshold=STEADY_CV,
         min_warmup=preset.min_warmup_steps, max_warmup=preset.max_warmup_steps), watch)
     comm = CommRecorder(backend.clock(), watch)
-    clock = StepRecorder(backend.synchronize, preset.measured_steps, detector=detector, on_step=on_step,
-                      on_measure_start=backend.begin_measurement, on_measure_end=backend.end_measurement)
-    # The detector learns the strategy first; comm after clock: it reads the step once synchronised.
-    return clock, detector, comm, [detector, clock, comm, _Fault(), SigtermBroadcast(SIGTERM_EVERY_N)]
+    recorder = StepRecorder(backend.synchronize, preset.measured_steps, detector=detector, on_step=on_step,
+                            on_measure_start=backend.begin_measurement, on_measure_end=backend.end_measurement)
+    # The detector learns the strategy first; comm after the recorder: it reads the step once synchronised.
+    return recorder, detector, comm, [detector, recorder, comm, _Fault(), SigtermBroadcast(SIGTERM_EVERY_N)]
 
 
 def train_rank(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, train: EncodedSplit,
@@ -285,7 +239,7 @@ def train_rank(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, 
     """
     assert job.parallel is not None
     wl, preset = job.workload, job.preset
-    clock, detector, comm, callbacks = _train_callbacks(job, backend, watch, on_step)
+    recorder, detector, comm, callbacks = _train_callbacks(job, backend, watch, on_step)
     total = preset.max_warmup_steps + preset.measured_steps
     loader = rank_loader(train, wl.batch_size, seed=wl.seed, total_batches=total, rank=info.rank,
                          world=info.world_size, pin_memory=backend.pin_memory)
@@ -295,21 +249,21 @@ def train_rank(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, 
     started = time.perf_counter()
     trainer.fit(module, train_dataloaders=loader)
     run.losses = [loss if math.isfinite(loss) else None for loss in module.pop_losses()]
-    run.warmup_s, run.step_s = list(clock.warmup), list(clock.measured)
-    run.device_counters = clock.window
-    warmup = len(clock.warmup)
+    run.warmup_s, run.step_s = list(recorder.warmup), list(recorder.measured)
+    run.device_counters = recorder.window
+    warmup = len(recorder.warmup)
     if comm.measured:
-        run.comm_s = comm.per_step[warmup:warmup + len(clock.measured)]
+        run.comm_s = comm.per_step[warmup:warmup + len(recorder.measured)]
         measured_buckets = comm.buckets_per_step[warmup:] or [0]
         run.buckets_per_step = max(measured_buckets)
         run.bytes_per_step = max(comm.bytes_per_step[warmup:] or [0])
     sigterm = callbacks[-1]
     assert isinstance(sigterm, SigtermBroadcast)
     if sigterm.present:
-        run.sigterm_s = sigterm.per_step[warmup:warmup + len(clock.measured)]
-        run.sigterm_called = sigterm.called[warmup:warmup + len(clock.measured)]
-    run.non_pad_tokens = non_pad_tokens(loader, warmup, len(clock.measured))
-    run.time_to_first_step_s = None if clock.first_step_at is None else clock.first_step_at - started
+        run.sigterm_s = sigterm.per_step[warmup:warmup + len(recorder.measured)]
+        run.sigterm_called = sigterm.called[warmup:warmup + len(recorder.measured)]
+    run.non_pad_tokens = non_pad_tokens(loader, warmup, len(recorder.measured))
+    run.time_to_first_step_s = None if recorder.first_step_at is None else recorder.first_step_at - started
     run.warmup_rule, run.warmup_capped = detector.rule, detector.capped
     run.process_group_backend = dist.get_backend() if dist.is_available() and dist.is_initialized() else None
 
@@ -328,18 +282,18 @@ def profile_rank(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier
     assert job.parallel is not None
     wl, steps, skip = job.workload, job.preset.profile_steps, _profile_skip(job)
     profiler = SimpleProfiler(extended=True)
-    clock = StepRecorder(backend.synchronize, steps, on_step=on_step)
+    recorder = StepRecorder(backend.synchronize, steps, on_step=on_step)
     loader = rank_loader(train, wl.batch_size, seed=wl.seed, total_batches=steps, rank=info.rank,
                          world=info.world_size, pin_memory=backend.pin_memory)
     module.step_sync = backend.part_sync
     try:
-        callbacks = [clock, SigtermBroadcast(SIGTERM_EVERY_N)]
+        callbacks = [recorder, SigtermBroadcast(SIGTERM_EVERY_N)]
         make_trainer(backend, max_steps=steps, callbacks=callbacks, profiler=profiler, precision=wl.precision,
                      **trainer_options(job.parallel)).fit(module, loader)
     finally:
         module.step_sync = None
         module.pop_losses()
-    measured = clock.measured[skip:] or clock.measured
+    measured = recorder.measured[skip:] or recorder.measured
     run.profiled_step_s = list(measured)
     run.breakdown = breakdown_from_durations(profiler.recorded_durations, statistics.fmean(measured), skip=skip)
 
@@ -358,7 +312,7 @@ def spawned_runs(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier
     plan, wl, preset = job.parallel, job.workload, job.preset
     world, work_dir = plan.world_size, Path(prefix).parent
     quiet = RankWatch(0, environ={})
-    clock, _, _, callbacks = _train_callbacks(job, backend, quiet, on_step=None)
+    recorder, _, _, callbacks = _train_callbacks(job, backend, quiet, on_step=None)
     total = preset.max_warmup_steps + preset.measured_steps
     loaders = [rank_loader(train, wl.batch_size, seed=wl.seed, total_batches=total, rank=r, world=world)
                for r in range(world)]

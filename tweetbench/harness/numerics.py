@@ -31,12 +31,12 @@ PRECISIONS = ("32-true", "32-tf32")
 
 @dataclass(frozen=True)
 class NumericsConfig:
-    """The LSTM's shapes: the workload's by default (``from_workload``)."""
+    """The LSTM's shapes, given, or a workload's (``from_workload``): the workload's defaults are not copied here."""
 
-    batch: int = 32
-    seq_len: int = 48
-    input_size: int = 128
-    hidden_size: int = 128
+    batch: int
+    seq_len: int
+    input_size: int
+    hidden_size: int
     bidirectional: bool = True
     seed: int = 0
 

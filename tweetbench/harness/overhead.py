@@ -75,10 +75,10 @@ class _BareLoop:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=module.lr, **module.optimizer_options)
         self.scaler = torch.amp.GradScaler(backend.torch_device.type) if precision == "16-mixed" else None
 
-    def block(self, loader: torch.utils.data.DataLoader, clock: StepRecorder) -> None:
+    def block(self, loader: torch.utils.data.DataLoader, recorder: StepRecorder) -> None:
         device = self.backend.torch_device
         self.model.train()
-        clock.start()
+        recorder.start()
         for tokens, labels in loader:
             tokens = tokens.to(device, non_blocking=True)
             labels = labels.to(device, non_blocking=True)
@@ -92,8 +92,8 @@ class _BareLoop:
                 self.scaler.scale(loss).backward()
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
-            clock.tick()
-            if clock.done:  # the planned steps, or fewer where the window ran past its bound
+            recorder.tick()
+            if recorder.done:  # the planned steps, or fewer where the window ran past its bound
                 break
 
 
@@ -117,18 +117,18 @@ def run_overhead(module: TweetClassifier, backend: DeviceBackend, train: Encoded
     result = OverheadRun([], [], [])
     for round_index, sides in enumerate(abba(preset.overhead_rounds)):
         for side in sides:
-            clock = StepRecorder(backend.synchronize, steps, warmup_steps=warmup, on_step=progress, time_bound=True)
+            recorder = StepRecorder(backend.synchronize, steps, warmup_steps=warmup, on_step=progress, time_bound=True)
             loader = make_loader(train, batch_size, seed=seed + round_index, total_batches=warmup + steps,
                                  pin_memory=backend.pin_memory, workers=module.step_options.loader_workers)
             if side == "lightning":
-                make_trainer(backend, max_steps=warmup + steps, callbacks=[clock], precision=precision).fit(
+                make_trainer(backend, max_steps=warmup + steps, callbacks=[recorder], precision=precision).fit(
                     module, loader)
                 module.pop_losses()
-                result.lightning_seconds.append(clock.measured)
+                result.lightning_seconds.append(recorder.measured)
             else:
-                bare.block(loader, clock)
-                result.bare_seconds.append(clock.measured)
+                bare.block(loader, recorder)
+                result.bare_seconds.append(recorder.measured)
             result.order.append(side)
-            result.interference.append(clock.interference())
+            result.interference.append(recorder.interference())
             done += warmup + steps
     return result

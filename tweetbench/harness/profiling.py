@@ -71,16 +71,16 @@ class ProfileResult:
 
 def _profiled_fit(module: TweetClassifier, backend: DeviceBackend, train: EncodedSplit, profiler: Any, *,
                   batch_size: int, seed: int, steps: int, precision: str, on_step: ProgressFn | None) -> StepRecorder:
-    clock = StepRecorder(backend.synchronize, steps, on_step=on_step)
+    recorder = StepRecorder(backend.synchronize, steps, on_step=on_step)
     loader = make_loader(train, batch_size, seed=seed, total_batches=steps, pin_memory=backend.pin_memory)
     module.step_sync = backend.part_sync
     try:
-        make_trainer(backend, max_steps=steps, callbacks=[clock], profiler=profiler,
+        make_trainer(backend, max_steps=steps, callbacks=[recorder], profiler=profiler,
                      precision=precision).fit(module, loader)
     finally:
         module.step_sync = None
         module.pop_losses()
-    return clock
+    return recorder
 
 
 def run_profiles(module: TweetClassifier, backend: DeviceBackend, train: EncodedSplit, out_dir: Path, *,
@@ -89,9 +89,9 @@ def run_profiles(module: TweetClassifier, backend: DeviceBackend, train: Encoded
     """A SimpleProfiler pass for the breakdown, then an AdvancedProfiler pass for the top functions."""
     out_dir.mkdir(parents=True, exist_ok=True)
     simple = SimpleProfiler(dirpath=out_dir, filename="simple", extended=True)
-    clock = _profiled_fit(module, backend, train, simple, batch_size=batch_size, seed=seed, steps=simple_steps,
-                          precision=precision, on_step=on_step)
-    measured = clock.measured[skip:] or clock.measured
+    recorder = _profiled_fit(module, backend, train, simple, batch_size=batch_size, seed=seed, steps=simple_steps,
+                             precision=precision, on_step=on_step)
+    measured = recorder.measured[skip:] or recorder.measured
     # Parts are per-step means, so the whole step they are taken from is the mean step too.
     breakdown = breakdown_from_durations(simple.recorded_durations, statistics.fmean(measured), skip=skip)
 
@@ -100,9 +100,9 @@ def run_profiles(module: TweetClassifier, backend: DeviceBackend, train: Encoded
             on_step(simple_steps + n)
 
     advanced = StepProfiler(dirpath=out_dir, filename="advanced", dump_stats=True)
-    advanced_clock = _profiled_fit(module, backend, train, advanced, batch_size=batch_size, seed=seed,
-                                   steps=advanced_steps, precision=precision, on_step=advanced_progress)
+    advanced_recorder = _profiled_fit(module, backend, train, advanced, batch_size=batch_size, seed=seed,
+                                      steps=advanced_steps, precision=precision, on_step=advanced_progress)
     prof = out_dir / "fit-advanced-run_training_batch.prof"
     functions = top_functions(prof, steps=advanced_steps) if prof.exists() else []
-    return ProfileResult(breakdown, clock.measured, functions, str(out_dir),
-                         advanced_clock.measured[skip:] or advanced_clock.measured)
+    return ProfileResult(breakdown, recorder.measured, functions, str(out_dir),
+                         advanced_recorder.measured[skip:] or advanced_recorder.measured)

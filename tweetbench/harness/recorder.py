@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytorch_lightning as pl
 
 from tweetbench.analysis.stats import SteadyStateDetector
+from tweetbench.devices import DeviceBackend
 from tweetbench.devices.clock import DeviceClock
 from tweetbench.harness.interference import WINDOW_CAP_FACTOR, CpuProbe, interference_section, window_cap
 
@@ -72,11 +74,9 @@ class StepRecorder(pl.Callback):
         self._marks: list[object] = []
         self._open_mark = 0
         self.measured_steps = measured_steps
-        self.detector = detector
-        self.fixed_warmup = warmup_steps
+        self.detector, self.fixed_warmup = detector, warmup_steps
         self.on_step = on_step
-        self.on_measure_start = on_measure_start
-        self.on_measure_end = on_measure_end
+        self.on_measure_start, self.on_measure_end = on_measure_start, on_measure_end
         # What on_measure_end returned (e.g. the device's counters over the measured window).
         self.window: dict[str, Any] = {}
         self.warmup: list[float] = []
@@ -267,3 +267,34 @@ class StepRecorder(pl.Callback):
 
     def tick(self) -> None:
         self._tick(None)
+
+
+@dataclass(kw_only=True)
+class RecordedWindow:
+    """What a timed pass (training, inference) keeps of its measured window beside the per-step times."""
+
+    # What the device counted during the window (``DeviceBackend.end_measurement``).
+    device_counters: dict[str, Any] = field(default_factory=dict)
+    # What the device's own timer is (CUDA events), where it has one.
+    device_timer: str | None = None
+    # The overlapped window's synchronised wall time (throughput's denominator).
+    window_seconds: float = 0.0
+    # The steps after the window, each synchronised: the throughput without host/device overlap.
+    synced_seconds: list[float] = field(default_factory=list)
+    # What other processes took while the window ran, its stalls, and whether it was cut short.
+    interference: dict[str, Any] = field(default_factory=dict)
+    # (host, device) seconds of the steps synchronised one by one, where the device has its own clock,
+    # and what the device's clock is: the timer-agreement check (analysis/timers.py).
+    timer_pairs: tuple[list[float], list[float]] | None = None
+    clock_source: str = "host perf_counter"
+    # The device runs each op before it returns (DeviceBackend.synchronous): no overlap gain applies.
+    synchronous: bool = False
+
+
+def recorded_window(recorder: StepRecorder, backend: DeviceBackend, step_seconds: list[float]) -> dict[str, Any]:
+    """The ``RecordedWindow`` fields of a pass that ``recorder`` timed on ``backend``, once it has ended;
+    ``step_seconds``: the measured steps as reported (the device's own times where it has a clock)."""
+    return {"device_counters": recorder.window, "device_timer": recorder.device_source,
+            "window_seconds": recorder.measured_seconds, "synced_seconds": recorder.synced,
+            "interference": recorder.interference(step_seconds), "timer_pairs": recorder.synchronised_pairs(),
+            "clock_source": backend.clock().source, "synchronous": backend.synchronous}

@@ -135,10 +135,10 @@ def run_traces(module: TweetClassifier, backend: DeviceBackend, train: EncodedSp
             on_step(done + n)
 
     catcher = _TraceCatcher(out_dir / TRAIN_TRACE, config.max_bytes)
-    clock = StepRecorder(backend.synchronize, config.batches, on_step=progress)
+    recorder = StepRecorder(backend.synchronize, config.batches, on_step=progress)
     loader = make_loader(train, batch_size, seed=seed, total_batches=config.batches, pin_memory=backend.pin_memory)
     try:
-        make_trainer(backend, max_steps=config.batches, callbacks=[clock], profiler=_profiler(catcher, config),
+        make_trainer(backend, max_steps=config.batches, callbacks=[recorder], profiler=_profiler(catcher, config),
                      precision=precision).fit(module, loader)
     finally:
         module.pop_losses()
@@ -156,8 +156,8 @@ def run_traces(module: TweetClassifier, backend: DeviceBackend, train: EncodedSp
 def _predict(module: TweetClassifier, backend: DeviceBackend, split: EncodedSplit, batch_size: int,
              catcher: _TraceCatcher, config: TraceConfig, *, seed: int, precision: str,
              on_step: ProgressFn) -> None:
-    clock = StepRecorder(backend.synchronize, config.batches, on_step=on_step)
+    recorder = StepRecorder(backend.synchronize, config.batches, on_step=on_step)
     loader = make_loader(split, batch_size, seed=seed, total_batches=config.batches, pin_memory=backend.pin_memory)
-    make_trainer(backend, callbacks=[clock], profiler=_profiler(catcher, config), precision=precision).predict(
+    make_trainer(backend, callbacks=[recorder], profiler=_profiler(catcher, config), precision=precision).predict(
         module, dataloaders=loader, return_predictions=False)
     module.train()

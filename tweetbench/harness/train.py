@@ -9,12 +9,11 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from tweetbench.analysis.stats import SteadyStateDetector
 from tweetbench.config import Preset
 from tweetbench.devices import DeviceBackend
-from tweetbench.harness.recorder import ProgressFn, StepRecorder, own_clock
+from tweetbench.harness.recorder import ProgressFn, RecordedWindow, StepRecorder, own_clock, recorded_window
 from tweetbench.harness.trainer import make_trainer
 from tweetbench.workload.dataset import EncodedSplit, make_loader
 from tweetbench.workload.module import TweetClassifier
@@ -29,7 +28,7 @@ def synced_steps(measured_steps: int) -> int:
 
 
 @dataclass
-class TrainingRun:
+class TrainingRun(RecordedWindow):
     """The raw outcome of the timed training pass."""
 
     warmup_seconds: list[float]
@@ -39,25 +38,12 @@ class TrainingRun:
     non_pad_tokens: int
     warmup_rule: str
     warmup_capped: bool
-    device_counters: dict[str, Any] = field(default_factory=dict)
     # From the call to fit() to the end of the first step: setup, placement and (on XLA) its compiles.
     time_to_first_step_s: float | None = None
     # The measured steps as the device's own timer saw them (CUDA events), where it has one.
     device_step_seconds: list[float] | None = None
-    device_timer: str | None = None
-    # The overlapped window's synchronised wall time (throughput's denominator), and its per-step host times.
-    window_seconds: float = 0.0
+    # The overlapped window's per-step host times (the host's marks only show dispatch when overlapped).
     host_step_seconds: list[float] = field(default_factory=list)
-    # The steps after the window, each synchronised: the throughput without host/device overlap.
-    synced_seconds: list[float] = field(default_factory=list)
-    # What other processes took while the window ran, its stalls, and whether it was cut short (recorder).
-    interference: dict[str, Any] = field(default_factory=dict)
-    # (host, device) seconds of the steps synchronised one by one, where the device has its own clock,
-    # and what the device's clock is: the timer-agreement check (analysis/timers.py).
-    timer_pairs: tuple[list[float], list[float]] | None = None
-    clock_source: str = "host perf_counter"
-    # The device runs each op before it returns (DeviceBackend.synchronous): no overlap gain applies.
-    synchronous: bool = False
 
     @property
     def first_non_finite_step(self) -> int | None:
@@ -85,42 +71,35 @@ def run_training(module: TweetClassifier, backend: DeviceBackend, train: Encoded
         window=min(STEADY_WINDOW, preset.max_warmup_steps), cv_threshold=STEADY_CV,
         min_warmup=preset.min_warmup_steps, max_warmup=preset.max_warmup_steps,
     )
-    clock = StepRecorder(
+    recorder = StepRecorder(
         backend.synchronize, preset.measured_steps, detector=detector, on_step=on_step,
         on_measure_start=backend.begin_measurement,
         on_measure_end=backend.end_measurement,
         device_clock=own_clock(backend.clock()), overlap=True, synced_steps=synced_steps(preset.measured_steps),
         step_boundary=backend.step_boundary, time_bound=True,
     )
-    total_steps = preset.max_warmup_steps + preset.measured_steps + clock.synced_steps
+    total_steps = preset.max_warmup_steps + preset.measured_steps + recorder.synced_steps
     loader = backend.device_loader(make_loader(train, batch_size, seed=seed, total_batches=total_steps,
                                                pin_memory=backend.pin_memory,
                                                workers=module.step_options.loader_workers))
-    trainer = make_trainer(backend, max_steps=total_steps, callbacks=[clock], precision=precision)
+    trainer = make_trainer(backend, max_steps=total_steps, callbacks=[recorder], precision=precision)
     module.pop_losses()
     fit_started = time.perf_counter()
     trainer.fit(module, train_dataloaders=loader)
     losses = module.pop_losses()
-    warmup_steps = len(clock.warmup)
-    device_steps = clock.device_intervals()
+    device_steps = recorder.device_intervals()
+    # The device's own step times where it has a clock (the host's marks only show dispatch when overlapped).
+    steps = recorder.measured if device_steps is None else device_steps[1]
     return TrainingRun(
-        warmup_seconds=clock.warmup,
-        # The device's own step times where it has a clock (the host's marks only show dispatch when overlapped).
-        step_seconds=clock.measured if device_steps is None else device_steps[1],
+        warmup_seconds=recorder.warmup,
+        step_seconds=steps,
         losses=losses,
         batch_size=batch_size,
-        non_pad_tokens=measured_tokens(train, batch_size, seed, warmup_steps, len(clock.measured)),
+        non_pad_tokens=measured_tokens(train, batch_size, seed, len(recorder.warmup), len(recorder.measured)),
         warmup_rule=detector.rule,
         warmup_capped=detector.capped,
-        device_counters=clock.window,
-        time_to_first_step_s=None if clock.first_step_at is None else clock.first_step_at - fit_started,
+        time_to_first_step_s=None if recorder.first_step_at is None else recorder.first_step_at - fit_started,
         device_step_seconds=None if device_steps is None else device_steps[1],
-        device_timer=clock.device_source,
-        window_seconds=clock.measured_seconds,
-        host_step_seconds=clock.measured,
-        synced_seconds=clock.synced,
-        interference=clock.interference(None if device_steps is None else device_steps[1]),
-        timer_pairs=clock.synchronised_pairs(),
-        clock_source=backend.clock().source,
-        synchronous=backend.synchronous,
+        host_step_seconds=recorder.measured,
+        **recorded_window(recorder, backend, steps),
     )

@@ -8,7 +8,7 @@ from tweetbench.analysis.scaling import load_reference
 from tweetbench.config import SPAWNED_STRATEGIES
 from tweetbench.devices import BACKENDS, DeviceSpec, parse_device_list
 from tweetbench.errors import UsageError
-from tweetbench.harness.ranks import LaunchEnv
+from tweetbench.harness.launcher import LaunchEnv
 
 
 def run_devices(devices: str, *, strategy: str | None, num_nodes: int, scaling_baseline: Path | None,

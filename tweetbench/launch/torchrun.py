@@ -22,9 +22,10 @@ from tweetbench.analysis import scaling
 from tweetbench.config import DeviceJob, ParallelPlan
 from tweetbench.devices import DeviceSpec
 from tweetbench.errors import UsageError
+from tweetbench.harness.launcher import LaunchEnv
 from tweetbench.harness.progress import ProgressEmitter, parse_event
-from tweetbench.harness.ranks import LaunchEnv, single_process_env
 from tweetbench.launch import suite
+from tweetbench.launch.env import single_process_env
 from tweetbench.launch.options import EventFn, RunOptions, RunOutcome
 from tweetbench.launch.process import ERROR_TAIL_LINES
 from tweetbench.launch.runner import run_device

@@ -17,7 +17,7 @@ from typing import Any
 from tweetbench import devices, faults
 from tweetbench.config import DeviceJob, StepOptions
 from tweetbench.errors import TweetbenchError
-from tweetbench.harness.ranks import rank_reporting
+from tweetbench.harness.rank_files import rank_reporting
 from tweetbench.launch.job import job_from_dict
 from tweetbench.launch.runner import run_device
 from tweetbench.records import dumps

@@ -30,16 +30,11 @@ from tweetbench.analysis.stats import Summary
 from tweetbench.config import DeviceJob, ParallelPlan
 from tweetbench.devices import DeviceBackend
 from tweetbench.harness.ddp import profile_rank, spawned_runs, train_rank
+from tweetbench.harness.launcher import LaunchEnv
 from tweetbench.harness.memory import PeakRSS
 from tweetbench.harness.progress import ProgressEmitter
-from tweetbench.harness.ranks import (
-    REPORT_ENV,
-    LaunchEnv,
-    RankInfo,
-    RankRun,
-    RankWatch,
-    gather,
-)
+from tweetbench.harness.rank_files import REPORT_ENV, RankWatch
+from tweetbench.harness.ranks import RankInfo, RankRun, gather
 from tweetbench.harness.sigterm import SIGTERM_EVERY_N, sigterm_section
 from tweetbench.scenarios.outcome import Outcome
 from tweetbench.workload.dataset import TweetData

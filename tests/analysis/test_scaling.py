@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tweetbench.analysis import scaling
-from tweetbench.analysis.stats import Summary
+from tweetbench.analysis.summary import Summary
 from tweetbench.errors import ResultsError
 from tweetbench.records import DeviceResult, new_result
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tweetbench.analysis.stats import Summary
+from tweetbench.analysis.summary import Summary
 from tweetbench.analysis.trials import aggregate, headline_interval, min_max_coverage
 from tweetbench.records import DeviceResult, dumps, parse_result
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tweetbench.analysis.stats import Summary
+from tweetbench.analysis.summary import Summary
 
 METHOD = ("samples over the synchronised wall time of a window synchronised only at its ends (overlapped), "
           "against the same over steps each synchronised (synced)")

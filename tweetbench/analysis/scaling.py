@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from tweetbench.analysis.breakdown import PARTS, VERDICT_WORDS
-from tweetbench.analysis.stats import Summary
+from tweetbench.analysis.summary import Summary
 from tweetbench.errors import ResultsError
 from tweetbench.records import K_DISTRIBUTED, K_NOISY, DeviceResult, read_result
 from tweetbench.records.run import result_files

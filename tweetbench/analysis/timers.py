@@ -14,7 +14,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from tweetbench.analysis.stats import Summary
+from tweetbench.analysis.summary import Summary
 
 # The clocks agree when the total and the median step differ by at most this share: an event's
 # timestamp and a perf_counter read after a sync are microseconds apart, a few percent of a short step.

@@ -35,17 +35,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from tweetbench.analysis.overhead import overhead_summary
-from tweetbench.analysis.stats import (
-    NOISE_RULE,
-    NOISY_BETWEEN,
-    NOISY_MAD,
-    Summary,
-    batch_median_interval,
-    detectable_text,
-    median_with_ci,
-    noise_verdict as spread_verdict,
-    robust_spread,
-)
+from tweetbench.analysis.intervals import batch_median_interval, median_with_ci
+from tweetbench.analysis.noise import NOISE_RULE, NOISY_BETWEEN, NOISY_MAD, robust_spread
+from tweetbench.analysis.noise import noise_verdict as spread_verdict
+from tweetbench.analysis.power import detectable_text
+from tweetbench.analysis.summary import Summary
 from tweetbench.records import (
     K_NOISE_REASONS,
     K_NOISY,

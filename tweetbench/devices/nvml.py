@@ -199,7 +199,7 @@ class BackgroundSampler:
 
 def summarize(samples: list[Reading], names: tuple[str, ...] = SAMPLED) -> dict[str, Any]:
     """A ``Summary`` of each sampled figure that has at least one value."""
-    from tweetbench.analysis.stats import (
+    from tweetbench.analysis.summary import (
         Summary,  # here: the device registry imports this module, keep it light
     )
 

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tweetbench.analysis.stats import SteadyStateDetector
+from tweetbench.analysis.steady import SteadyStateDetector
 from tweetbench.config import Preset
 from tweetbench.devices import DeviceBackend
 from tweetbench.harness.recorder import ProgressFn, StepRecorder, own_clock

@@ -13,7 +13,7 @@ from typing import Any
 
 from tweetbench.analysis.operators import GROUP_LABELS, GROUPS
 from tweetbench.analysis.xla import record_splits
-from tweetbench.records import lookup
+from tweetbench.records import K_BREAKDOWN, lookup
 from tweetbench.report.cells import pct
 from tweetbench.report.profile_plots import BREAKDOWN_PNG, OPERATORS_PNG, STEP_TIMES_PNG, planned_plots
 
@@ -131,12 +131,12 @@ def _what(name: str) -> str:
 
 def operator_lines(r: Result) -> list[str]:
     """The PyTorchProfiler pass of one device: training groups and operators, predict verdicts, timelines."""
-    operators = lookup(r, "breakdown", "operators") or {}
+    operators = lookup(r, K_BREAKDOWN, "operators") or {}
     training = operators.get("training")
     out: list[str] = []
     if training:
         device = training.get("basis") == "device"
-        host_side = lookup(r, "breakdown", "parts_synced") is False
+        host_side = lookup(r, K_BREAKDOWN, "parts_synced") is False
         out += ["", f"Operators of the training step (PyTorchProfiler, {training['steps']} steps; "
                 f"{_trace(training)}): **{training['verdict']}**."
                 + (" On this device the operators' times are host-side tracing time; the compiled graph runs "
@@ -173,7 +173,7 @@ def xla_lines(r: Result) -> list[str]:
 
 def profile_lines(r: Result) -> list[str]:
     """Everything about where one device's time goes beyond SimpleProfiler's table."""
-    b = r.get("breakdown") or {}
+    b = r.get(K_BREAKDOWN) or {}
     out = overheads_line(b) if b.get("unprofiled_step_ms") else []
     if b.get("top_functions"):
         rule = b.get("top_functions_rule") or "cumulative time"
@@ -185,7 +185,7 @@ def profile_lines(r: Result) -> list[str]:
 def profile_section(results: Sequence[Result]) -> list[str]:
     """The run-level pictures of where the time goes, and how to open the saved traces."""
     plots = planned_plots(results)
-    traced = any(lookup(r, "breakdown", "operators") for r in results)
+    traced = any(lookup(r, K_BREAKDOWN, "operators") for r in results)
     if not plots and not traced:
         return []
     out = ["## Where the time goes: pictures and traces", ""]

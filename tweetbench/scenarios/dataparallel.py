@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from tweetbench.analysis import scaling
-from tweetbench.analysis.stats import Summary
+from tweetbench.analysis.summary import Summary
 from tweetbench.config import DeviceJob, ParallelPlan
 from tweetbench.devices import DeviceBackend
 from tweetbench.harness.ddp import profile_rank, spawned_runs, train_rank

@@ -10,7 +10,7 @@ from typing import Any
 
 from tweetbench.analysis.overhead import overhead_summary
 from tweetbench.analysis.overlap import overlap_section
-from tweetbench.analysis.stats import Summary
+from tweetbench.analysis.summary import Summary
 from tweetbench.analysis.timers import timer_agreement
 from tweetbench.harness.infer import InferenceRun
 from tweetbench.harness.interference import combine

@@ -10,19 +10,19 @@ pairs and the open division's ablation use too). A percentile bootstrap over 12 
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from tweetbench.analysis.ratios import PairedRatio, paired_block_ratio
+from tweetbench.analysis.summary import Summary
 
 OverheadVerdict = Literal["meets", "misses", "unresolved at this noise"]
 MIN_ROUNDS = 3
 
 
 def pooled_median(blocks: Sequence[Sequence[float]]) -> float:
-    """The median of every sample of every block."""
-    return statistics.median(s for block in blocks for s in block)
+    """The median of every sample of every block (their step summary's p50, in the samples' unit)."""
+    return Summary.from_samples([s for block in blocks for s in block]).p50
 
 
 def pooled_ratio(lightning: Sequence[Sequence[float]], bare: Sequence[Sequence[float]]) -> float:

@@ -82,7 +82,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for name, damage in (("truncated", lambda text: text[: len(text) // 2]),
                          ("corrupt", lambda text: text.replace('"status"', '"status" "', 1)),
                          ("foreign", lambda text: json.dumps({"benchmarks": [], "machine_info": {}})),
-                         ("newer", lambda text: text.replace('"schema_version": 1', '"schema_version": 99', 1)),
+                         ("newer", lambda text: json.dumps({**json.loads(text), "schema_version": 99})),
                          ("empty", lambda text: "")):
         run = make_run_dir(root / f"results-{name}")
         cpu = run / "cpu.json"

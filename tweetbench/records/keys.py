@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the breakdown's float step_ms is parts_step_ms (records.result.upgrade reads 1)
 TOOL = "tweetbench"
 
 Status = Literal["ok", "unavailable", "failed", "invalid"]

@@ -11,7 +11,7 @@ import copy
 import functools
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from tweetbench.records.keys import (
     K_BREAKDOWN,
     K_COMMAND,
     K_DEVICE,
+    K_DISTRIBUTED,
     K_ENVIRONMENT,
     K_METRICS,
     K_REASON,
@@ -78,12 +79,14 @@ def validate(data: Mapping[str, Any], where: str = "result") -> None:
 
 @dataclass(frozen=True)
 class DeviceResult:
-    """One device's result: an immutable, validated record."""
+    """One device's result: an immutable record, validated once, on construction (``where`` names it in
+    the error: a file's path when it was read)."""
 
     data: Mapping[str, Any]
+    where: InitVar[str] = "result"
 
-    def __post_init__(self) -> None:
-        validate(self.data)
+    def __post_init__(self, where: str) -> None:
+        validate(self.data, where)
         object.__setattr__(self, "data", copy.deepcopy(dict(self.data)))
 
     def to_dict(self) -> dict[str, Any]:
@@ -146,8 +149,31 @@ def strict_json(text: str, where: str, *, kind: str, advice: str = "") -> Any:
         raise ResultsError(f"{where} nests too deeply to be {kind}") from None
 
 
+# Schema version 2 renamed the breakdown's float ``step_ms`` (the profiled step as its exclusive parts add up) to
+# ``parts_step_ms``, so that ``step_ms`` always names a step summary (``metrics.training.step_ms``).
+_RENAMED_IN_2 = ("step_ms", "parts_step_ms")
+
+
+def upgrade(data: dict[str, Any]) -> dict[str, Any]:
+    """Rename in place the keys that an older schema version spelled differently, so that readers see one
+    vocabulary: version 1's ``breakdown.step_ms`` (and each rank's) becomes ``parts_step_ms``. Returns ``data``."""
+    version = data.get(K_SCHEMA_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool) or version >= 2:
+        return data
+    distributed = data.get(K_DISTRIBUTED)
+    ranks = distributed.get("ranks") if isinstance(distributed, Mapping) else None
+    breakdowns = [data.get(K_BREAKDOWN)] + [r.get(K_BREAKDOWN) for r in ranks if isinstance(r, Mapping)] \
+        if isinstance(ranks, list) else [data.get(K_BREAKDOWN)]
+    old, new = _RENAMED_IN_2
+    for breakdown in breakdowns:
+        if isinstance(breakdown, dict) and old in breakdown and new not in breakdown:
+            breakdown[new] = breakdown.pop(old)
+    data[K_SCHEMA_VERSION] = 2
+    return data
+
+
 def parse_result(text: str | bytes, where: str) -> DeviceResult:
-    """Parse and validate the bytes of a result file."""
+    """Parse and validate the bytes of a result file (an older schema version's keys renamed: ``upgrade``)."""
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
@@ -156,8 +182,7 @@ def parse_result(text: str | bytes, where: str) -> DeviceResult:
     if not text.strip():
         raise ResultsError(f"{where} is empty: it was not written completely; rerun 'tweetbench run'")
     data = strict_json(text, where, kind="a tweetbench result", advice="; rerun 'tweetbench run'")
-    validate(data, where)
-    return DeviceResult(data)
+    return DeviceResult(upgrade(data) if isinstance(data, dict) else data, where)
 
 
 def read_result(path: Path) -> DeviceResult:

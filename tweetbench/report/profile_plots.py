@@ -112,7 +112,7 @@ def _legend_below(fig: Figure, ax: Axes, ncol: int, legend_inches: float) -> Non
 def plot_breakdown(records: Sequence[Record], path: Path) -> Path:
     """SimpleProfiler's parts of a training step, one stacked bar per device."""
     rows = [(r["device"]["label"], {p: r["breakdown"]["parts"][p]["share"] for p in PARTS},
-             f"{r['breakdown']['step_ms']:.2f} ms per step") for r in _with_breakdown(records)]
+             f"{r['breakdown']['parts_step_ms']:.2f} ms per step") for r in _with_breakdown(records)]
     fig, ax, legend = _bars_figure(len(rows), len(PARTS), 3, 8)
     _stacked(ax, rows, PARTS, PART_COLORS, PART_LABELS)
     fig.suptitle("Where a training step goes (SimpleProfiler, non-overlapping parts)", fontsize=10)

@@ -51,6 +51,15 @@ def test_the_upgrade_renames_each_rank_breakdown_of_an_old_data_parallel_record(
     assert upgraded["breakdown"]["parts_step_ms"] == CURRENT["breakdown"]["parts_step_ms"]
 
 
+def test_the_upgrade_renames_each_traced_loop_and_its_timeline():
+    old = version_1(CURRENT)
+    old["breakdown"]["operators"] = {"training": {"steps": 3, "step_ms": 4.0, "timeline": {"step_ms": 3.5}},
+                                     "predict_b1": {"steps": 3, "step_ms": 1.0, "timeline": None}}
+    operators = upgrade(old)["breakdown"]["operators"]
+    assert operators["training"] == {"steps": 3, "mean_step_ms": 4.0, "timeline": {"mean_step_ms": 3.5}}
+    assert operators["predict_b1"] == {"steps": 3, "mean_step_ms": 1.0, "timeline": None}
+
+
 def test_the_upgrade_leaves_a_current_record_alone():
     current = copy.deepcopy(CURRENT)
     current["breakdown"]["step_ms"] = 5.0  # not a version-1 record: nothing of it is renamed

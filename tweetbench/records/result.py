@@ -149,25 +149,38 @@ def strict_json(text: str, where: str, *, kind: str, advice: str = "") -> Any:
         raise ResultsError(f"{where} nests too deeply to be {kind}") from None
 
 
-# Schema version 2 renamed the breakdown's float ``step_ms`` (the profiled step as its exclusive parts add up) to
-# ``parts_step_ms``, so that ``step_ms`` always names a step summary (``metrics.training.step_ms``).
-_RENAMED_IN_2 = ("step_ms", "parts_step_ms")
+# Schema version 2 renamed the floats that the breakdown called step_ms, so that step_ms always names a step
+# summary (metrics.training.step_ms): the breakdown's own (the profiled step as its exclusive parts add up) is
+# parts_step_ms, and each traced loop's (breakdown.operators.<loop>, and its timeline) mean_step_ms.
+_STEP_MS = "step_ms"
+
+
+def _rename(node: Any, old: str, new: str) -> None:
+    if isinstance(node, dict) and old in node and new not in node:
+        node[new] = node.pop(old)
+
+
+def _upgrade_breakdown(breakdown: Any) -> None:
+    _rename(breakdown, _STEP_MS, "parts_step_ms")
+    operators = breakdown.get("operators") if isinstance(breakdown, dict) else None
+    for entry in operators.values() if isinstance(operators, dict) else []:
+        _rename(entry, _STEP_MS, "mean_step_ms")
+        if isinstance(entry, dict):
+            _rename(entry.get("timeline"), _STEP_MS, "mean_step_ms")
 
 
 def upgrade(data: dict[str, Any]) -> dict[str, Any]:
     """Rename in place the keys that an older schema version spelled differently, so that readers see one
-    vocabulary: version 1's ``breakdown.step_ms`` (and each rank's) becomes ``parts_step_ms``. Returns ``data``."""
+    vocabulary: version 1's breakdown floats named ``step_ms`` (the device's, each rank's, each traced loop's)
+    get their version-2 names. Returns ``data``."""
     version = data.get(K_SCHEMA_VERSION)
     if not isinstance(version, int) or isinstance(version, bool) or version >= 2:
         return data
     distributed = data.get(K_DISTRIBUTED)
     ranks = distributed.get("ranks") if isinstance(distributed, Mapping) else None
-    breakdowns = [data.get(K_BREAKDOWN)] + [r.get(K_BREAKDOWN) for r in ranks if isinstance(r, Mapping)] \
-        if isinstance(ranks, list) else [data.get(K_BREAKDOWN)]
-    old, new = _RENAMED_IN_2
-    for breakdown in breakdowns:
-        if isinstance(breakdown, dict) and old in breakdown and new not in breakdown:
-            breakdown[new] = breakdown.pop(old)
+    _upgrade_breakdown(data.get(K_BREAKDOWN))
+    for rank in ranks if isinstance(ranks, list) else []:
+        _upgrade_breakdown(rank.get(K_BREAKDOWN) if isinstance(rank, Mapping) else None)
     data[K_SCHEMA_VERSION] = 2
     return data
 

@@ -79,7 +79,7 @@ def groups_table(entry: Mapping[str, Any]) -> str:
         if device:
             line += f" {row.get('device_ms_per_step', 0.0):.3f} | {pct(row.get('device_share'))} |"
         lines.append(line)
-    lines.append(f"| **total** | {entry['step_ms']:.3f} | 100% |" + (" | 100% |" if device else ""))
+    lines.append(f"| **total** | {entry['mean_step_ms']:.3f} | 100% |" + (" | 100% |" if device else ""))
     return "\n".join(lines)
 
 
@@ -112,7 +112,7 @@ def timeline_line(what: str, t: Mapping[str, Any]) -> str:
     """The device's timeline of one traced loop, in one line."""
     median = t.get("median_kernel_us")
     return (f"- Device timeline, {what}: **{t['verdict']}**. Kernel {pct(t['kernel_share'])}, copy only "
-            f"{pct(t['copy_share'])}, idle {pct(t['idle_share'])} of each {t['step_ms']:.3f} ms step (idle: "
+            f"{pct(t['copy_share'])}, idle {pct(t['idle_share'])} of each {t['mean_step_ms']:.3f} ms step (idle: "
             f"{pct(t['host_wait_share'])} waiting for the host, {pct(t['other_idle_share'])} other); "
             f"{t['kernels_per_step']:.0f} kernels per step, median {'–' if median is None else f'{median:.1f} µs'}.")
 
@@ -151,7 +151,7 @@ def operator_lines(r: Result) -> list[str]:
     out += [""] if operators and out else []
     for name, entry in operators.items():
         if name != "training":
-            out.append(f"- Operators, {_what(name)} ({entry['steps']} batches, mean {entry['step_ms']:.3f} ms; "
+            out.append(f"- Operators, {_what(name)} ({entry['steps']} batches, mean {entry['mean_step_ms']:.3f} ms; "
                        f"{_trace(entry)}): {entry['verdict']}.")
     for name, entry in operators.items():
         if entry.get("timeline"):

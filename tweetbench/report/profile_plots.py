@@ -127,7 +127,7 @@ def _operator_rows(r: Record) -> list[tuple[str, Mapping[str, float], str]]:
         what = "training step" if name == "training" else f"batch-{name.removeprefix('predict_b')} predict"
         basis = "device time" if key == "device_share" else "host time"
         rows.append((r["device"]["label"], {g: entry["groups"][g].get(key, 0.0) for g in GROUPS},
-                     f"{what}: {entry['step_ms']:.2f} ms, {basis}"))
+                     f"{what}: {entry['mean_step_ms']:.2f} ms, {basis}"))
     return rows
 
 

@@ -151,7 +151,7 @@ CASES: list[tuple[str, Argv, int, str]] = [
     ("another tool's JSON", lambda f: ["report", str(f["run_foreign"]), "--out", str(f["run_foreign"].parent)], 4,
      'is not a tweetbench result (no "tool": "tweetbench")'),
     ("newer schema", lambda f: ["report", str(f["run_newer"]), "--out", str(f["run_newer"].parent)], 4,
-     "has schema version 99, newer than this tweetbench reads (1)"),
+     "has schema version 99, newer than this tweetbench reads (2)"),
     ("not a run directory", lambda f: ["report", str(f["out"] / "nothing"), "--out", str(f["out"])], 4,
      "is not a tweetbench run directory"),
     ("no runs yet", lambda f: ["report", "--out", str(f["root"] / "empty-results")], 4, "no tweetbench runs in"),

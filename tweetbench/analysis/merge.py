@@ -32,7 +32,7 @@ from tweetbench.records import (
     lookup,
     read_result,
 )
-from tweetbench.records.run import RUN_META, read_meta, result_files
+from tweetbench.records.run import R_RUN_ID, R_STATUS, RUN_META, read_meta, result_files
 from tweetbench.workload.variants import family_key
 
 Record = Mapping[str, Any]
@@ -158,7 +158,7 @@ def _file_run_status(path: Path) -> str:
     """A device file's run status, from the run.json beside it when there is one."""
     if not (path.parent / RUN_META).is_file():
         return "unknown"
-    return str(read_meta(path.parent, renamed_ok=True)["status"])
+    return str(read_meta(path.parent, renamed_ok=True)[R_STATUS])
 
 
 # Where a run lies (its directory, or a lone device file), the run's id, and its results.
@@ -180,8 +180,8 @@ def _read_input(path: Path, label: str | None) -> list[_Found]:
         records = [(file, read_result(file).to_dict()) for file in result_files(run_dir)]
         order = {name: i for i, name in enumerate(meta.get("devices", []))}
         records.sort(key=lambda item: order.get(item[1]["device"]["name"], len(order)))
-        found.append((run_dir, meta["run_id"], [Candidate(record, str(file), str(path), _host(record, label),
-                                                          meta["status"]) for file, record in records]))
+        found.append((run_dir, meta[R_RUN_ID], [Candidate(record, str(file), str(path), _host(record, label),
+                                                          meta[R_STATUS]) for file, record in records]))
     return found
 
 

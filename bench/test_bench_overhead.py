@@ -16,7 +16,7 @@ import pytest
 from benchrig import Mode, Rig
 
 from tweetbench.analysis.overhead import overhead_summary
-from tweetbench.analysis.stats import Summary
+from tweetbench.analysis.summary import Summary
 from tweetbench.config import PRESETS
 from tweetbench.harness.overhead import run_overhead
 from tweetbench.scenarios.metrics import OVERHEAD_TARGET

@@ -56,7 +56,7 @@ def files(tmp_path_factory: pytest.TempPathFactory, make_run_dir: Callable[..., 
     for name, damage in (("truncated", lambda text: text[: len(text) // 2]),
                          ("corrupt", lambda text: text.replace('"status"', '"status" "', 1)),
                          ("foreign", lambda text: json.dumps({"benchmarks": [], "machine_info": {}})),
-                         ("newer", lambda text: text.replace('"schema_version": 1', '"schema_version": 99', 1)),
+                         ("newer", lambda text: json.dumps({**json.loads(text), "schema_version": 99})),
                          ("empty", lambda text: "")):
         run = make_run_dir(root / f"results-{name}")
         cpu = run / "cpu.json"
@@ -125,7 +125,7 @@ CASES: list[tuple[str, Argv, int, str]] = [
     ("another tool's JSON", lambda f: ["report", str(f["run_foreign"]), "--out", str(f["run_foreign"].parent)], 4,
      'is not a tweetbench result (no "tool": "tweetbench")'),
     ("newer schema", lambda f: ["report", str(f["run_newer"]), "--out", str(f["run_newer"].parent)], 4,
-     "has schema version 99, newer than this tweetbench reads (1)"),
+     "has schema version 99, newer than this tweetbench reads (2)"),
     ("not a run directory", lambda f: ["report", str(f["out"] / "nothing"), "--out", str(f["out"])], 4,
      "is not a tweetbench run directory"),
     ("no runs yet", lambda f: ["report", "--out", str(f["root"] / "empty-results")], 4, "no tweetbench runs in"),

@@ -415,7 +415,8 @@ def cmd_devices(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from tweetbench.analysis.compare import compare_records, load_side, parse_bound
+    from tweetbench.analysis.compare import compare_records, load_side
+    from tweetbench.analysis.gate import parse_bound
     from tweetbench.report.compare import gate_messages, render_markdown, rich_table
     from tweetbench.report.writer import reporting_on
 
@@ -460,7 +461,7 @@ def _ab_side(args: argparse.Namespace, text: str, name: str, argv: Sequence[str]
 def cmd_ab(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from rich.console import Console
 
-    from tweetbench.analysis.compare import parse_bound
+    from tweetbench.analysis.gate import parse_bound
     from tweetbench.launch.ab import ABOptions, run_ab
     from tweetbench.report.ab import messages, terminal_tables
     from tweetbench.report.console import RunProgress

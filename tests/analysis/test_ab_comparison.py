@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tweetbench.analysis.ab import abba_positions, compare_ab, side_label, trials_in_run_order
-from tweetbench.analysis.compare import REGRESSION_EXIT, UNDECIDED_EXIT
+from tweetbench.analysis.gate import REGRESSION_EXIT, UNDECIDED_EXIT
 
 ORDER = list("ABBAABBAABBA")
 

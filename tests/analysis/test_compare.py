@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tweetbench.analysis.compare import UNDECIDED_EXIT, Side, compare_records, load_side, parse_bound
+from tweetbench.analysis.compare import Side, compare_records, load_side
+from tweetbench.analysis.gate import UNDECIDED_EXIT, parse_bound
 from tweetbench.cli import main
 from tweetbench.errors import ResultsError, UsageError
 from tweetbench.records import SCHEMA_VERSION, DeviceResult, dumps

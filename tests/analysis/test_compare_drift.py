@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tweetbench.analysis.compare import METRICS, compare_metric
+from tweetbench.analysis.compare import compare_metric
+from tweetbench.analysis.figures import METRICS
 
 WALK, SHIFT, JITTER, STEP_CV, STEPS = 0.005, 0.08, 0.015, 0.03, 20
 TRAIN = METRICS[0]

@@ -11,7 +11,7 @@ EXPECTED_US = {"data": 5, "copies": 5, "embedding": 4, "lstm": 10, "loss": 8, "e
 def test_groups_follow_the_annotations_and_shares_add_up_to_100(training_trace):
     result = operator_breakdown(training_trace())
     assert result["steps"] == 2  # the lead-in step is dropped
-    assert result["step_ms"] == pytest.approx(0.1)
+    assert result["mean_step_ms"] == pytest.approx(0.1)
     for group in GROUPS:
         assert result["groups"][group]["ms_per_step"] * 1e3 == pytest.approx(EXPECTED_US.get(group, 0.0)), group
     assert sum(row["share"] for row in result["groups"].values()) == pytest.approx(1.0)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from tweetbench.analysis.ab import compare_ab
-from tweetbench.analysis.compare import METRICS, REGRESSION_EXIT, Side, compare_metric, compare_records
+from tweetbench.analysis.compare import Side, compare_metric, compare_records
+from tweetbench.analysis.figures import METRICS
+from tweetbench.analysis.gate import REGRESSION_EXIT
 from tweetbench.analysis.division import decide, speedup
 from tweetbench.analysis.overhead import overhead_summary
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tweetbench.analysis import scaling
-from tweetbench.analysis.stats import Summary
+from tweetbench.analysis.summary import Summary
 from tweetbench.errors import ResultsError
 from tweetbench.records import DeviceResult, new_result
 
@@ -66,14 +66,14 @@ def test_rank_figures_summarise_steps_and_communication():
 
 def _breakdown(**ms):
     parts = {name: {"ms_per_step": ms.get(name, 0.0), "share": 0.0} for name in scaling.PARTS}
-    return {"parts": parts, "step_ms": sum(ms.values())}
+    return {"parts": parts, "parts_step_ms": sum(ms.values())}
 
 
 def test_merged_breakdown_averages_the_ranks_and_shares_sum_to_one():
     merged = scaling.merge_breakdowns([_breakdown(forward=2.0, backward=6.0), _breakdown(forward=4.0, backward=8.0)])
     assert merged["parts"]["forward"]["ms_per_step"] == pytest.approx(3.0)
     assert merged["parts"]["backward"]["ms_per_step"] == pytest.approx(7.0)
-    assert merged["step_ms"] == pytest.approx(10.0)
+    assert merged["parts_step_ms"] == pytest.approx(10.0)
     assert sum(p["share"] for p in merged["parts"].values()) == pytest.approx(1.0)
     assert merged["bottleneck"] == "backward" and merged["ranks"] == 2
     assert "mean of 2 ranks" in merged["verdict"]

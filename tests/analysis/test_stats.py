@@ -1,4 +1,4 @@
-"""Tests for tweetbench.analysis.stats on synthetic data with known properties (fixed seeds)."""
+"""Tests for the statistics of tweetbench.analysis (summary, intervals, ratios, steady, power, noise) on synthetic data with known properties (fixed seeds)."""
 
 from __future__ import annotations
 
@@ -9,27 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tweetbench.analysis.stats import (
-    NOISY_BETWEEN,
-    NOISY_MAD,
-    Comparison,
-    Interval,
-    SteadyStateDetector,
-    Summary,
-    batch_median_interval,
-    bootstrap_ci,
-    compare_samples,
-    detectable_change,
-    detectable_text,
-    holm,
-    median_with_ci,
-    noise_verdict,
-    paired_log_ratio,
-    regression_exceeds,
-    robust_spread,
-    steady_start,
-    units_needed,
-)
+from tweetbench.analysis.intervals import Interval, batch_median_interval, bootstrap_ci, median_with_ci
+from tweetbench.analysis.noise import NOISY_BETWEEN, NOISY_MAD, noise_verdict, robust_spread
+from tweetbench.analysis.power import detectable_change, detectable_text, holm, units_needed
+from tweetbench.analysis.ratios import Comparison, compare_samples, paired_log_ratio, regression_exceeds
+from tweetbench.analysis.steady import SteadyStateDetector, steady_start
+from tweetbench.analysis.summary import Summary
 
 step_times = st.floats(min_value=1e-6, max_value=1e3, allow_nan=False, allow_infinity=False)
 

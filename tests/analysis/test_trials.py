@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tweetbench.analysis.stats import Summary
+from tweetbench.analysis.summary import Summary
 from tweetbench.analysis.trials import aggregate, headline_interval, min_max_coverage
 from tweetbench.records import DeviceResult, dumps, parse_result
 
@@ -100,6 +100,31 @@ def test_a_single_trial_has_no_interval_but_still_gets_the_within_trial_rule():
     head = result["trials"]["headline"]["train_samples_per_s"]
     assert head["low"] is None and head["high"] is None and "single trial" in head["method"]
     assert result["noisy"] is True and result["trials"]["noise"]["between_trials"] is None
+
+
+def test_a_single_trial_is_passed_through_with_its_figures_untouched():
+    data = trial(steady(2.0, seed=5)).to_dict()
+    # A summary that its samples would not give (p90 raised to the p99): rebuilt from them, it would change.
+    step_ms = data["metrics"]["training"]["step_ms"]
+    step_ms["p90"] = step_ms["p99"]
+    result = aggregate([DeviceResult(data)], ["cpu.json"], 1).to_dict()
+    assert result["metrics"] == data["metrics"] and result["breakdown"] == data["breakdown"]
+    added = ("trial", "trials", "noisy", "noise_reasons")
+    assert {k: v for k, v in result.items() if k not in added} == {k: v for k, v in data.items() if k not in added}
+    section = result["trials"]
+    assert section["count"] == 1 and section["representative"] == 1 and section["breakdown_trial"] == 1
+    assert section["per_trial"][0]["file"] == "cpu.json"
+    assert section["per_trial"][0]["step_p50_ms"] == step_ms["p50"]  # read from the summary, not recomputed
+
+
+def test_several_trials_pool_their_steps_into_one_step_summary():
+    trials = [trial(steady(m, seed=i)) for i, m in enumerate((2.0, 3.0))]
+    result = aggregate(trials, files(2), 2).to_dict()
+    pooled = [s for t in trials for s in t.to_dict()["metrics"]["training"]["raw_step_s"]]
+    assert result["metrics"]["training"]["step_ms"] == Summary.from_samples([s * 1e3 for s in pooled]).to_dict()
+    # The headline's per-trial figures are each trial's own, not the pooled summary's.
+    p50s = [t.to_dict()["metrics"]["training"]["step_ms"]["p50"] for t in trials]
+    assert result["trials"]["headline"]["train_step_p50_ms"]["estimate"] == pytest.approx(sum(p50s) / 2)
 
 
 def test_the_overhead_interval_pools_the_rounds_of_every_trial():

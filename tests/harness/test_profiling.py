@@ -34,7 +34,7 @@ def test_nesting_is_resolved_into_exclusive_parts():
     assert ms["optimizer"] == pytest.approx(3.0)  # 13 - 4 - 6
     assert ms["other"] == pytest.approx(1.5)  # 16 - 14.5
     assert sum(b["parts"][n]["share"] for n in PARTS) == pytest.approx(1.0)
-    assert b["step_ms"] == pytest.approx(16.0)
+    assert b["parts_step_ms"] == pytest.approx(16.0)
     assert b["bottleneck"] == "backward"
     assert b["verdict"] == "backward-bound: 38% of each step"
 

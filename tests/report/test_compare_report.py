@@ -3,13 +3,8 @@
 import numpy as np
 from rich.console import Console
 
-from tweetbench.analysis.compare import (
-    METRICS,
-    RunComparison,
-    Side,
-    compare_metric,
-    compare_records,
-)
+from tweetbench.analysis.compare import RunComparison, Side, compare_metric, compare_records
+from tweetbench.analysis.figures import METRICS
 from tweetbench.report.compare import regression_lines, render_markdown, rich_table
 
 

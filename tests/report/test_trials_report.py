@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tweetbench.analysis.stats import Summary
+from tweetbench.analysis.summary import Summary
 from tweetbench.analysis.trials import aggregate
 from tweetbench.records import DeviceResult
 from tweetbench.report.markdown import render_run_report, render_summary

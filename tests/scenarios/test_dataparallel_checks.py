@@ -22,6 +22,6 @@ def test_a_nan_loss_on_any_rank_is_found_at_its_step():
 def test_the_rank0_outcome_is_invalid_when_a_rank_went_non_finite(monkeypatch):
     monkeypatch.setattr(dataparallel, "distributed_metrics",
                         lambda job, runs: ({"training": {"non_finite_loss_step": 3}}, {}))
-    monkeypatch.setattr(dataparallel, "merged_breakdown", lambda runs: None)
+    monkeypatch.setattr(dataparallel, "merged_breakdown", lambda runs, distributed: None)
     outcome = dataparallel._rank0_outcome(None, [], dataparallel.Outcome())  # type: ignore[arg-type]
     assert outcome.status == "invalid" and "step 3 on some rank" in outcome.reason

@@ -5,7 +5,7 @@ A and trial k of B form one pair that shared the machine's state of its moment. 
 ``compare.compare_records`` with the paired design (``replication``): the exact test swaps A and B
 within each pair, so drift between pairs cannot fake a change. One primary metric (training unless
 ``--metric`` named another) is gated; the others are reported with Holm-adjusted p-values. The run is
-noisy when the pair log ratios of the primary metric spread more than ``stats.NOISY_PAIRS``.
+noisy when the pair log ratios of the primary metric spread more than ``noise.NOISY_PAIRS``.
 The trials in run order, each with its figures, let a reader see that drift.
 
 Everything here is pure: the run's ``ab`` section and the two sides' records in, the comparison out.
@@ -18,20 +18,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tweetbench.analysis.compare import METRICS, RunComparison, Side, compare_records
-from tweetbench.analysis.stats import NOISY_PAIRS
+from tweetbench.analysis.compare import RunComparison, Side, compare_records
+from tweetbench.analysis.figures import METRICS
+from tweetbench.analysis.noise import NOISY_PAIRS
 from tweetbench.errors import ResultsError
-from tweetbench.records import lookup
+from tweetbench.records import K_TRIALS, lookup
 
 Record = Mapping[str, Any]
 SIDES = ("A", "B")
-# run.json's ab section: the gated metric (a key of compare.METRICS). Older runs have none: training.
+# run.json's ab section: the gated metric (a key of figures.METRICS). Older runs have none: training.
 AB_METRIC = "metric"
 DEFAULT_METRIC = "train"
 # Pairs a side by default. 6 is the fewest whose exact paired test can reach p < 0.05 (2 / 2**6 = 0.031), but
 # only when all six pairs agree in sign: one discordant pair, however small, gives p = 0.0625. At 8, one small
 # discordant pair still leaves p = 0.016, and at a 5% between-trial spread 8 pairs show a change of ~8.5%
-# with 80% power (stats.detectable_change).
+# with 80% power (power.detectable_change).
 DEFAULT_PAIRS = 8
 
 
@@ -53,7 +54,7 @@ class OrderedTrial:
     side: str
     trial: int
     status: str  # "ok", "failed", ... or "not run" (the run stopped before it)
-    figures: Mapping[str, float | None]  # metric key (compare.METRICS) -> its per-trial figure, in the shown unit
+    figures: Mapping[str, float | None]  # metric key (figures.METRICS) -> its per-trial figure, in the shown unit
 
 
 def _figures(record: Record, entry: Mapping[str, Any]) -> dict[str, float | None]:
@@ -70,7 +71,7 @@ def trials_in_run_order(order: Sequence[str], records: Mapping[str, Record | Non
     trials = []
     for position, (side, k) in enumerate(abba_positions(order), start=1):
         record = records.get(side)
-        per_trial = (lookup(record, "trials", "per_trial") or []) if record is not None else []
+        per_trial = (lookup(record, K_TRIALS, "per_trial") or []) if record is not None else []
         entry = next((t for t in per_trial if t.get("trial") == k), None)
         if record is None or entry is None:
             trials.append(OrderedTrial(position, side, k, "not run", {m.key: None for m in METRICS}))

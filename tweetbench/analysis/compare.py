@@ -16,13 +16,13 @@ when its whole interval lies within the bound; an interval that straddles the bo
 With a ``primary`` metric (``tweetbench ab`` gates training by default) only that metric is gated; the
 others are reported with Holm-adjusted p-values, so that three tests do not triple the false alarms.
 
-The per-step test (``stats.compare_samples`` on the raw per-step samples of all trials pooled,
+The per-step test (``ratios.compare_samples`` on the raw per-step samples of all trials pooled,
 Mann-Whitney U and a bootstrap interval) is kept as a within-trial detail: steps of one process
 share the machine's state, so its p-value says nothing about another run, and it never decides.
 
 Two runs made at different times cannot tell drift of the machine from a change. Their gate exits
 ``UNDECIDED_EXIT`` (5), never ``REGRESSION_EXIT``, unless the interval lies beyond the bound by more
-than the machine's drift (``measured_drift``: the larger of ``SEQUENTIAL_DRIFT`` and what the runs'
+than the machine's drift (``gate.measured_drift``: the larger of ``SEQUENTIAL_DRIFT`` and what the runs'
 own trials show). ``tweetbench ab`` interleaves the trials (ABBA), takes the drift on both sides alike
 and compares them pair by pair (``design="paired"``).
 
@@ -33,81 +33,41 @@ and noted: the same work, computed another way. ``--fail-on-regression`` turns a
 beyond a bound into ``REGRESSION_EXIT``, and a gate that cannot decide (unresolved, cannot show,
 within the drift of sequential runs) into ``UNDECIDED_EXIT``, so that a CI job can choose.
 
-``compare_records`` is pure; ``load_side`` is the only part that reads files.
+``compare_records`` is pure; ``load_side`` is the only part that reads files. The compared metrics are in
+``figures``, the gate and its drift allowance in ``gate``, the check that A and B measured the same work in
+``workloads``.
 """
 
 from __future__ import annotations
 
+
 import dataclasses
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-
-import numpy as np
+from typing import Any
 
 from tweetbench.analysis import replication
-from tweetbench.analysis.replication import Design, TrialTest, TrialVerdict
-from tweetbench.analysis.stats import Comparison, compare_samples, holm
-from tweetbench.config import OPEN_SUFFIX
-from tweetbench.errors import ResultsError, UsageError
-from tweetbench.records import lookup, read_result
-from tweetbench.records.run import load_run
-
-Record = Mapping[str, Any]
-# --fail-on-regression: a gated interval wholly beyond the bound exits 1; with none, a gate that could not
-# decide (unresolved, cannot show, drift) exits 5, so that CI can treat it as it chooses.
-REGRESSION_EXIT = 1
-UNDECIDED_EXIT = 5
-# Two runs made at different times differ by the machine's drift as well as by any change. On this project's
-# shared 2-core VM, runs of one configuration minutes apart differed by up to 25% (ENVIRONMENT.md: bare v1
-# loops in fresh processes read 913, 804 and 854 samples/s; up to 25% between runs): a sequential gate convicts
-# only beyond the bound plus this much (or plus what the runs' own trials show, if more). --drift sets it for a
-# machine whose drift the user measured (e.g. with A/A runs).
-SEQUENTIAL_DRIFT = 0.25
-# What a gated row's gate decided: regression (exit 1), pass, or one of the undecided states (exit 5).
-Gate = Literal["", "pass", "regression", "unresolved", "cannot show", "drift"]
-UNDECIDED_GATES: tuple[Gate, ...] = ("unresolved", "cannot show", "drift")
-JUDGED_STATISTIC = "per_trial_median_step"
-
-
-@dataclass(frozen=True)
-class Metric:
-    """A compared metric: where its raw per-step seconds are, and how they become the shown unit."""
-
-    key: str
-    label: str
-    unit: str
-    higher_is_better: bool
-    raw_path: tuple[str, ...]
-    trial_key: str  # the per-trial median of the same per-step time, in ms (trials.trial_figures)
-    batch_path: tuple[str, ...] | None  # throughput = batch / seconds; None: the time itself, in ms
-
-    def label_for(self, record: Record) -> str:
-        batch = lookup(record, "metrics", *self.batch_path) if self.batch_path else None
-        return self.label.format(batch=batch if batch is not None else "N")
-
-    def transform(self, record: Record, seconds: Sequence[float]) -> list[float]:
-        """Per-step seconds to the shown unit: samples/s (batch / seconds) or milliseconds."""
-        if self.batch_path is None:
-            return [s * 1e3 for s in seconds]
-        batch = float(lookup(record, "metrics", *self.batch_path))
-        return [batch / s for s in seconds]
-
-    def transform_ms(self, record: Record, milliseconds: Sequence[float]) -> list[float]:
-        return self.transform(record, [m / 1e3 for m in milliseconds])
-
-
-METRICS: tuple[Metric, ...] = (
-    Metric("train", "training throughput", "samples/s", True, ("training", "raw_step_s"), "step_p50_ms",
-           ("training", "batch_size")),
-    Metric("latency", "batch-1 latency", "ms", False, ("inference", "raw_latency_s"), "latency_batch1_p50_ms",
-           None),
-    Metric("offline", "batch-{batch} throughput", "samples/s", True, ("inference", "offline", "raw_batch_s"),
-           "offline_batch_p50_ms", ("inference", "offline", "batch_size")),
+from tweetbench.analysis.figures import JUDGED_STATISTIC, METRICS, Metric, Record, trial_figures
+from tweetbench.analysis.gate import (
+    REGRESSION_EXIT,
+    SEQUENTIAL_DRIFT,
+    UNDECIDED_EXIT,
+    UNDECIDED_GATES,
+    Gate,
+    GateOptions,
+    gate,
+    measured_drift,
 )
+from tweetbench.analysis.power import holm
+from tweetbench.analysis.ratios import Comparison, compare_samples
+from tweetbench.analysis.replication import Design, TrialTest, TrialVerdict
+from tweetbench.analysis.workloads import check_workloads
+from tweetbench.errors import ResultsError, UsageError
+from tweetbench.records import K_DEVICE, K_METRICS, K_NOISE_REASONS, K_NOISY, K_REASON, K_RUN_ID, K_STATUS, lookup, read_result
+from tweetbench.records.run import load_run
 
 
 @dataclass(frozen=True)
@@ -190,24 +150,6 @@ class Side:
     single_file: bool
 
 
-# --------------------------------------------------------------------------- inputs
-
-
-def parse_bound(text: str, flag: str = "--fail-on-regression") -> float:
-    """``'5%'`` -> 0.05. The percent sign is required, so that '5' cannot be misread as 500%."""
-    value = text.strip()
-    if not value.endswith("%"):
-        raise UsageError(f"{flag} takes a percentage such as 5%, got {text!r}: write {value}% "
-                         "(the % sign is required, so that 5 is never read as 500%)")
-    try:
-        number = float(value[:-1])
-    except ValueError:
-        raise UsageError(f"{flag} takes a percentage such as 5%, got {text!r}") from None
-    if not math.isfinite(number) or number < 0:
-        raise UsageError(f"{flag} must be a percentage of zero or more, got {text!r}")
-    return number / 100.0
-
-
 def load_side(path: Path) -> Side:
     """A run directory (its per-device results) or one result JSON file, validated."""
     if not path.exists():
@@ -227,132 +169,15 @@ def _pairs(a: Side, b: Side) -> tuple[list[tuple[str, Record, Record]], list[str
     """Device pairs to compare, and notes on the devices that cannot be."""
     if a.single_file and b.single_file:
         ra, rb = a.records[0], b.records[0]
-        name_a, name_b = ra["device"]["name"], rb["device"]["name"]
+        name_a, name_b = ra[K_DEVICE]["name"], rb[K_DEVICE]["name"]
         return [(name_a if name_a == name_b else f"{name_a} → {name_b}", ra, rb)], []
-    by_name_b = {r["device"]["name"]: r for r in b.records}
-    names_a = [r["device"]["name"] for r in a.records]
-    pairs = [(r["device"]["name"], r, by_name_b[r["device"]["name"]]) for r in a.records
-             if r["device"]["name"] in by_name_b]
+    by_name_b = {r[K_DEVICE]["name"]: r for r in b.records}
+    names_a = [r[K_DEVICE]["name"] for r in a.records]
+    pairs = [(r[K_DEVICE]["name"], r, by_name_b[r[K_DEVICE]["name"]]) for r in a.records
+             if r[K_DEVICE]["name"] in by_name_b]
     notes = [f"{name}: only in A" for name in names_a if name not in by_name_b]
     notes += [f"{name}: only in B" for name in by_name_b if name not in names_a]
     return pairs, notes
-
-
-def _fingerprint(record: Record) -> str:
-    return str(lookup(record, "workload", "fingerprint") or "none")
-
-
-def _workload(record: Record) -> str:
-    return f"{record['workload']['name']} {_fingerprint(record)[:19]}…"
-
-
-def _division(record: Record) -> str:
-    return "open" if _fingerprint(record).endswith(OPEN_SUFFIX) else "closed"
-
-
-def _across(ra: Record, rb: Record) -> bool:
-    """Whether A and B are the two divisions of one workload: their fingerprints differ only by ``+open``."""
-    fa, fb = _fingerprint(ra), _fingerprint(rb)
-    return fa != fb and fa.removesuffix(OPEN_SUFFIX) == fb.removesuffix(OPEN_SUFFIX)
-
-
-def _across_notes(pairs: Sequence[tuple[str, Record, Record]]) -> list[str]:
-    """One note per direction (A closed and B open, or the reverse), naming its devices."""
-    devices: dict[str, list[str]] = {}
-    for device, ra, rb in pairs:
-        devices.setdefault(f"A is {_division(ra)}, B is {_division(rb)}", []).append(device)
-    return [f"across divisions: {sides} (same workload, different implementation): {', '.join(names)}"
-            for sides, names in devices.items()]
-
-
-def check_workloads(pairs: Sequence[tuple[str, Record, Record]], allow: bool,
-                    across_divisions: bool = False) -> list[str]:
-    """Refuse (``ResultsError``) pairs measured on different workload fingerprints unless ``allow``;
-    with ``allow``, return one warning per such pair. With ``across_divisions``, a pair whose fingerprints
-    differ only by the ``+open`` suffix (the closed and open divisions of one workload) is compared, with a note."""
-    split = [(device, ra, rb) for device, ra, rb in pairs if _fingerprint(ra) != _fingerprint(rb)]
-    across = [pair for pair in split if _across(pair[1], pair[2])]
-    if across_divisions:
-        split = [pair for pair in split if pair not in across]
-    differ = [f"{device}: A ran {_workload(ra)}, B ran {_workload(rb)}" for device, ra, rb in split]
-    hint = (" (or, where only the division differs, pass --across-divisions to compare the closed and open "
-            "divisions of one workload)") if across and not across_divisions else ""
-    if split and not allow and len(split) == len(across):
-        sides = "; ".join(f"{device}: A is {_division(ra)}, B is {_division(rb)}" for device, ra, rb in across)
-        raise ResultsError(f"A and B measured different divisions of one workload ({sides}): the open division may "
-                           "compute each step differently; pass --across-divisions to compare the closed and open "
-                           "divisions of one workload")
-    if split and not allow:
-        raise ResultsError(f"A and B measured different workloads ({'; '.join(differ)}): their ratio would compare "
-                           f"different work, not different speed. Pass --allow-different-workloads to compare "
-                           f"anyway{hint}")
-    notes = [f"different workloads: {line}" for line in differ]
-    return notes + (_across_notes(across) if across_divisions else [])
-
-
-def trial_figures(record: Record, metric: Metric) -> list[float] | None:
-    """One figure per ok trial, in trial order and the metric's shown unit (the per-trial median of its
-    per-step time, turned into samples/s or ms); a record without trials is one trial, its own median.
-    None if the record has neither."""
-    per_trial = lookup(record, "trials", "per_trial") or []
-    values = [t.get(metric.trial_key) for t in per_trial if t.get("status") == "ok"]
-    if values and all(isinstance(v, int | float) and v > 0 for v in values):
-        return metric.transform_ms(record, values)
-    raw = lookup(record, "metrics", *metric.raw_path)
-    return [statistics.median(metric.transform(record, raw))] if raw else None
-
-
-def _worse(ratio: float, metric: Metric) -> float:
-    """How much worse B is at ``ratio`` (0.10 = 10% worse): ``1 - ratio`` for throughput, ``ratio - 1`` for time."""
-    return (1.0 - ratio) if metric.higher_is_better else (ratio - 1.0)
-
-
-def _beyond(ratio: float, metric: Metric, bound: float, drift: float) -> bool:
-    """Whether ``ratio`` is worse than ``bound``, with a margin of ``drift`` (log) on top."""
-    if metric.higher_is_better:
-        return ratio < (1.0 - bound) * math.exp(-drift)
-    return ratio > (1.0 + bound) * math.exp(drift)
-
-
-def gate(test: TrialTest, metric: Metric, bound: float, drift: float = 0.0) -> tuple[Gate, str]:
-    """The gate's decision from the interval against ``bound`` (0.05 = 5% worse): regression when the whole
-    interval lies beyond it (and beyond it by more than ``drift``, the log allowance of two runs made at
-    different times), pass when none of it does, unresolved when it straddles the bound."""
-    if test.verdict == "cannot show" or test.low is None or test.high is None:
-        return "cannot show", test.reason or "no interval"
-    best, worst = (test.high, test.low) if metric.higher_is_better else (test.low, test.high)
-    text = (f"worse by [{_worse(best, metric):.1%}, {_worse(worst, metric):.1%}] (95% interval) against the "
-            f"{bound:.1%} bound")
-    if not _beyond(worst, metric, bound, 0.0):
-        return "pass", f"{text}: none of it beyond"
-    if not _beyond(best, metric, bound, 0.0) or test.verdict != "slower":
-        return "unresolved", f"unresolved: {text} straddles it"
-    if not _beyond(best, metric, bound, drift):
-        return "drift", (f"{text}: beyond it, but by less than the drift two runs made at different times "
-                         "may hold")
-    return "regression", f"{text}: all of it beyond"
-
-
-def _trend(logs: Sequence[np.ndarray]) -> float:
-    """The common slope (log figure per trial) of the trials in their order, fitted within each run."""
-    centred = [(np.arange(x.size) - (x.size - 1) / 2.0, x - x.mean()) for x in logs if x.size >= 2]
-    sxx = sum(float(np.dot(t, t)) for t, _ in centred)
-    return sum(float(np.dot(t, y)) for t, y in centred) / sxx if sxx > 0 else 0.0
-
-
-def measured_drift(fa: Sequence[float], fb: Sequence[float], floor: float = SEQUENTIAL_DRIFT) -> tuple[float, str]:
-    """The drift allowance (log scale) for two runs made at different times, and how it was measured.
-
-    The largest of ``floor`` (the drift measured between runs on a shared machine: ``SEQUENTIAL_DRIFT``) and
-    what the runs' own trials show: the widest spread of either run's per-trial figures (the machine moved
-    that much within one run), and their trial-order trend carried across the gap between the runs' middles."""
-    logs = [np.log(np.asarray(f, dtype=float)) for f in (fa, fb)]
-    within = max(float(np.ptp(x)) for x in logs)
-    carried = abs(_trend(logs)) * (len(fa) + len(fb)) / 2.0
-    drift = max(math.log1p(floor), within, carried)
-    how = (f"allowance {math.expm1(drift):.1%} = the largest of --drift {floor:.0%}, the widest within-run spread "
-           f"{math.expm1(within):.1%} and the trial-order trend carried across the gap {math.expm1(carried):.1%}")
-    return drift, how
 
 
 def compare_metric(device: str, metric: Metric, ra: Record, rb: Record, bound: float | None,
@@ -360,7 +185,7 @@ def compare_metric(device: str, metric: Metric, ra: Record, rb: Record, bound: f
     """One row, or None if a side lacks the metric's raw samples. ``paired``: trial k of A and of B ran
     side by side (``tweetbench ab``); only complete pairs are compared. ``drift``: the runs were made at
     different times, and this is the floor of their drift allowance (``measured_drift``)."""
-    raw_a, raw_b = lookup(ra, "metrics", *metric.raw_path), lookup(rb, "metrics", *metric.raw_path)
+    raw_a, raw_b = lookup(ra, K_METRICS, *metric.raw_path), lookup(rb, K_METRICS, *metric.raw_path)
     fa, fb = trial_figures(ra, metric), trial_figures(rb, metric)
     if not raw_a or not raw_b or not fa or not fb:
         return None
@@ -401,8 +226,8 @@ def method_text(bound: float | None, design: Design = "independent", primary: st
 
 def sequential_note(pairs: Sequence[tuple[str, Record, Record]]) -> str | None:
     """The note for two runs made at different times (their run ids differ), or None."""
-    runs = sorted({(str(ra.get("run_id")), str(rb.get("run_id"))) for _, ra, rb in pairs
-                   if ra.get("run_id") != rb.get("run_id")})
+    runs = sorted({(str(ra.get(K_RUN_ID)), str(rb.get(K_RUN_ID))) for _, ra, rb in pairs
+                   if ra.get(K_RUN_ID) != rb.get(K_RUN_ID)})
     if not runs:
         return None
     run_a, run_b = runs[0]
@@ -432,26 +257,15 @@ def with_holm(rows: Sequence[Row], primary: str) -> list[Row]:
     return out
 
 
-@dataclass(frozen=True)
-class GateOptions:
-    """How rows are gated: the bound (None: no gate), the primary metric (None: every metric), the design,
-    and the drift floor of runs made at different times (None: they were not)."""
-
-    bound: float | None = None
-    primary: str | None = None
-    design: Design = "independent"
-    drift: float | None = None
-
-
 def _device_rows(device: str, ra: Record, rb: Record, options: GateOptions, notes: list[str]) -> list[Row]:
     """The rows of one device pair; what cannot be compared goes to ``notes``."""
-    not_ok = [f"{side} is {r['status']} ({r['reason']})" for side, r in (("A", ra), ("B", rb)) if r["status"] != "ok"]
+    not_ok = [f"{side} is {r[K_STATUS]} ({r[K_REASON]})" for side, r in (("A", ra), ("B", rb)) if r[K_STATUS] != "ok"]
     if not_ok:
         notes.append(f"{device}: not compared: {'; '.join(not_ok)}")
         return []
     for side, r in (("A", ra), ("B", rb)):
-        if r.get("noisy"):
-            notes.append(f"{device}: {side} is noisy ({'; '.join(r.get('noise_reasons') or [])}): the intervals "
+        if r.get(K_NOISY):
+            notes.append(f"{device}: {side} is noisy ({'; '.join(r.get(K_NOISE_REASONS) or [])}): the intervals "
                          "are wide accordingly; the smallest detectable change below says what it can still show")
     rows = []
     for metric in METRICS:

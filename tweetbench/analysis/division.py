@@ -3,7 +3,7 @@ best combination, the compile cost's payback and the accuracy gate. Pure: figure
 
 A speedup is closed's median seconds per step over the candidate's, round by round, from blocks run in
 the same rounds (``harness/ablation.py``): the geometric mean of the per-round ratios, with the t
-interval on their logs (``stats.paired_block_ratio``, the method ``ab`` and the overhead use). Steps of
+interval on their logs (``ratios.paired_block_ratio``, the method ``ab`` and the overhead use). Steps of
 one block share the machine's state, so the round is the unit; and pairing by round takes out the
 machine's drift between rounds, which a ratio of pooled medians kept (under drift it kept a real 10%
 speedup in 28% of draws; the paired interval in about twice as many: ``tests/analysis/test_power.py``).
@@ -20,7 +20,7 @@ from typing import Any
 
 from tweetbench.analysis.overhead import MIN_ROUNDS
 from tweetbench.analysis.parity import compare_losses, tolerance_for
-from tweetbench.analysis.stats import paired_block_ratio
+from tweetbench.analysis.ratios import paired_block_ratio
 
 KEEP_RULE = "kept when the 95% interval of its speedup over closed lies above 1; dropped otherwise"
 # Epochs to the target the open division may take beyond closed's in the convergence scenario.
@@ -41,7 +41,7 @@ def speedup(candidate: Sequence[Sequence[float]], closed: Sequence[Sequence[floa
     interval = [paired.low, paired.high] if rounds >= MIN_ROUNDS and paired.low is not None else None
     return {"speedup": paired.ratio, "ci95": interval, "rounds": rounds, "round_sd_log": paired.sd_log,
             "ci_method": f"t interval on the log per-round ratios over {rounds} interleaved rounds "
-                         "(stats.paired_block_ratio)"}
+                         "(ratios.paired_block_ratio)"}
 
 
 def _interval_text(figures: Mapping[str, Any]) -> str:

@@ -21,8 +21,18 @@ from pathlib import Path
 from typing import Any
 
 from tweetbench.errors import ResultsError, UsageError
-from tweetbench.records import lookup, read_result
-from tweetbench.records.run import RUN_META, read_meta, result_files
+from tweetbench.records import (
+    K_DEVICE,
+    K_ENVIRONMENT,
+    K_REASON,
+    K_RUN_ID,
+    K_SCENARIO,
+    K_STATUS,
+    K_WORKLOAD,
+    lookup,
+    read_result,
+)
+from tweetbench.records.run import R_RUN_ID, R_STATUS, RUN_META, read_meta, result_files
 from tweetbench.workload.variants import family_key
 
 Record = Mapping[str, Any]
@@ -43,8 +53,8 @@ class Candidate:
     @property
     def key(self) -> tuple[str, str, str]:
         # A serve run is a row of its own beside the benchmark's: its figures (max QPS at the bound) are others.
-        serve = " (serve)" if self.record.get("scenario") == "serve" else ""
-        return self.host, self.record["device"]["name"], self.record["workload"]["name"] + serve
+        serve = " (serve)" if self.record.get(K_SCENARIO) == "serve" else ""
+        return self.host, self.record[K_DEVICE]["name"], self.record[K_WORKLOAD]["name"] + serve
 
     @property
     def started_at(self) -> float:
@@ -53,7 +63,7 @@ class Candidate:
     @property
     def usable(self) -> bool:
         """An ``ok`` result of a run that completed (a lone device file counts as complete)."""
-        return self.record["status"] == "ok" and self.run_status in ("complete", "unknown")
+        return self.record[K_STATUS] == "ok" and self.run_status in ("complete", "unknown")
 
 
 @dataclass(frozen=True)
@@ -125,7 +135,7 @@ def parse_reference(text: str | None) -> tuple[str, str] | None:
 
 
 def _host(record: Record, label: str | None) -> str:
-    return label or str(lookup(record, "environment", "hostname") or UNKNOWN_HOST)
+    return label or str(lookup(record, K_ENVIRONMENT, "hostname") or UNKNOWN_HOST)
 
 
 def _label_for(path: Path, labels: Mapping[str, str]) -> str | None:
@@ -148,7 +158,7 @@ def _file_run_status(path: Path) -> str:
     """A device file's run status, from the run.json beside it when there is one."""
     if not (path.parent / RUN_META).is_file():
         return "unknown"
-    return str(read_meta(path.parent, renamed_ok=True)["status"])
+    return str(read_meta(path.parent, renamed_ok=True)[R_STATUS])
 
 
 # Where a run lies (its directory, or a lone device file), the run's id, and its results.
@@ -163,15 +173,15 @@ def _read_input(path: Path, label: str | None) -> list[_Found]:
         record = read_result(path).to_dict()
         status = _file_run_status(path)
         where = path.parent if status != "unknown" else path
-        return [(where, record["run_id"], [Candidate(record, str(path), str(path), _host(record, label), status)])]
+        return [(where, record[K_RUN_ID], [Candidate(record, str(path), str(path), _host(record, label), status)])]
     found: list[_Found] = []
     for run_dir in _input_runs(path):
         meta = read_meta(run_dir, renamed_ok=True)  # copied from another machine, maybe under a new name
         records = [(file, read_result(file).to_dict()) for file in result_files(run_dir)]
         order = {name: i for i, name in enumerate(meta.get("devices", []))}
         records.sort(key=lambda item: order.get(item[1]["device"]["name"], len(order)))
-        found.append((run_dir, meta["run_id"], [Candidate(record, str(file), str(path), _host(record, label),
-                                                          meta["status"]) for file, record in records]))
+        found.append((run_dir, meta[R_RUN_ID], [Candidate(record, str(file), str(path), _host(record, label),
+                                                          meta[R_STATUS]) for file, record in records]))
     return found
 
 
@@ -208,18 +218,18 @@ def find_candidates(inputs: Sequence[Path], labels: Mapping[str, str]) -> list[C
 
 
 def _newest_first(group: Sequence[Candidate]) -> list[Candidate]:
-    return sorted(group, key=lambda c: (c.started_at, c.record["run_id"]), reverse=True)
+    return sorted(group, key=lambda c: (c.started_at, c.record[K_RUN_ID]), reverse=True)
 
 
 def _why_skipped(candidate: Candidate, chosen: Candidate) -> str:
     record = candidate.record
-    if record["status"] != "ok":
-        return f"{record['status']}: {record.get('reason') or 'no reason given'}"
+    if record[K_STATUS] != "ok":
+        return f"{record[K_STATUS]}: {record.get(K_REASON) or 'no reason given'}"
     if not candidate.usable:
         return f"its run is {candidate.run_status}"
     mine, theirs = _fingerprint(record), _fingerprint(chosen.record)
     other = f", and another workload (fingerprint {_short(mine)})" if mine and theirs and mine != theirs else ""
-    return f"older than run {chosen.record['run_id']}'s{other}"
+    return f"older than run {chosen.record[K_RUN_ID]}'s{other}"
 
 
 def _choose(candidates: Sequence[Candidate]) -> tuple[list[Candidate], list[Skipped]]:
@@ -228,7 +238,7 @@ def _choose(candidates: Sequence[Candidate]) -> tuple[list[Candidate], list[Skip
     groups: dict[tuple[str, str, str], list[Candidate]] = {}
     skipped: list[Skipped] = []
     for candidate in candidates:
-        scenario = candidate.record.get("scenario") or BENCHMARK
+        scenario = candidate.record.get(K_SCENARIO) or BENCHMARK
         if scenario not in (BENCHMARK, "serve"):
             skipped.append(Skipped(candidate, f"a {scenario} run: merge shows the benchmark scenario"))
             continue
@@ -244,11 +254,11 @@ def _choose(candidates: Sequence[Candidate]) -> tuple[list[Candidate], list[Skip
 
 
 def _fingerprint(record: Record) -> str | None:
-    return lookup(record, "workload", "fingerprint")
+    return lookup(record, K_WORKLOAD, "fingerprint")
 
 
 def _family(record: Record) -> tuple[tuple[str, str], ...]:
-    return family_key(lookup(record, "workload", "config") or {})
+    return family_key(lookup(record, K_WORKLOAD, "config") or {})
 
 
 def _short(fingerprint: str) -> str:
@@ -262,7 +272,7 @@ def workload_differences(candidates: Sequence[Candidate]) -> list[str]:
     lines = []
     by_variant: dict[str, dict[str, dict[str, str]]] = {}  # variant -> fingerprint -> run id -> host
     for c in measured:
-        by_variant.setdefault(c.key[2], {}).setdefault(str(_fingerprint(c.record)), {})[c.record["run_id"]] = c.host
+        by_variant.setdefault(c.key[2], {}).setdefault(str(_fingerprint(c.record)), {})[c.record[K_RUN_ID]] = c.host
     for variant, prints in by_variant.items():
         if len(prints) > 1:
             lines.append(f"{variant} has fingerprint " + " but ".join(
@@ -282,7 +292,7 @@ def _resolve_reference(chosen: Sequence[Candidate], asked: tuple[str, str] | Non
     """The (host, device) every speedup is taken against: the one asked for, else the first ``ok`` row of
     the reference kind (the CPU)."""
     if asked is None:
-        first = next((c for c in chosen if c.usable and c.record["device"]["kind"] == reference_kind), None)
+        first = next((c for c in chosen if c.usable and c.record[K_DEVICE]["kind"] == reference_kind), None)
         return None if first is None else (first.host, first.key[1])
     rows = [c for c in chosen if (c.host, c.key[1]) == asked]
     if not rows:
@@ -290,7 +300,7 @@ def _resolve_reference(chosen: Sequence[Candidate], asked: tuple[str, str] | Non
         raise UsageError(f"--reference {asked[0]}:{asked[1]} names no row: choose one of {names}")
     if not any(c.usable for c in rows):
         raise UsageError(f"--reference {asked[0]}:{asked[1]} has no ok result to compare against "
-                         f"({rows[0].record['status']}): choose a row that ran")
+                         f"({rows[0].record[K_STATUS]}): choose a row that ran")
     return asked
 
 
@@ -309,7 +319,7 @@ def select(candidates: Sequence[Candidate], *, reference: tuple[str, str] | None
     allowed, and ``UsageError`` for a ``reference`` that names no row or one without an ``ok`` result.
     """
     chosen, skipped = _choose(candidates)
-    differences = workload_differences([c for c in candidates if (c.record.get("scenario") or BENCHMARK) == BENCHMARK])
+    differences = workload_differences([c for c in candidates if (c.record.get(K_SCENARIO) or BENCHMARK) == BENCHMARK])
     if differences and not allow_different_workloads:
         raise ResultsError(f"the inputs measured different workloads ({'; '.join(differences)}): a row against "
                            "another would compare different work, not different machines. Merge results of one "

@@ -240,7 +240,7 @@ def operator_breakdown(trace: Mapping[str, Any], *, parameters: Mapping[str, int
             rows[g].update(row)
     result: dict[str, Any] = {
         "steps": steps,
-        "step_ms": sum(t.window_ms) / steps,
+        "mean_step_ms": sum(t.window_ms) / steps,
         "window_ms": t.window_ms,
         "basis": "device" if on_device else "host",
         "groups": rows,

@@ -3,26 +3,26 @@
 The unit is the round (one Lightning block and one bare block, interleaved ABBA): steps inside a block
 share the machine's state, so treating steps as independent would make the interval far too narrow.
 Each round gives one ratio, median bare step over median Lightning step; the ratio is their geometric
-mean and its interval the one-sample t on their logs (``stats.paired_block_ratio``, the method ``ab``'s
+mean and its interval the one-sample t on their logs (``ratios.paired_block_ratio``, the method ``ab``'s
 pairs and the open division's ablation use too). A percentile bootstrap over 12 rounds covered 92%
 (87% over smoke's 4); the t interval keeps its nominal coverage (``tests/analysis/test_power.py``).
 """
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from tweetbench.analysis.stats import PairedRatio, paired_block_ratio
+from tweetbench.analysis.ratios import PairedRatio, paired_block_ratio
+from tweetbench.analysis.summary import Summary
 
 OverheadVerdict = Literal["meets", "misses", "unresolved at this noise"]
 MIN_ROUNDS = 3
 
 
 def pooled_median(blocks: Sequence[Sequence[float]]) -> float:
-    """The median of every sample of every block."""
-    return statistics.median(s for block in blocks for s in block)
+    """The median of every sample of every block (their step summary's p50, in the samples' unit)."""
+    return Summary.from_samples([s for block in blocks for s in block]).p50
 
 
 def pooled_ratio(lightning: Sequence[Sequence[float]], bare: Sequence[Sequence[float]]) -> float:
@@ -67,5 +67,5 @@ def overhead_summary(lightning: Sequence[Sequence[float]], bare: Sequence[Sequen
     interval = ratio_interval(lightning, bare)
     return {"ratio": paired.ratio, "ci95": None if interval is None else list(interval),
             "ci_method": f"t interval on the log per-round ratios over {paired.n} interleaved rounds "
-                         "(stats.paired_block_ratio)", "round_sd_log": paired.sd_log,
+                         "(ratios.paired_block_ratio)", "round_sd_log": paired.sd_log,
             "verdict": verdict(interval, paired.ratio, target)}

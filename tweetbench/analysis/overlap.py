@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tweetbench.analysis.stats import Summary
+from tweetbench.analysis.summary import step_summary
 
 METHOD = ("samples over the synchronised wall time of a window synchronised only at its ends (overlapped), "
           "against the same over steps each synchronised (synced)")
@@ -58,7 +58,7 @@ def overlap_section(batch_size: int, steps: int, window_seconds: float, synced_s
     flag = SYNCHRONOUS_FLAG if synchronous else interference_flag(interference)
     return {
         "samples_per_s_synced": synced,
-        "step_ms_synced": Summary.from_samples([s * 1e3 for s in synced_seconds]).to_dict() if synced_seconds
+        "step_ms_synced": step_summary(synced_seconds).to_dict() if synced_seconds
         else None,
         "raw_synced_step_s": list(synced_seconds),
         "overlap_gain": None if flag else gain,

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from tweetbench.records import K_DEVICE, K_METRICS, K_WORKLOAD
+
 # Largest |loss(device) - loss(CPU)| at any parity step that still counts as the same computation.
 # fp32: XLA, cuDNN and the CPU reorder reductions and fuse ops differently; over a few Adam steps
 # that moves the loss by ~1e-6..1e-4 on these shapes. A real difference (other weights, other
@@ -53,7 +55,7 @@ class ParityCheck:
 
 
 def _losses(result: Mapping[str, Any]) -> list[float | None] | None:
-    parity = (result.get("metrics") or {}).get("parity")
+    parity = (result.get(K_METRICS) or {}).get("parity")
     if not isinstance(parity, Mapping) or not parity.get("losses"):
         return None
     return list(parity["losses"])
@@ -83,12 +85,12 @@ def compare_losses(device: str, losses: Sequence[float | None], reference: Seque
 
 def parity_checks(results: Sequence[Mapping[str, Any]], reference_kind: str) -> list[ParityCheck]:
     """Every result's parity verdict against the run's reference-device (CPU) result."""
-    cpu = next((r for r in results if r["device"]["kind"] == reference_kind and _losses(r) is not None), None)
+    cpu = next((r for r in results if r[K_DEVICE]["kind"] == reference_kind and _losses(r) is not None), None)
     reference = _losses(cpu) if cpu is not None else None
     checks = []
     for r in results:
-        name = r["device"]["name"]
-        precision = str((r.get("workload") or {}).get("config", {}).get("precision", "32-true"))
+        name = r[K_DEVICE]["name"]
+        precision = str((r.get(K_WORKLOAD) or {}).get("config", {}).get("precision", "32-true"))
         tolerance = tolerance_for(precision)
         losses = _losses(r)
         if losses is None:

@@ -17,7 +17,7 @@ on those few figures alone, with tests that are valid at small n:
   or ``2 / 2**n`` (paired): 3 vs 3 trials can never reach p < 0.05, so such a comparison says so
   rather than pretend (``trials_needed`` gives the count that can).
 * **spread** ``sd_log``: the sd of the pair log ratios (paired), or the pooled within-side sd of the log
-  figures (independent); from it, ``stats.detectable_text`` states the smallest change these counts can
+  figures (independent); from it, ``power.detectable_text`` states the smallest change these counts can
   show at 80% power, and how many it takes to show a smaller one.
 
 Verdict: a side with one trial, or too few trials to reach ``alpha``, *cannot show*; not significant
@@ -25,7 +25,7 @@ Verdict: a side with one trial, or too few trials to reach ``alpha``, *cannot sh
 otherwise *faster* or *slower*. The spread never overrules a significant result: the p-value and the
 interval already account for it (an older rule that left a change smaller than the spread "unresolved"
 hid a real 15% slowdown in 85% of draws at 8 trials a side). A regression gate decides from the interval
-against its bound (``compare.gate``).
+against its bound (``gate.gate``).
 """
 
 from __future__ import annotations
@@ -39,26 +39,21 @@ from typing import Any, Literal
 
 import numpy as np
 
-from tweetbench.analysis.stats import detectable_text, paired_log_ratio
+from tweetbench.analysis.power import detectable_text
+from tweetbench.analysis.ratios import paired_log_ratio
+from tweetbench.analysis.samples import scipy_stats
 
 TrialVerdict = Literal["faster", "slower", "no significant difference", "unresolved", "cannot show"]
 TRIAL_VERDICTS: tuple[TrialVerdict, ...] = ("faster", "slower", "no significant difference", "unresolved",
                                             "cannot show")
 # Verdicts that neither clear nor convict B. The trial test gives only "cannot show"; "unresolved" is the
-# gate's word for an interval that straddles its bound (compare.gate), kept here for the report's colours.
+# gate's word for an interval that straddles its bound (gate.gate), kept here for the report's colours.
 UNDECIDED: tuple[TrialVerdict, ...] = ("unresolved", "cannot show")
 Design = Literal["independent", "paired"]
 
 # Arrangements enumerated exactly (8 vs 8 trials: 12,870; 14 pairs: 16,384); beyond, a seeded Monte Carlo.
 EXACT_LIMIT = 20_000
 MONTE_CARLO_RESAMPLES = 20_000
-
-
-def _stats() -> Any:
-    # Imported on first use, as in analysis.stats: reading records does not need scipy.
-    from scipy import stats
-
-    return stats
 
 
 def arrangements(n_a: int, n_b: int, design: Design) -> int:
@@ -124,7 +119,7 @@ def permutation_p(log_a: Sequence[float], log_b: Sequence[float], design: Design
         raise ValueError(f"a paired test needs as many A as B figures, got {a.size} and {b.size}")
     if arrangements(a.size, b.size, design) <= EXACT_LIMIT:
         return _exact_p(a, b, design)
-    result = _stats().permutation_test(
+    result = scipy_stats().permutation_test(
         (a, b), _mean_difference, permutation_type="samples" if design == "paired" else "independent",
         vectorized=True, n_resamples=MONTE_CARLO_RESAMPLES, alternative="two-sided",
         random_state=np.random.default_rng(seed))
@@ -133,7 +128,7 @@ def permutation_p(log_a: Sequence[float], log_b: Sequence[float], design: Design
 
 def ratio_interval(log_a: np.ndarray, log_b: np.ndarray, design: Design,
                    confidence: float) -> tuple[float, float] | None:
-    """The interval of B/A from t on the logs (Welch, or ``stats.paired_log_ratio`` on the pairs); None for a
+    """The interval of B/A from t on the logs (Welch, or ``ratios.paired_log_ratio`` on the pairs); None for a
     side of one figure, and a point when no figure varies."""
     if design == "paired":
         paired = paired_log_ratio(np.exp(log_a), np.exp(log_b), confidence)
@@ -143,7 +138,7 @@ def ratio_interval(log_a: np.ndarray, log_b: np.ndarray, design: Design,
     if np.ptp(log_a) == 0.0 and np.ptp(log_b) == 0.0:
         point = math.exp(float(np.mean(log_b) - np.mean(log_a)))
         return point, point
-    ci = _stats().ttest_ind(log_b, log_a, equal_var=False).confidence_interval(confidence)
+    ci = scipy_stats().ttest_ind(log_b, log_a, equal_var=False).confidence_interval(confidence)
     return math.exp(float(ci.low)), math.exp(float(ci.high))
 
 
@@ -250,7 +245,7 @@ def method_text(design: Design, alpha: float = 0.05, min_effect: float = 0.01) -
     if design == "paired":
         test = ("exact two-sided permutation test of the mean log ratio, swapping A and B within each ABBA pair "
                 "(sign flips); ratio B/A = geometric mean of the pair ratios, 95% interval from the one-sample t "
-                "on the pair log ratios (stats.paired_log_ratio, as the overhead and the ablation use)")
+                "on the pair log ratios (ratios.paired_log_ratio, as the overhead and the ablation use)")
     else:
         test = ("exact two-sided permutation test (every split enumerated, as scipy.stats.permutation_test) of the "
                 "difference of the mean log per-trial figures; ratio B/A = ratio of the geometric means of the "

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from tweetbench.analysis.breakdown import PARTS, VERDICT_WORDS
-from tweetbench.analysis.stats import Summary
+from tweetbench.analysis.summary import Summary
 from tweetbench.errors import ResultsError
 from tweetbench.records import K_DISTRIBUTED, K_NOISY, DeviceResult, read_result
 from tweetbench.records.run import result_files
@@ -140,7 +140,7 @@ def communication_share(rank_step_s: Sequence[Sequence[float]], rank_comm_s: Seq
 def merge_breakdowns(breakdowns: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """One breakdown from each rank's: every part's mean ms per step over the ranks, shares of their sum.
 
-    The result has the shape of one rank's breakdown (``parts``, ``step_ms``, ``bottleneck``,
+    The result has the shape of one rank's breakdown (``parts``, ``parts_step_ms``, ``bottleneck``,
     ``verdict``), plus ``ranks``, the number merged.
     """
     if not breakdowns:
@@ -151,8 +151,8 @@ def merge_breakdowns(breakdowns: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     bottleneck = max(PARTS, key=lambda name: parts[name]["share"])
     return {
         "parts": parts,
-        "step_ms": total,
-        "clock_step_ms": statistics.fmean(b.get("clock_step_ms", b["step_ms"]) for b in breakdowns),
+        "parts_step_ms": total,
+        "clock_step_ms": statistics.fmean(b.get("clock_step_ms", b["parts_step_ms"]) for b in breakdowns),
         "bottleneck": bottleneck,
         "verdict": f"{VERDICT_WORDS[bottleneck]}: {parts[bottleneck]['share'] * 100:.0f}% of each step "
                    f"(mean of {len(breakdowns)} ranks)",

@@ -75,7 +75,7 @@ def device_timeline(trace_json: Mapping[str, Any]) -> dict[str, Any] | None:
     steps = trace.step_count
     result = {
         "steps": steps,
-        "step_ms": total / steps / 1e3,
+        "mean_step_ms": total / steps / 1e3,
         "kernel_share": kernel_us / total,
         "copy_share": (busy_us - kernel_us) / total,
         "idle_share": idle_us / total,

@@ -10,11 +10,10 @@ the two sides would be one clock: the check does not apply, and the record says 
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from tweetbench.analysis.stats import Summary
+from tweetbench.analysis.summary import step_summary
 
 # The clocks agree when the total and the median step differ by at most this share: an event's
 # timestamp and a perf_counter read after a sync are microseconds apart, a few percent of a short step.
@@ -42,15 +41,15 @@ def timer_agreement(source: str | None, host_s: Sequence[float], device_s: Seque
         return {"status": "not compared", "source": source,
                 "reason": f"{len(device_s)} device intervals against {len(host_s)} host steps"}
     total = sum(device_s) / sum(host_s) - 1.0
-    p50_host, p50_device = statistics.median(host_s), statistics.median(device_s)
-    p50 = p50_device / p50_host - 1.0
+    host, device = step_summary(host_s), step_summary(device_s)
+    p50 = device.p50 / host.p50 - 1.0
     agrees = abs(total) <= TIMER_TOLERANCE and (abs(p50) <= TIMER_TOLERANCE
-                                               or abs(p50_device - p50_host) <= TIMER_FLOOR_S)
+                                               or abs(device.p50 - host.p50) <= TIMER_FLOOR_S * 1e3)
     return {
         "status": "agrees" if agrees else "disagrees",
         "source": source,
         "steps": len(host_s),
-        "step_ms": Summary.from_samples([s * 1e3 for s in device_s]).to_dict(),
+        "step_ms": device.to_dict(),
         # device / host - 1: positive when the device clock saw longer steps than the host's.
         "total_rel_diff": total,
         "p50_rel_diff": p50,

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tweetbench.records import lookup
+from tweetbench.records import K_METRICS, lookup
 
 DEVICE_BOUND_AT = 0.5
 
@@ -68,11 +68,11 @@ def _verdict(s: Mapping[str, Any]) -> dict[str, str]:
 
 def record_splits(result: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """The host/device split of each measured window of an XLA result (training, batch-1, batched), where known."""
-    train = lookup(result, "metrics", "training") or {}
-    inference = lookup(result, "metrics", "inference") or {}
+    train = lookup(result, K_METRICS, "training") or {}
+    inference = lookup(result, K_METRICS, "inference") or {}
     offline = inference.get("offline") or {}
     windows = {
-        "training": (lookup(result, "metrics", "device_counters"), train.get("measured_steps") or 0,
+        "training": (lookup(result, K_METRICS, "device_counters"), train.get("measured_steps") or 0,
                      train.get("measured_seconds") or 0.0),
         "batch-1 inference": (inference.get("device_counters"), len(inference.get("raw_latency_s") or []),
                               sum(inference.get("raw_latency_s") or [])),

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from tweetbench.analysis.stats import Summary
+from tweetbench.analysis.summary import Summary
 from tweetbench.devices.base import energy_window
 
 SCOPE = "the whole GPU (every process on it), from NVML"

@@ -28,7 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tweetbench import faults
 from tweetbench.analysis.breakdown import breakdown_from_durations
 from tweetbench.analysis.scaling import union_seconds
-from tweetbench.analysis.stats import SteadyStateDetector
+from tweetbench.analysis.steady import SteadyStateDetector
 from tweetbench.config import DeviceJob, ParallelPlan
 from tweetbench.devices import DeviceBackend
 from tweetbench.devices.clock import DeviceClock

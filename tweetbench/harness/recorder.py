@@ -18,7 +18,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-from tweetbench.analysis.stats import SteadyStateDetector
+from tweetbench.analysis.steady import SteadyStateDetector
 from tweetbench.devices import DeviceBackend
 from tweetbench.devices.clock import DeviceClock
 from tweetbench.harness.interference import WINDOW_CAP_FACTOR, CpuProbe, interference_section, window_cap

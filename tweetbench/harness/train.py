@@ -10,7 +10,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from tweetbench.analysis.stats import SteadyStateDetector
+from tweetbench.analysis.steady import SteadyStateDetector
 from tweetbench.config import Preset
 from tweetbench.devices import DeviceBackend
 from tweetbench.harness.recorder import ProgressFn, RecordedWindow, StepRecorder, own_clock, recorded_window

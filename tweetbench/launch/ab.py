@@ -60,7 +60,7 @@ class ABOptions:
     out: Path
     command: tuple[str, ...]
     bound: float | None = None
-    metric: str = DEFAULT_METRIC  # the one metric the gate judges (a key of compare.METRICS)
+    metric: str = DEFAULT_METRIC  # the one metric the gate judges (a key of figures.METRICS)
 
     def section(self, order: tuple[Side, ...]) -> dict[str, Any]:
         """run.json's ``ab`` section: each side's options, settings and folder; the run order; the gate."""
@@ -89,7 +89,7 @@ class ABOutcome:
     @property
     def exit_code(self) -> int:
         """130 when interrupted; else the comparison's: 1 for a failed trial or a resolved regression beyond the
-        gate, ``compare.UNDECIDED_EXIT`` when the gate cannot decide, 0 otherwise."""
+        gate, ``gate.UNDECIDED_EXIT`` when the gate cannot decide, 0 otherwise."""
         return 130 if not self.complete else self.comparison.exit_code
 
 

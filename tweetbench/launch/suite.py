@@ -199,16 +199,18 @@ def run_device_trials(options: RunOptions, spec: DeviceSpec, run_id: str, run_di
                       on_event: EventFn, interrupt: Interrupt | None = None) -> DeviceResult | None:
     """Run ``options.repeats`` trials of one device, each in a fresh worker process, and write their
     aggregate as ``<device>.json`` (see ``analysis/trials.py``). Stops at the first trial that is not
-    ok (an unavailable device is not retried); None if the run was interrupted."""
+    ok (an unavailable device is not retried); None if the run was interrupted. A single trial is the
+    device's result: its worker writes ``<device>.json`` itself, and no ``trials/`` file is written."""
     results: list[DeviceResult] = []
     files: list[str | None] = []
     for trial in range(1, options.repeats + 1):
+        number = trial if options.repeats > 1 else 0
         result = run_device_process(options, spec, run_id, run_dir, _trial_events(on_event, trial, options.repeats),
-                                    interrupt, trial=trial)
+                                    interrupt, trial=number)
         if result is None:
             return None
         results.append(result)
-        files.append(DeviceFiles.of(run_dir, spec, trial).relative_result)
+        files.append(DeviceFiles.of(run_dir, spec, number).relative_result)
         if result.status != "ok":
             break
     combined = aggregate(results, files, options.repeats)

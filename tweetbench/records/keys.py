@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the breakdown's float step_ms is parts_step_ms (records.result.upgrade reads 1)
 TOOL = "tweetbench"
 # A result record as a renderer or an analysis reads it: the JSON object, keyed by the names below.
 Record = Mapping[str, Any]

@@ -11,7 +11,7 @@ import copy
 import functools
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from tweetbench.records.keys import (
     K_BREAKDOWN,
     K_COMMAND,
     K_DEVICE,
+    K_DISTRIBUTED,
     K_ENVIRONMENT,
     K_METRICS,
     K_REASON,
@@ -79,12 +80,14 @@ def validate(data: Mapping[str, Any], where: str = "result") -> None:
 
 @dataclass(frozen=True)
 class DeviceResult:
-    """One device's result: an immutable, validated record."""
+    """One device's result: an immutable record, validated once, on construction (``where`` names it in
+    the error: a file's path when it was read)."""
 
     data: Mapping[str, Any]
+    where: InitVar[str] = "result"
 
-    def __post_init__(self) -> None:
-        validate(self.data)
+    def __post_init__(self, where: str) -> None:
+        validate(self.data, where)
         object.__setattr__(self, "data", copy.deepcopy(dict(self.data)))
 
     def to_dict(self) -> dict[str, Any]:
@@ -147,8 +150,44 @@ def strict_json(text: str, where: str, *, kind: str, advice: str = "") -> Any:
         raise ResultsError(f"{where} nests too deeply to be {kind}") from None
 
 
+# Schema version 2 renamed the floats that the breakdown called step_ms, so that step_ms always names a step
+# summary (metrics.training.step_ms): the breakdown's own (the profiled step as its exclusive parts add up) is
+# parts_step_ms, and each traced loop's (breakdown.operators.<loop>, and its timeline) mean_step_ms.
+_STEP_MS = "step_ms"
+
+
+def _rename(node: Any, old: str, new: str) -> None:
+    if isinstance(node, dict) and old in node and new not in node:
+        node[new] = node.pop(old)
+
+
+def _upgrade_breakdown(breakdown: Any) -> None:
+    _rename(breakdown, _STEP_MS, "parts_step_ms")
+    operators = breakdown.get("operators") if isinstance(breakdown, dict) else None
+    for entry in operators.values() if isinstance(operators, dict) else []:
+        _rename(entry, _STEP_MS, "mean_step_ms")
+        if isinstance(entry, dict):
+            _rename(entry.get("timeline"), _STEP_MS, "mean_step_ms")
+
+
+def upgrade(data: dict[str, Any]) -> dict[str, Any]:
+    """Rename in place the keys that an older schema version spelled differently, so that readers see one
+    vocabulary: version 1's breakdown floats named ``step_ms`` (the device's, each rank's, each traced loop's)
+    get their version-2 names. Returns ``data``."""
+    version = data.get(K_SCHEMA_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool) or version >= 2:
+        return data
+    distributed = data.get(K_DISTRIBUTED)
+    ranks = distributed.get("ranks") if isinstance(distributed, Mapping) else None
+    _upgrade_breakdown(data.get(K_BREAKDOWN))
+    for rank in ranks if isinstance(ranks, list) else []:
+        _upgrade_breakdown(rank.get(K_BREAKDOWN) if isinstance(rank, Mapping) else None)
+    data[K_SCHEMA_VERSION] = 2
+    return data
+
+
 def parse_result(text: str | bytes, where: str) -> DeviceResult:
-    """Parse and validate the bytes of a result file."""
+    """Parse and validate the bytes of a result file (an older schema version's keys renamed: ``upgrade``)."""
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
@@ -157,8 +196,7 @@ def parse_result(text: str | bytes, where: str) -> DeviceResult:
     if not text.strip():
         raise ResultsError(f"{where} is empty: it was not written completely; rerun 'tweetbench run'")
     data = strict_json(text, where, kind="a tweetbench result", advice="; rerun 'tweetbench run'")
-    validate(data, where)
-    return DeviceResult(data)
+    return DeviceResult(upgrade(data) if isinstance(data, dict) else data, where)
 
 
 def read_result(path: Path) -> DeviceResult:

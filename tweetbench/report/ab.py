@@ -10,7 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from tweetbench.analysis.ab import ABComparison
-from tweetbench.analysis.compare import METRICS, RunComparison
+from tweetbench.analysis.compare import RunComparison
+from tweetbench.analysis.figures import METRICS
 from tweetbench.records.run import AB_ORDER, AB_SIDES, R_AB, R_COMMAND, R_PRESET, R_RUN_ID, R_STATUS
 from tweetbench.report.compare import closing_lines, gate_messages, rich_table, verdict_lines
 

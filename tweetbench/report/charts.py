@@ -167,7 +167,7 @@ def draw_breakdown(rows: Sequence[ChartRow]) -> Figure:
             if share >= 9:
                 ax.text(left + share / 2, y, f"{share:.0f}%", va="center", ha="center", fontsize=8, color="white")
             left += share
-        ax.text(101, y, f"{b['step_ms']:.3g} ms", va="center", ha="left", fontsize=8)
+        ax.text(101, y, f"{b['parts_step_ms']:.3g} ms", va="center", ha="left", fontsize=8)
         labelled = True
     ax.set_xlim(0, 112)  # room for the step time after the 100% bar
     ax.set_xticks(range(0, 101, 20))

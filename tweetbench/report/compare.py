@@ -5,7 +5,8 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.table import Table
 
-from tweetbench.analysis.compare import UNDECIDED_EXIT, Row, RunComparison
+from tweetbench.analysis.compare import Row, RunComparison
+from tweetbench.analysis.gate import UNDECIDED_EXIT
 
 VERDICT_STYLE = {"faster": "green", "slower": "red", "no significant difference": "dim", "unresolved": "yellow",
                  "cannot show": "yellow"}

@@ -135,7 +135,7 @@ def breakdown_table(breakdown: Mapping[str, Any]) -> str:
     for name in PARTS:
         row = breakdown["parts"][name]
         lines.append(f"| {PART_LABELS[name]} | {row['ms_per_step']:.3f} | {row['share'] * 100:.1f}% |")
-    lines.append(f"| **total** | {breakdown['step_ms']:.3f} | 100% |")
+    lines.append(f"| **total** | {breakdown['parts_step_ms']:.3f} | 100% |")
     return "\n".join(lines)
 
 

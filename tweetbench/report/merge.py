@@ -72,7 +72,7 @@ def _row_record(row: Row) -> dict[str, Any]:
         "latency_batch1_ms": None if not latency else {k: latency.get(k) for k in ("p50", "p90", "p99")},
         "offline": None if not offline else {"batch_size": offline.get("batch_size"),
                                              "samples_per_s": offline.get("samples_per_s")},
-        "breakdown": None if not breakdown else {"step_ms": breakdown.get("step_ms"), "verdict": breakdown.get("verdict"),
+        "breakdown": None if not breakdown else {"step_ms": breakdown.get("parts_step_ms"), "verdict": breakdown.get("verdict"),
                                                  "parts": {p: breakdown["parts"][p] for p in PARTS}},
         "environment": {key: env.get(key) for key in ENVIRONMENT_KEYS},
         "serving": serving_figures(r),

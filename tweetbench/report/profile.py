@@ -13,7 +13,7 @@ from typing import Any
 
 from tweetbench.analysis.operators import GROUP_LABELS, GROUPS
 from tweetbench.analysis.xla import record_splits
-from tweetbench.records import Record, lookup
+from tweetbench.records import K_BREAKDOWN, Record, lookup
 from tweetbench.report.cells import pct
 from tweetbench.report.profile_plots import BREAKDOWN_PNG, OPERATORS_PNG, STEP_TIMES_PNG, planned_plots
 
@@ -78,7 +78,7 @@ def groups_table(entry: Mapping[str, Any]) -> str:
         if device:
             line += f" {row.get('device_ms_per_step', 0.0):.3f} | {pct(row.get('device_share'))} |"
         lines.append(line)
-    lines.append(f"| **total** | {entry['step_ms']:.3f} | 100% |" + (" | 100% |" if device else ""))
+    lines.append(f"| **total** | {entry['mean_step_ms']:.3f} | 100% |" + (" | 100% |" if device else ""))
     return "\n".join(lines)
 
 
@@ -111,7 +111,7 @@ def timeline_line(what: str, t: Mapping[str, Any]) -> str:
     """The device's timeline of one traced loop, in one line."""
     median = t.get("median_kernel_us")
     return (f"- Device timeline, {what}: **{t['verdict']}**. Kernel {pct(t['kernel_share'])}, copy only "
-            f"{pct(t['copy_share'])}, idle {pct(t['idle_share'])} of each {t['step_ms']:.3f} ms step (idle: "
+            f"{pct(t['copy_share'])}, idle {pct(t['idle_share'])} of each {t['mean_step_ms']:.3f} ms step (idle: "
             f"{pct(t['host_wait_share'])} waiting for the host, {pct(t['other_idle_share'])} other); "
             f"{t['kernels_per_step']:.0f} kernels per step, median {'–' if median is None else f'{median:.1f} µs'}.")
 
@@ -130,12 +130,12 @@ def _what(name: str) -> str:
 
 def operator_lines(r: Record) -> list[str]:
     """The PyTorchProfiler pass of one device: training groups and operators, predict verdicts, timelines."""
-    operators = lookup(r, "breakdown", "operators") or {}
+    operators = lookup(r, K_BREAKDOWN, "operators") or {}
     training = operators.get("training")
     out: list[str] = []
     if training:
         device = training.get("basis") == "device"
-        host_side = lookup(r, "breakdown", "parts_synced") is False
+        host_side = lookup(r, K_BREAKDOWN, "parts_synced") is False
         out += ["", f"Operators of the training step (PyTorchProfiler, {training['steps']} steps; "
                 f"{_trace(training)}): **{training['verdict']}**."
                 + (" On this device the operators' times are host-side tracing time; the compiled graph runs "
@@ -150,7 +150,7 @@ def operator_lines(r: Record) -> list[str]:
     out += [""] if operators and out else []
     for name, entry in operators.items():
         if name != "training":
-            out.append(f"- Operators, {_what(name)} ({entry['steps']} batches, mean {entry['step_ms']:.3f} ms; "
+            out.append(f"- Operators, {_what(name)} ({entry['steps']} batches, mean {entry['mean_step_ms']:.3f} ms; "
                        f"{_trace(entry)}): {entry['verdict']}.")
     for name, entry in operators.items():
         if entry.get("timeline"):
@@ -172,7 +172,7 @@ def xla_lines(r: Record) -> list[str]:
 
 def profile_lines(r: Record) -> list[str]:
     """Everything about where one device's time goes beyond SimpleProfiler's table."""
-    b = r.get("breakdown") or {}
+    b = r.get(K_BREAKDOWN) or {}
     out = overheads_line(b) if b.get("unprofiled_step_ms") else []
     if b.get("top_functions"):
         rule = b.get("top_functions_rule") or "cumulative time"
@@ -184,7 +184,7 @@ def profile_lines(r: Record) -> list[str]:
 def profile_section(results: Sequence[Record]) -> list[str]:
     """The run-level pictures of where the time goes, and how to open the saved traces."""
     plots = planned_plots(results)
-    traced = any(lookup(r, "breakdown", "operators") for r in results)
+    traced = any(lookup(r, K_BREAKDOWN, "operators") for r in results)
     if not plots and not traced:
         return []
     out = ["## Where the time goes: pictures and traces", ""]

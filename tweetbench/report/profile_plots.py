@@ -111,7 +111,7 @@ def _legend_below(fig: Figure, ax: Axes, ncol: int, legend_inches: float) -> Non
 def plot_breakdown(records: Sequence[Record], path: Path) -> Path:
     """SimpleProfiler's parts of a training step, one stacked bar per device."""
     rows = [(r[K_DEVICE]["label"], {p: r[K_BREAKDOWN]["parts"][p]["share"] for p in PARTS},
-             f"{r[K_BREAKDOWN]['step_ms']:.2f} ms per step") for r in _with_breakdown(records)]
+             f"{r[K_BREAKDOWN]['parts_step_ms']:.2f} ms per step") for r in _with_breakdown(records)]
     fig, ax, legend = _bars_figure(len(rows), len(PARTS), 3, 8)
     _stacked(ax, rows, PARTS, PART_COLORS, PART_LABELS)
     fig.suptitle("Where a training step goes (SimpleProfiler, non-overlapping parts)", fontsize=10)
@@ -126,7 +126,7 @@ def _operator_rows(r: Record) -> list[tuple[str, Mapping[str, float], str]]:
         what = "training step" if name == "training" else f"batch-{name.removeprefix('predict_b')} predict"
         basis = "device time" if key == "device_share" else "host time"
         rows.append((r[K_DEVICE]["label"], {g: entry["groups"][g].get(key, 0.0) for g in GROUPS},
-                     f"{what}: {entry['step_ms']:.2f} ms, {basis}"))
+                     f"{what}: {entry['mean_step_ms']:.2f} ms, {basis}"))
     return rows
 
 

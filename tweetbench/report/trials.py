@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tweetbench.records import Record
+from tweetbench.records import K_DEVICE, K_METRICS, K_NOISE_REASONS, K_NOISY, K_TRIALS, Record
 
 HEADLINE_LABELS = {
     "train_samples_per_s": "training samples/s",
@@ -35,7 +35,7 @@ def interval_text(headline: Mapping[str, Any]) -> str:
 
 def samples_cell(r: Record) -> str | None:
     """'1,234 [1,200, 1,260]' for the side-by-side table when the result has >= 2 trials, else None."""
-    headline = (r.get("trials") or {}).get("headline", {}).get("train_samples_per_s")
+    headline = (r.get(K_TRIALS) or {}).get("headline", {}).get("train_samples_per_s")
     if not headline or headline.get("low") is None:
         return None
     return f"{_num(headline['estimate'], 0)} {interval_text(headline)}"
@@ -43,14 +43,14 @@ def samples_cell(r: Record) -> str | None:
 
 def noise_flags(results: Sequence[Record]) -> list[str]:
     """One warning line per noisy result, for the top of the report and the summary."""
-    return [f"> **Noisy: {r['device']['name']}** — {'; '.join(r.get('noise_reasons') or ['see its trials'])}. "
+    return [f"> **Noisy: {r[K_DEVICE]['name']}** — {'; '.join(r.get(K_NOISE_REASONS) or ['see its trials'])}. "
             "Small differences in its figures are not to be trusted; rerun on a quieter machine "
             "(its load average before each trial is in the per-trial table)."
-            for r in results if r.get("noisy")]
+            for r in results if r.get(K_NOISY)]
 
 
 def _headline_table(r: Record, section: Mapping[str, Any]) -> list[str]:
-    batch = ((r.get("metrics") or {}).get("inference") or {}).get("offline", {}).get("batch_size", "N")
+    batch = ((r.get(K_METRICS) or {}).get("inference") or {}).get("offline", {}).get("batch_size", "N")
     lines = ["| figure | median over trials | interval | coverage | method |", "|---|---|---|---|---|"]
     for key, h in section["headline"].items():
         coverage = "–" if h.get("coverage") is None else f"{h['coverage']:.1%}"
@@ -109,7 +109,7 @@ def _per_trial_table(section: Mapping[str, Any]) -> list[str]:
 
 def detectable_lines(r: Record) -> list[str]:
     """The smallest change this machine can show, at the spread these trials measured (pyperf-style)."""
-    section = r.get("trials") or {}
+    section = r.get(K_TRIALS) or {}
     noise = section.get("noise") or {}
     between, text = noise.get("between_trials"), noise.get("detectable")
     if noise and section.get("count") == 1:
@@ -122,20 +122,20 @@ def detectable_lines(r: Record) -> list[str]:
 
 
 def _noise_line(r: Record, section: Mapping[str, Any]) -> str:
-    verdict = ("**noisy**: " + "; ".join(r.get("noise_reasons") or [])) if r["noisy"] else "not noisy"
+    verdict = ("**noisy**: " + "; ".join(r.get(K_NOISE_REASONS) or [])) if r[K_NOISY] else "not noisy"
     noise = section.get("noise") or {}
     measured = []
     if noise.get("between_trials") is not None:
         measured.append(f"between trials {noise['between_trials']:.1%}")
     if noise.get("within_trial"):
         measured.append(f"within trials up to {max(noise['within_trial']):.1%} MAD/median")
-    spread = f" (measured: {', '.join(measured)})" if measured and not r["noisy"] else ""
+    spread = f" (measured: {', '.join(measured)})" if measured and not r[K_NOISY] else ""
     return f"Noise: {verdict}{spread} (rule: {section.get('noise_rule', '?')})."
 
 
 def trials_lines(r: Record) -> list[str]:
     """The device section's trials part: headline intervals, per-trial figures, the noise verdict."""
-    section = r.get("trials")
+    section = r.get(K_TRIALS)
     if not section:
         return []
     count, requested = section["count"], section["requested"]

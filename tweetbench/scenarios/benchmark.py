@@ -12,7 +12,6 @@ again, at most ``REMEASURE_ATTEMPTS`` times, every attempt kept under ``remeasur
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -79,12 +78,12 @@ def run_benchmark(job: DeviceJob, backend: DeviceBackend, module: TweetClassifie
         backend.reset_peak_memory()
         training = _train(job, backend, module, data, phases)
         device_memory = {"training": _phase_memory(backend)}
-        latency, offline = _infer(job, backend, module, data, phases, training, device_memory)
+        _infer(job, backend, module, data, phases, training, device_memory)
         _overhead(job, backend, module, data, phases)
         if job.profile:
-            _profile(job, backend, module, data, run_dir, phases, training)
-            _trace(job, backend, module, data, run_dir, phases, training, latency, offline)
-        _peak_and_parity(job, backend, data, phases, latency, module.step_options)
+            _profile(job, backend, module, data, run_dir, phases)
+            _trace(job, backend, module, data, run_dir, phases)
+        _peak_and_parity(job, backend, data, phases, module.step_options)
         phases.stop()
         check_timers(outcome)
         check_interference(outcome, job.on_interference)
@@ -135,7 +134,7 @@ def _phase_memory(backend: DeviceBackend) -> dict[str, Any]:
 
 def _infer(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, data: TweetData,
            phases: Phases, training: TrainingRun,
-           memory: dict[str, dict[str, Any]]) -> tuple[InferenceRun, InferenceRun]:
+           memory: dict[str, dict[str, Any]]) -> None:
     """Batch-1 latency and batched throughput, then the energy and validity of every measured window."""
     wl, preset, outcome = job.workload, job.preset, phases.outcome
 
@@ -167,7 +166,6 @@ def _infer(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, data
                                      "batch-1 inference": (latency.device_counters, len(latency.batch_seconds)),
                                      f"batch-{offline.batch_size} inference": (offline.device_counters,
                                                                                len(offline.batch_seconds))})
-    return latency, offline
 
 
 def _overhead(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, data: TweetData,
@@ -199,30 +197,33 @@ def _keep_attempts(inference: dict[str, Any], latency: list[InferenceRun], offli
 
 
 def _profile(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, data: TweetData, run_dir: Path,
-             phases: Phases, training: TrainingRun) -> None:
+             phases: Phases) -> None:
+    """SimpleProfiler's and AdvancedProfiler's passes, each against the timed training pass's p50 step."""
     preset = job.preset
     step = phases.start("profile", preset.profile_steps + preset.advanced_profile_steps).step
     profiles = run_profiles(module, backend, data.train, run_dir / "profiles" / file_stem(job.device),
                             simple_steps=preset.profile_steps, advanced_steps=preset.advanced_profile_steps,
                             precision=job.workload.precision, skip=min(preset.min_warmup_steps, 5),
                             on_step=step, **_common(job))
-    breakdown = profile_breakdown(profiles, statistics.median(training.step_seconds), run_dir)
+    breakdown = profile_breakdown(profiles, phases.outcome.metrics["training"]["step_ms"]["p50"], run_dir)
     # False on XLA: no sync between the parts, so they are host-side (tracing) time.
     breakdown["parts_synced"] = backend.part_sync is not None
     phases.outcome.breakdown = breakdown
 
 
 def _trace(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, data: TweetData, run_dir: Path,
-           phases: Phases, training: TrainingRun, latency: InferenceRun, offline: InferenceRun) -> None:
+           phases: Phases) -> None:
     """The PyTorchProfiler pass: operators and the device's timeline, beside the SimpleProfiler breakdown."""
     config, sizes = TraceConfig(), (1, job.preset.offline_batch_size)
     step = phases.start("trace", config.batches * (1 + len(sizes))).step
     traces = run_traces(module, backend, data.train, data.val, run_dir / "profiles" / file_stem(job.device),
                         predict_batch_sizes=sizes, precision=job.workload.precision, config=config, on_step=step,
                         **_common(job))
-    unprofiled = {"training": statistics.median(training.step_seconds),
-                  "predict_b1": statistics.median(latency.batch_seconds),
-                  f"predict_b{offline.batch_size}": statistics.median(offline.batch_seconds)}
+    metrics = phases.outcome.metrics
+    offline = metrics["inference"]["offline"]
+    unprofiled = {"training": metrics["training"]["step_ms"]["p50"],
+                  "predict_b1": metrics["inference"]["latency_batch1_ms"]["p50"],
+                  f"predict_b{offline['batch_size']}": offline["batch_ms"]["p50"]}
     breakdown = phases.outcome.breakdown
     if breakdown is not None:
         breakdown["operators"] = traced_passes(traces, unprofiled, run_dir)
@@ -232,7 +233,7 @@ def _trace(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, data
 
 
 def _peak_and_parity(job: DeviceJob, backend: DeviceBackend, data: TweetData, phases: Phases,
-                     latency: InferenceRun, options: StepOptions) -> None:
+                     options: StepOptions) -> None:
     wl, metrics = job.workload, phases.outcome.metrics
     # After every timed pass, so that its heat and clocks cannot touch them.
     phases.start("peak", 2)
@@ -242,7 +243,7 @@ def _peak_and_parity(job: DeviceJob, backend: DeviceBackend, data: TweetData, ph
         workload_flops(wl, data.num_classes), {name: peak.to_dict() for name, peak in peaks.items()},
         wl.precision, train_samples_per_s=metrics["training"]["samples_per_s"],
         offline_samples_per_s=metrics["inference"]["offline"]["samples_per_s"],
-        latency_p50_s=statistics.median(latency.batch_seconds))
+        latency_p50_s=metrics["inference"]["latency_batch1_ms"]["p50"] / 1e3)
     # Last, so that it cannot warm anything the timed passes measure; the model is built afresh
     # from the workload's seed, so every device starts it from the same weights.
     phases.start("parity", job.preset.parity_steps)

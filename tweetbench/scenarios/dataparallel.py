@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from tweetbench.analysis import scaling
-from tweetbench.analysis.stats import Summary
+from tweetbench.analysis.summary import step_summary
 from tweetbench.config import DeviceJob, ParallelPlan
 from tweetbench.devices import DeviceBackend
 from tweetbench.harness.ddp import profile_rank, spawned_runs, train_rank
@@ -96,7 +96,7 @@ def run_distributed_benchmark(job: DeviceJob, backend: DeviceBackend, module: Tw
 def _rank0_outcome(job: DeviceJob, runs: list[RankRun], outcome: Outcome) -> Outcome:
     """The whole run's outcome from every rank's figures."""
     outcome.metrics, outcome.distributed = distributed_metrics(job, runs)
-    outcome.breakdown = merged_breakdown(runs)
+    outcome.breakdown = merged_breakdown(runs, outcome.distributed)
     non_finite = outcome.metrics["training"]["non_finite_loss_step"]
     if non_finite is not None:
         outcome.status, outcome.reason = "invalid", f"training loss became NaN/Inf at step {non_finite} on some rank"
@@ -131,7 +131,7 @@ def _training(batch: int, plan: ParallelPlan, runs: list[RankRun]) -> dict[str, 
     return {
         "samples_per_s": scaling.global_samples_per_s(batch, steps),
         "tokens_per_s": sum(r.non_pad_tokens for r in runs) / slowest_seconds,
-        "step_ms": Summary.from_samples([s * 1e3 for s in job_steps]).to_dict(),
+        "step_ms": step_summary(job_steps).to_dict(),
         "final_loss": first.losses[-1] if first.losses else None,
         "first_loss": finite[0] if finite else None,
         "batch_size": batch,
@@ -159,14 +159,15 @@ def _rank_figures(batch: int, r: RankRun) -> dict[str, Any]:
     return figures
 
 
-def _communication(plan: ParallelPlan, runs: list[RankRun]) -> dict[str, Any]:
+def _communication(plan: ParallelPlan, runs: list[RankRun], ranks: list[dict[str, Any]]) -> dict[str, Any]:
+    """The all-reduce's share of the step and its mean time per step over the ranks (``ranks``: their figures)."""
     steps = [r.step_s for r in runs]
     comm = [r.comm_s for r in runs] if all(r.comm_s is not None for r in runs) else None
     communication: dict[str, Any] = {"measured": comm is not None, "method": COMM_METHOD, "share": None}
     if comm is not None:
         communication.update({
             "share": scaling.communication_share(steps, comm),
-            "ms_per_step": statistics.fmean(statistics.fmean(c) for c in comm) * 1e3,
+            "ms_per_step": statistics.fmean(rank["comm_ms"]["mean"] for rank in ranks),
             "buckets_per_step": runs[0].buckets_per_step,
             "bytes_per_step": runs[0].bytes_per_step,
         })
@@ -184,12 +185,13 @@ def _distributed(batch: int, plan: ParallelPlan, runs: list[RankRun]) -> dict[st
     comm = [r.comm_s for r in runs] if all(r.comm_s is not None for r in runs) else None
     section = scaling.parallel_section(plan.strategy, plan.world_size, plan.num_nodes, plan.devices, batch,
                                        scaling.PENDING)
+    ranks = [_rank_figures(batch, r) for r in runs]
     section.update({
         "launcher": _launcher_name(),
         "process_group_backend": runs[0].process_group_backend,
-        "ranks": [_rank_figures(batch, r) for r in runs],
+        "ranks": ranks,
         "straggler": scaling.stragglers(steps, comm),
-        "communication": _communication(plan, runs),
+        "communication": _communication(plan, runs, ranks),
         "lightning_sigterm": _sigterm(plan, runs),
     })
     return {key: section[key] for key in _SECTION_ORDER}
@@ -209,18 +211,21 @@ _SECTION_ORDER = ("strategy", "launcher", "process_group_backend", "world_size",
                   "scaling")
 
 
-def merged_breakdown(runs: list[RankRun]) -> dict[str, Any] | None:
-    """Every rank's profile merged into one breakdown; None when the profiled pass did not run."""
+def merged_breakdown(runs: list[RankRun], distributed: dict[str, Any]) -> dict[str, Any] | None:
+    """Every rank's profile merged into one breakdown; None when the profiled pass did not run.
+
+    The profiled pass's mean step is set against the mean of the ranks' timed p50 steps, read from the
+    ``distributed`` section (``ranks[*].step_ms.p50``)."""
     breakdowns = [r.breakdown for r in runs if r.breakdown is not None]
     if len(breakdowns) != len(runs) or not breakdowns:
         return None
     merged = scaling.merge_breakdowns(breakdowns)
-    profiled = statistics.fmean(statistics.fmean(r.profiled_step_s) for r in runs)
-    unprofiled = statistics.fmean(statistics.median(r.step_s) for r in runs)
+    profiled_ms = statistics.fmean(step_summary(r.profiled_step_s).mean for r in runs)
+    unprofiled_ms = statistics.fmean(rank["step_ms"]["p50"] for rank in distributed["ranks"])
     merged.update({
-        "profiled_step_ms": profiled * 1e3,
-        "unprofiled_step_ms": unprofiled * 1e3,
-        "profiler_overhead": profiled / unprofiled - 1.0,
+        "profiled_step_ms": profiled_ms,
+        "unprofiled_step_ms": unprofiled_ms,
+        "profiler_overhead": profiled_ms / unprofiled_ms - 1.0,
         "top_functions": [],
         "per_rank": "distributed.ranks[*].breakdown",
     })

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from tweetbench.analysis.overhead import overhead_summary
 from tweetbench.analysis.overlap import overlap_section
-from tweetbench.analysis.stats import Summary
+from tweetbench.analysis.summary import Summary, step_summary
 from tweetbench.analysis.timers import timer_agreement
 from tweetbench.harness.infer import InferenceRun
 from tweetbench.harness.interference import combine
@@ -28,22 +27,23 @@ HEADLINE_STATISTIC = "window_throughput"
 HEADLINE_GAP = 0.10
 
 
-def _ms(values: list[float]) -> dict[str, Any]:
-    return Summary.from_samples([v * 1e3 for v in values]).to_dict()
+def _ms(seconds: Sequence[float]) -> dict[str, Any]:
+    return step_summary(seconds).to_dict()
 
 
 def training_metrics(run: TrainingRun) -> dict[str, Any]:
     # The overlapped window's synchronised wall time (older callers without one: the sum of its steps).
     seconds = run.window_seconds or sum(run.step_seconds)
     finite = [loss for loss in run.losses if math.isfinite(loss)]
+    steps = step_summary(run.step_seconds)
     return {
         "samples_per_s": run.batch_size * len(run.step_seconds) / seconds,
         "headline_statistic": HEADLINE_STATISTIC,
         # The same window's typical step as a throughput: what compare judges (per-trial median step).
-        "samples_per_s_median_step": run.batch_size / statistics.median(run.step_seconds),
+        "samples_per_s_median_step": run.batch_size / (steps.p50 / 1e3),
         "headline_gap_threshold": HEADLINE_GAP,
         "tokens_per_s": run.non_pad_tokens / seconds,
-        "step_ms": _ms(run.step_seconds),
+        "step_ms": steps.to_dict(),
         "final_loss": run.losses[-1] if run.losses and math.isfinite(run.losses[-1]) else None,
         "first_loss": finite[0] if finite else None,
         "batch_size": run.batch_size,
@@ -75,13 +75,15 @@ def transfers_per_step(window: dict[str, Any], steps: int) -> dict[str, Any] | N
 
 
 def inference_metrics(latency: InferenceRun, offline: InferenceRun) -> dict[str, Any]:
+    request = step_summary(latency.batch_seconds)
+    model = step_summary(latency.model_seconds) if latency.model_seconds else None
     return {
         # The request through Trainer.predict (what a user of the framework waits for) ...
-        "latency_batch1_ms": _ms(latency.batch_seconds),
+        "latency_batch1_ms": request.to_dict(),
         # ... and the model's forward alone; their ratio is the framework's inference overhead.
-        "model_latency_batch1_ms": _ms(latency.model_seconds) if latency.model_seconds else None,
+        "model_latency_batch1_ms": model.to_dict() if model else None,
         "raw_model_latency_s": latency.model_seconds,
-        "inference_overhead": _inference_overhead(latency),
+        "inference_overhead": _inference_overhead(request, model),
         "latency_warmup_requests": len(latency.warmup_seconds),
         "raw_latency_s": latency.batch_seconds,
         "device_counters": latency.device_counters,
@@ -115,13 +117,12 @@ def _timers(source: str | None, pairs: tuple[list[float], list[float]] | None, c
     return {"timer_agreement": timer_agreement(source, pairs[0] if pairs else [], pairs[1] if pairs else None, clock)}
 
 
-def _inference_overhead(latency: InferenceRun) -> dict[str, Any] | None:
+def _inference_overhead(request: Summary, model: Summary | None) -> dict[str, Any] | None:
     """Batch-1 request latency over model latency (p50 and mean), on the same batches."""
-    if not latency.model_seconds:
+    if model is None:
         return None
-    request, model = statistics.median(latency.batch_seconds), statistics.median(latency.model_seconds)
-    return {"ratio_p50": request / model, "ratio_mean": statistics.fmean(latency.batch_seconds)
-            / statistics.fmean(latency.model_seconds), "loop_ms_p50": (request - model) * 1e3,
+    return {"ratio_p50": request.p50 / model.p50, "ratio_mean": request.mean / model.mean,
+            "loop_ms_p50": request.p50 - model.p50,
             "method": "p50 of whole Trainer.predict batch-1 requests / p50 of the synchronised forward alone"}
 
 
@@ -155,33 +156,37 @@ def _relative(path: Path | str, run_dir: Path) -> str:
     return str(Path(path).relative_to(run_dir)) if run_dir in Path(path).parents else str(path)
 
 
-def _profiler_overhead(profiled_s: Sequence[float], unprofiled_s: float) -> dict[str, float] | None:
-    """A profiled pass's median step against the timed pass's: what the profiler costs."""
-    if not profiled_s or unprofiled_s <= 0:
+def _profiler_overhead(profiled_s: Sequence[float], unprofiled_ms: float) -> dict[str, float] | None:
+    """A profiled pass's median step against the timed pass's p50 (both in ms): what the profiler costs."""
+    if not profiled_s or unprofiled_ms <= 0:
         return None
-    profiled = statistics.median(profiled_s)
-    return {"profiled_step_ms": profiled * 1e3, "unprofiled_step_ms": unprofiled_s * 1e3,
-            "overhead": profiled / unprofiled_s - 1.0}
+    profiled_ms = step_summary(profiled_s).p50
+    return {"profiled_step_ms": profiled_ms, "unprofiled_step_ms": unprofiled_ms,
+            "overhead": profiled_ms / unprofiled_ms - 1.0}
 
 
-def profile_breakdown(result: ProfileResult, unprofiled_p50_s: float, run_dir: Path) -> dict[str, Any]:
-    profiled = statistics.median(result.profiled_step_seconds)
+def profile_breakdown(result: ProfileResult, unprofiled_p50_ms: float, run_dir: Path) -> dict[str, Any]:
+    """SimpleProfiler's parts of the step, with each profiler's cost against the timed pass's p50 step."""
+    simple = _profiler_overhead(result.profiled_step_seconds, unprofiled_p50_ms)
+    if simple is None:
+        raise ValueError(f"a profile breakdown needs profiled steps and a positive p50 step, got "
+                         f"{len(result.profiled_step_seconds)} steps and {unprofiled_p50_ms} ms")
     breakdown = dict(result.breakdown)
     breakdown.update({
-        "profiled_step_ms": profiled * 1e3,
-        "unprofiled_step_ms": unprofiled_p50_s * 1e3,
-        "profiler_overhead": profiled / unprofiled_p50_s - 1.0,
+        "profiled_step_ms": simple["profiled_step_ms"],
+        "unprofiled_step_ms": simple["unprofiled_step_ms"],
+        "profiler_overhead": simple["overhead"],
         "top_functions": result.top_functions,
         "top_functions_rule": "own time, Lightning's wrapper frames folded into their callers",
         "prof_dir": _relative(result.prof_dir, run_dir),
         "profilers": {name: overhead for name, overhead in (
-            ("simple", _profiler_overhead(result.profiled_step_seconds, unprofiled_p50_s)),
-            ("advanced", _profiler_overhead(result.advanced_step_seconds, unprofiled_p50_s))) if overhead},
+            ("simple", simple),
+            ("advanced", _profiler_overhead(result.advanced_step_seconds, unprofiled_p50_ms))) if overhead},
     })
     return breakdown
 
 
-def traced_passes(traces: TraceResult, unprofiled_s: Mapping[str, float], run_dir: Path) -> dict[str, Any]:
+def traced_passes(traces: TraceResult, unprofiled_ms: Mapping[str, float], run_dir: Path) -> dict[str, Any]:
     """The PyTorchProfiler pass per traced loop (``training``, ``predict_b<size>``): operator groups,
     device timeline, where its trace file is and how big, and the profiler's overhead."""
     passes = {"training": traces.training, **{f"predict_b{size}": traced for size, traced in traces.predict.items()}}
@@ -192,7 +197,7 @@ def traced_passes(traces: TraceResult, unprofiled_s: Mapping[str, float], run_di
         entry = dict(traced.operators)
         entry.update({"timeline": traced.timeline, "trace": _relative(traced.path, run_dir),
                       "trace_bytes": traced.bytes, "trace_steps": traced.steps_in_file})
-        overhead = _profiler_overhead([ms / 1e3 for ms in entry["window_ms"]], unprofiled_s.get(name, 0.0))
+        overhead = _profiler_overhead([ms / 1e3 for ms in entry["window_ms"]], unprofiled_ms.get(name, 0.0))
         if overhead:
             entry["profiler"] = overhead
         out[name] = entry

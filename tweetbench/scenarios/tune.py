@@ -33,7 +33,7 @@ import torch
 from pytorch_lightning.tuner import Tuner
 
 from tweetbench import __version__, devices, faults
-from tweetbench.analysis.stats import Summary
+from tweetbench.analysis.summary import Summary
 from tweetbench.config import DataSource, WorkloadConfig
 from tweetbench.devices import Availability, DeviceBackend, DeviceSpec
 from tweetbench.errors import UsageError, first_line

@@ -22,9 +22,8 @@ from tweetbench.analysis.compare import RunComparison, Side, compare_records
 from tweetbench.analysis.figures import METRICS
 from tweetbench.analysis.noise import NOISY_PAIRS
 from tweetbench.errors import ResultsError
-from tweetbench.records import K_TRIALS, lookup
+from tweetbench.records import K_TRIALS, Record, lookup
 
-Record = Mapping[str, Any]
 SIDES = ("A", "B")
 # run.json's ab section: the gated metric (a key of figures.METRICS). Older runs have none: training.
 AB_METRIC = "metric"

@@ -3,13 +3,11 @@ summary, and how seconds become the shown unit (samples/s or ms)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from tweetbench.records import K_METRICS, K_STATUS, K_TRIALS, lookup
+from tweetbench.records import K_METRICS, K_STATUS, K_TRIALS, Record, lookup
 
-Record = Mapping[str, Any]
 JUDGED_STATISTIC = "per_trial_median_step"
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from tweetbench.errors import ResultsError, UsageError
 from tweetbench.records import (
@@ -29,13 +28,13 @@ from tweetbench.records import (
     K_SCENARIO,
     K_STATUS,
     K_WORKLOAD,
+    Record,
     lookup,
     read_result,
 )
 from tweetbench.records.run import R_RUN_ID, R_STATUS, RUN_META, read_meta, result_files
 from tweetbench.workload.variants import family_key
 
-Record = Mapping[str, Any]
 UNKNOWN_HOST = "unknown-host"
 BENCHMARK = "benchmark"
 

@@ -7,11 +7,14 @@ long the harness measures it. The two never mix: no preset changes a shape.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from tweetbench.errors import UsageError
+
+T = TypeVar("T")
 
 # A workload's numeric precision. "32-true" is IEEE fp32 on every device; "32-tf32" (CUDA: TF32 tensor-core
 # matmuls and cuDNN RNN) and "32-xla-default" (XLA: fp32 inputs rounded to bf16 in the matmul, torch_xla's
@@ -26,7 +29,6 @@ Division = Literal["closed", "open"]
 DIVISIONS: tuple[Division, ...] = ("closed", "open")
 # An open variant's suffix, on its workload name and on its fingerprint.
 OPEN_SUFFIX = "+open"
-PresetName = Literal["smoke", "quick", "standard"]
 ScenarioName = Literal["benchmark", "convergence", "serve"]
 # Lightning strategies tweetbench runs data-parallel (each device kind lists the ones it supports in
 # DeviceBackend.strategies): DDP over torch.distributed (CPU, CUDA), and XLA across TPU cores, whose
@@ -120,57 +122,29 @@ class Preset:
     peak_budget_s: float = 1.0
 
 
+# Each preset's settings: a row per setting, a column per preset.
+_PRESET_NAMES = ("smoke", "quick", "standard")
+_PRESET_TABLE: dict[str, tuple[Any, Any, Any]] = {
+    #                          smoke  quick  standard
+    "min_warmup_steps":       (2,     10,    20),
+    "max_warmup_steps":       (10,    100,   150),
+    "measured_steps":         (8,     1000,  3000),
+    "latency_warmup":         (3,     50,    100),
+    "latency_requests":       (20,    2000,  5000),
+    "offline_warmup_batches": (1,     2,     3),
+    "offline_batches":        (2,     40,    100),
+    "offline_batch_size":     (256,   256,   256),
+    "overhead_rounds":        (4,     12,    20),
+    "overhead_steps":         (3,     50,    90),
+    "profile_steps":          (5,     200,   300),
+    "advanced_profile_steps": (3,     60,    100),
+    "parity_steps":           (3,     5,     10),
+    "max_epochs":             (3,     100,   100),
+    "peak_budget_s":          (0.25,  1.0,   1.0),
+}
 PRESETS: dict[str, Preset] = {
-    "smoke": Preset(
-        name="smoke",
-        min_warmup_steps=2,
-        max_warmup_steps=10,
-        measured_steps=8,
-        latency_warmup=3,
-        latency_requests=20,
-        offline_warmup_batches=1,
-        offline_batches=2,
-        offline_batch_size=256,
-        overhead_rounds=4,
-        overhead_steps=3,
-        profile_steps=5,
-        advanced_profile_steps=3,
-        parity_steps=3,
-        max_epochs=3,
-        peak_budget_s=0.25,
-    ),
-    "quick": Preset(
-        name="quick",
-        min_warmup_steps=10,
-        max_warmup_steps=100,
-        measured_steps=1000,
-        latency_warmup=50,
-        latency_requests=2000,
-        offline_warmup_batches=2,
-        offline_batches=40,
-        offline_batch_size=256,
-        overhead_rounds=12,
-        overhead_steps=50,
-        profile_steps=200,
-        advanced_profile_steps=60,
-        parity_steps=5,
-    ),
-    "standard": Preset(
-        name="standard",
-        min_warmup_steps=20,
-        max_warmup_steps=150,
-        measured_steps=3000,
-        latency_warmup=100,
-        latency_requests=5000,
-        offline_warmup_batches=3,
-        offline_batches=100,
-        offline_batch_size=256,
-        overhead_rounds=20,
-        overhead_steps=90,
-        profile_steps=300,
-        advanced_profile_steps=100,
-        parity_steps=10,
-    ),
+    name: Preset(name, **{setting: values[column] for setting, values in _PRESET_TABLE.items()})
+    for column, name in enumerate(_PRESET_NAMES)
 }
 DEFAULT_PRESET = "quick"
 
@@ -398,22 +372,20 @@ class Knob:
         return f"{self.knob}={self.option}"
 
 
-def get_workload(name: str) -> WorkloadConfig:
+def choose(table: Mapping[str, T], name: str, what: str, choices: Iterable[str] | None = None) -> T:
+    """``table[name]``, or a one-line ``UsageError`` naming the ``choices`` (default: the table's names)."""
     try:
-        return WORKLOADS[name]
+        return table[name]
     except KeyError:
-        raise UsageError(
-            f"unknown workload {name!r}: choose one of {', '.join(sorted(WORKLOADS))}"
-        ) from None
+        raise UsageError(f"unknown {what} {name!r}: choose one of {', '.join(choices or table)}") from None
+
+
+def get_workload(name: str) -> WorkloadConfig:
+    return choose(WORKLOADS, name, "workload", sorted(WORKLOADS))
 
 
 def get_preset(name: str) -> Preset:
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise UsageError(
-            f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}"
-        ) from None
+    return choose(PRESETS, name, "preset")
 
 
 def lightning_precision(precision: str) -> str:

@@ -218,12 +218,7 @@ class DataSource:
     delimiter: str | None = None  # a CSV's delimiter; None: detect it (workload.reader)
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "path": None if self.path is None else str(self.path),
-            "text_column": self.text_column,
-            "label_column": self.label_column,
-            "delimiter": self.delimiter,
-        }
+        return {**dataclasses.asdict(self), "path": None if self.path is None else str(self.path)}
 
 
 @dataclass(frozen=True)
@@ -253,8 +248,29 @@ class ParallelPlan:
         return dataclasses.asdict(self)
 
 
+@dataclass(frozen=True, kw_only=True)
+class WorkerSettings:
+    """What each device's worker applies besides the workload: ``run``'s options (``RunOptions``) hold them, and
+    every ``DeviceJob`` they start gets them (keyword-only fields, after the class's own)."""
+
+    # ``--threads``: torch.set_num_threads in the worker before anything runs; None keeps torch's default.
+    # A knob of the run, not of the workload: it never changes the fingerprint.
+    threads: int | None = None
+    # ``--xla-functionalization``: torch_xla's functionalization pass, set in the worker before torch_xla loads
+    # (None: torch_xla's default, on, or the user's XLA_DISABLE_FUNCTIONALIZATION). Recorded as a device fact.
+    xla_functionalization: Functionalization | None = None
+    # ``--on-interference``: flag, remeasure or invalid (see OnInterference).
+    on_interference: OnInterference = "flag"
+    # ``--scenario serve``: the serving scenario's settings (None for the other scenarios).
+    serve: ServeConfig | None = None
+
+    def worker_settings(self) -> dict[str, Any]:
+        """These settings by name, for ``DeviceJob(..., **options.worker_settings())``."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(WorkerSettings)}
+
+
 @dataclass(frozen=True)
-class DeviceJob:
+class DeviceJob(WorkerSettings):
     """Everything one device worker needs to run the benchmark on one device."""
 
     device: str
@@ -266,16 +282,6 @@ class DeviceJob:
     trial: int = 0
     # Set for a data-parallel run: ``device`` then names a device count (``gpu:8``), not a card.
     parallel: ParallelPlan | None = None
-    # ``--threads``: torch.set_num_threads in the worker before anything runs; None keeps torch's default.
-    # A knob of the run, not of the workload: it never changes the fingerprint.
-    threads: int | None = None
-    # ``--xla-functionalization``: torch_xla's functionalization pass, set in the worker before torch_xla loads
-    # (None: torch_xla's default, on, or the user's XLA_DISABLE_FUNCTIONALIZATION). Recorded as a device fact.
-    xla_functionalization: Functionalization | None = None
-    # ``--on-interference``: flag, remeasure or invalid (see OnInterference).
-    on_interference: OnInterference = "flag"
-    # ``--scenario serve``: the serving scenario's settings (None for the other scenarios).
-    serve: ServeConfig | None = None
 
     def to_dict(self) -> dict[str, object]:
         """Plain JSON types, for the file a worker process reads back with ``from_dict``."""
@@ -288,9 +294,7 @@ class DeviceJob:
             "profile": self.profile,
             "trial": self.trial,
             "parallel": None if self.parallel is None else self.parallel.to_dict(),
-            "threads": self.threads,
-            "xla_functionalization": self.xla_functionalization,
-            "on_interference": self.on_interference,
+            **self.worker_settings(),
             "serve": None if self.serve is None else self.serve.to_dict(),
         }
 

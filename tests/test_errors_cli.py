@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tweetbench import cli
+from tweetbench.cli import commands
 
 
 def _write_csv(path: Path, rows: list[tuple[str, str]], header: tuple[str, str] = ("text", "author")) -> Path:
@@ -154,6 +155,17 @@ def test_bad_input_is_one_line_and_an_exit_code(argv: Argv, code: int, fragment:
     assert captured.out == ""
 
 
+@pytest.mark.parametrize("command", ["run", "tune"])
+def test_run_and_tune_read_the_data_options_alike(command: str, capsys: pytest.CaptureFixture[str],
+                                                  assert_one_line_error: Callable[..., None]) -> None:
+    assert cli.main([command, "--seed", "-1"]) == 2
+    assert_one_line_error(capsys.readouterr().err, 2, 2, "argument --seed: '-1' must be zero or more")
+    args = cli.build_parser().parse_args([command, "--data", "t.tsv", "--text-column", "body", "--label-column", "who",
+                                          "--delimiter", "tab", "--out", "o", "--seed", "3"])
+    assert (args.data, args.text_column, args.label_column, args.delimiter, args.out, args.seed) == (
+        Path("t.tsv"), "body", "who", "\t", Path("o"), 3)
+
+
 def test_a_bad_input_writes_nothing(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     out = files["root"] / "untouched"
     assert cli.main(["run", "--devices", "cpu,fpga", "--out", str(out)]) == 2
@@ -232,10 +244,10 @@ def test_real_process_prints_one_line(case: str, files: dict[str, Path],
 
 def test_a_bug_is_one_line_with_its_traceback_kept_in_a_file(monkeypatch: pytest.MonkeyPatch,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    def broken(args, argv):  # noqa: ANN001, ANN202 (stands in for cmd_tune)
+    def broken(options):  # noqa: ANN001, ANN202 (stands in for commands.tune)
         raise TypeError("write() argument must be str, not bytes")
 
-    monkeypatch.setattr(cli, "cmd_tune", broken)
+    monkeypatch.setattr(commands, "tune", broken)
     monkeypatch.delenv(cli.TRACEBACK_ENV, raising=False)
     assert cli.main(["tune", "--device", "cpu"]) == cli.INTERNAL_ERROR_EXIT
     (line,) = capsys.readouterr().err.splitlines()

@@ -7,11 +7,14 @@ long the harness measures it. The two never mix: no preset changes a shape.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from tweetbench.errors import UsageError
+
+T = TypeVar("T")
 
 # A workload's numeric precision. "32-true" is IEEE fp32 on every device; "32-tf32" (CUDA: TF32 tensor-core
 # matmuls and cuDNN RNN) and "32-xla-default" (XLA: fp32 inputs rounded to bf16 in the matmul, torch_xla's
@@ -26,7 +29,6 @@ Division = Literal["closed", "open"]
 DIVISIONS: tuple[Division, ...] = ("closed", "open")
 # An open variant's suffix, on its workload name and on its fingerprint.
 OPEN_SUFFIX = "+open"
-PresetName = Literal["smoke", "quick", "standard"]
 ScenarioName = Literal["benchmark", "convergence", "serve"]
 # Lightning strategies tweetbench runs data-parallel (each device kind lists the ones it supports in
 # DeviceBackend.strategies): DDP over torch.distributed (CPU, CUDA), and XLA across TPU cores, whose
@@ -120,57 +122,29 @@ class Preset:
     peak_budget_s: float = 1.0
 
 
+# Each preset's settings: a row per setting, a column per preset.
+_PRESET_NAMES = ("smoke", "quick", "standard")
+_PRESET_TABLE: dict[str, tuple[Any, Any, Any]] = {
+    #                          smoke  quick  standard
+    "min_warmup_steps":       (2,     10,    20),
+    "max_warmup_steps":       (10,    100,   150),
+    "measured_steps":         (8,     1000,  3000),
+    "latency_warmup":         (3,     50,    100),
+    "latency_requests":       (20,    2000,  5000),
+    "offline_warmup_batches": (1,     2,     3),
+    "offline_batches":        (2,     40,    100),
+    "offline_batch_size":     (256,   256,   256),
+    "overhead_rounds":        (4,     12,    20),
+    "overhead_steps":         (3,     50,    90),
+    "profile_steps":          (5,     200,   300),
+    "advanced_profile_steps": (3,     60,    100),
+    "parity_steps":           (3,     5,     10),
+    "max_epochs":             (3,     100,   100),
+    "peak_budget_s":          (0.25,  1.0,   1.0),
+}
 PRESETS: dict[str, Preset] = {
-    "smoke": Preset(
-        name="smoke",
-        min_warmup_steps=2,
-        max_warmup_steps=10,
-        measured_steps=8,
-        latency_warmup=3,
-        latency_requests=20,
-        offline_warmup_batches=1,
-        offline_batches=2,
-        offline_batch_size=256,
-        overhead_rounds=4,
-        overhead_steps=3,
-        profile_steps=5,
-        advanced_profile_steps=3,
-        parity_steps=3,
-        max_epochs=3,
-        peak_budget_s=0.25,
-    ),
-    "quick": Preset(
-        name="quick",
-        min_warmup_steps=10,
-        max_warmup_steps=100,
-        measured_steps=1000,
-        latency_warmup=50,
-        latency_requests=2000,
-        offline_warmup_batches=2,
-        offline_batches=40,
-        offline_batch_size=256,
-        overhead_rounds=12,
-        overhead_steps=50,
-        profile_steps=200,
-        advanced_profile_steps=60,
-        parity_steps=5,
-    ),
-    "standard": Preset(
-        name="standard",
-        min_warmup_steps=20,
-        max_warmup_steps=150,
-        measured_steps=3000,
-        latency_warmup=100,
-        latency_requests=5000,
-        offline_warmup_batches=3,
-        offline_batches=100,
-        offline_batch_size=256,
-        overhead_rounds=20,
-        overhead_steps=90,
-        profile_steps=300,
-        advanced_profile_steps=100,
-        parity_steps=10,
-    ),
+    name: Preset(name, **{setting: values[column] for setting, values in _PRESET_TABLE.items()})
+    for column, name in enumerate(_PRESET_NAMES)
 }
 DEFAULT_PRESET = "quick"
 
@@ -249,12 +223,7 @@ class DataSource:
     delimiter: str | None = None  # a CSV's delimiter; None: detect it (workload.reader)
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "path": None if self.path is None else str(self.path),
-            "text_column": self.text_column,
-            "label_column": self.label_column,
-            "delimiter": self.delimiter,
-        }
+        return {**dataclasses.asdict(self), "path": None if self.path is None else str(self.path)}
 
 
 @dataclass(frozen=True)
@@ -284,8 +253,29 @@ class ParallelPlan:
         return dataclasses.asdict(self)
 
 
+@dataclass(frozen=True, kw_only=True)
+class WorkerSettings:
+    """What each device's worker applies besides the workload: ``run``'s options (``RunOptions``) hold them, and
+    every ``DeviceJob`` they start gets them (keyword-only fields, after the class's own)."""
+
+    # ``--threads``: torch.set_num_threads in the worker before anything runs; None keeps torch's default.
+    # A knob of the run, not of the workload: it never changes the fingerprint.
+    threads: int | None = None
+    # ``--xla-functionalization``: torch_xla's functionalization pass, set in the worker before torch_xla loads
+    # (None: torch_xla's default, on, or the user's XLA_DISABLE_FUNCTIONALIZATION). Recorded as a device fact.
+    xla_functionalization: Functionalization | None = None
+    # ``--on-interference``: flag, remeasure or invalid (see OnInterference).
+    on_interference: OnInterference = "flag"
+    # ``--scenario serve``: the serving scenario's settings (None for the other scenarios).
+    serve: ServeConfig | None = None
+
+    def worker_settings(self) -> dict[str, Any]:
+        """These settings by name, for ``DeviceJob(..., **options.worker_settings())``."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(WorkerSettings)}
+
+
 @dataclass(frozen=True)
-class DeviceJob:
+class DeviceJob(WorkerSettings):
     """Everything one device worker needs to run the benchmark on one device."""
 
     device: str
@@ -297,16 +287,6 @@ class DeviceJob:
     trial: int = 0
     # Set for a data-parallel run: ``device`` then names a device count (``gpu:8``), not a card.
     parallel: ParallelPlan | None = None
-    # ``--threads``: torch.set_num_threads in the worker before anything runs; None keeps torch's default.
-    # A knob of the run, not of the workload: it never changes the fingerprint.
-    threads: int | None = None
-    # ``--xla-functionalization``: torch_xla's functionalization pass, set in the worker before torch_xla loads
-    # (None: torch_xla's default, on, or the user's XLA_DISABLE_FUNCTIONALIZATION). Recorded as a device fact.
-    xla_functionalization: Functionalization | None = None
-    # ``--on-interference``: flag, remeasure or invalid (see OnInterference).
-    on_interference: OnInterference = "flag"
-    # ``--scenario serve``: the serving scenario's settings (None for the other scenarios).
-    serve: ServeConfig | None = None
 
     def to_dict(self) -> dict[str, object]:
         """Plain JSON types, for the file a worker process reads back with ``from_dict``."""
@@ -319,9 +299,7 @@ class DeviceJob:
             "profile": self.profile,
             "trial": self.trial,
             "parallel": None if self.parallel is None else self.parallel.to_dict(),
-            "threads": self.threads,
-            "xla_functionalization": self.xla_functionalization,
-            "on_interference": self.on_interference,
+            **self.worker_settings(),
             "serve": None if self.serve is None else self.serve.to_dict(),
         }
 
@@ -403,22 +381,20 @@ class Knob:
         return f"{self.knob}={self.option}"
 
 
-def get_workload(name: str) -> WorkloadConfig:
+def choose(table: Mapping[str, T], name: str, what: str, choices: Iterable[str] | None = None) -> T:
+    """``table[name]``, or a one-line ``UsageError`` naming the ``choices`` (default: the table's names)."""
     try:
-        return WORKLOADS[name]
+        return table[name]
     except KeyError:
-        raise UsageError(
-            f"unknown workload {name!r}: choose one of {', '.join(sorted(WORKLOADS))}"
-        ) from None
+        raise UsageError(f"unknown {what} {name!r}: choose one of {', '.join(choices or table)}") from None
+
+
+def get_workload(name: str) -> WorkloadConfig:
+    return choose(WORKLOADS, name, "workload", sorted(WORKLOADS))
 
 
 def get_preset(name: str) -> Preset:
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise UsageError(
-            f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}"
-        ) from None
+    return choose(PRESETS, name, "preset")
 
 
 def lightning_precision(precision: str) -> str:

@@ -87,7 +87,7 @@ def test_scaling_efficiency():
         scaling.scaling_efficiency(1800.0, 2, 0.0)
 
 
-# --------------------------------------------------------------------------- against a baseline record
+# --------------------------------------------------------------------------- against a reference record
 
 
 def _record(*, kind="cpu", status="ok", fingerprint=FP, sps=1000.0, world=None, run_id="r1", noisy=None):
@@ -99,7 +99,7 @@ def _record(*, kind="cpu", status="ok", fingerprint=FP, sps=1000.0, world=None, 
     if noisy is not None:
         extra["noisy"] = noisy
     metrics = {"training": {"samples_per_s": sps}} if status == "ok" else {}
-    # Built as plain dicts: compare_to_baseline reads records, it does not validate them.
+    # Built as plain dicts: compare_to_reference reads records, it does not validate them.
     return {"tool": "tweetbench", "run_id": run_id, "status": status, "reason": "" if status == "ok" else "broke",
             "device": {"name": name, "kind": kind}, "workload": {"fingerprint": fingerprint}, "metrics": metrics,
             **extra}
@@ -110,20 +110,22 @@ def test_efficiency_against_a_matching_single_device_run():
     assert out["efficiency"] == pytest.approx(0.9)
     assert out["speedup"] == pytest.approx(1.8)
     assert out["reason"] == "" and out["noisy"] is False
-    assert out["baseline"]["samples_per_s"] == 1000.0 and out["baseline"]["source"] == "this run"
+    assert out["reference"]["samples_per_s"] == 1000.0 and out["reference"]["source"] == "this run"
+    assert "baseline" not in out  # the old name is read (scaling_reference), never written
     noisy = scaling.compare_to_reference(_record(world=2, sps=1800.0), _record(noisy=True), "this run")
     assert noisy["noisy"] is True
 
 
-@pytest.mark.parametrize("baseline, why", [
-    (None, "no single-device baseline"),
+@pytest.mark.parametrize("reference, why", [
+    (None, "no single-device reference"),
     (_record(fingerprint=OTHER_FP), "fingerprints differ"),
-    (_record(kind="gpu"), "the baseline ran on gpu"),
-    (_record(status="failed"), "baseline is failed: broke"),
+    (_record(kind="gpu"), "the reference ran on gpu"),
+    (_record(status="failed"), "reference is failed: broke"),
     (_record(world=2), "itself a data-parallel run"),
 ])
-def test_efficiency_is_not_computed_when_the_runs_are_not_comparable(baseline, why):
-    out = scaling.compare_to_reference(_record(world=2, sps=1800.0), baseline, "this run")
+def test_efficiency_is_not_computed_when_the_runs_are_not_comparable(reference, why):
+    out = scaling.compare_to_reference(_record(world=2, sps=1800.0), reference, "this run")
+    assert "baseline" not in out["reason"]
     assert out["efficiency"] is None and out["speedup"] is None
     assert why in out["reason"]
 
@@ -145,8 +147,8 @@ def _valid_reference(**changes) -> DeviceResult:
     return DeviceResult(data)
 
 
-def _valid_parallel(baseline: DeviceResult) -> DeviceResult:
-    data = baseline.to_dict()
+def _valid_parallel(reference: DeviceResult) -> DeviceResult:
+    data = reference.to_dict()
     data["device"] = {**data["device"], "name": "cpu:2"}
     data["metrics"]["training"]["global_batch"] = 2 * data["metrics"]["training"]["batch_size"]
     data["distributed"] = {
@@ -156,12 +158,12 @@ def _valid_parallel(baseline: DeviceResult) -> DeviceResult:
         "ranks": [scaling.rank_figures(r, 16, [0.01, 0.012], [0.002, 0.003]) for r in (0, 1)],
         "straggler": scaling.stragglers([[0.01, 0.012]] * 2, [[0.002, 0.003]] * 2),
         "communication": {"measured": True, "method": "hook", "share": 0.2},
-        "scaling": {"efficiency": None, "speedup": None, "reason": scaling.PENDING, "baseline": None},
+        "scaling": {"efficiency": None, "speedup": None, "reason": scaling.PENDING, "reference": None},
     }
     return DeviceResult(data)
 
 
-def test_with_scaling_fills_a_valid_record_and_pick_baseline_skips_parallel_results():
+def test_with_scaling_fills_a_valid_record_and_pick_reference_skips_parallel_results():
     base = _valid_reference()
     parallel = _valid_parallel(base)
     assert scaling.pick_reference([parallel, base], "cpu") is base
@@ -169,6 +171,16 @@ def test_with_scaling_fills_a_valid_record_and_pick_baseline_skips_parallel_resu
     done = scaling.with_scaling(parallel, base, "this run").to_dict()["distributed"]["scaling"]
     assert done["efficiency"] == pytest.approx(0.5)  # same samples/s on twice the devices
     assert parallel.to_dict()["distributed"]["scaling"]["efficiency"] is None  # records stay immutable
+
+
+def test_the_scaling_reference_is_read_under_its_old_name_too():
+    info = {"run_id": "r1", "device": "cpu", "source": "this run"}
+    assert scaling.scaling_reference({"efficiency": None, "reason": "x", "reference": info}) is info
+    assert scaling.scaling_reference({"efficiency": None, "reason": "x", "baseline": info}) is info  # an old record
+    assert scaling.scaling_reference({"efficiency": None, "reason": "x"}) is None
+    old = _valid_parallel(_valid_reference()).to_dict()
+    old["distributed"]["scaling"] = {"efficiency": None, "speedup": None, "reason": "x", "baseline": info}
+    assert DeviceResult(old).data["distributed"]["scaling"]["baseline"] == info  # old records stay valid
 
 
 def test_the_schema_refuses_an_uncomputed_efficiency_without_a_reason():
@@ -183,7 +195,7 @@ def test_the_schema_refuses_an_uncomputed_efficiency_without_a_reason():
         DeviceResult(no_ranks)
 
 
-def test_load_baseline_from_a_file_or_a_run_directory(tmp_path):
+def test_load_reference_from_a_file_or_a_run_directory(tmp_path):
     base = _valid_reference()
     (tmp_path / "cpu.json").write_text(json.dumps(base.to_dict()))
     (tmp_path / "cpu-2.json").write_text(json.dumps(_valid_parallel(base).to_dict()))

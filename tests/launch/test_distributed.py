@@ -48,7 +48,7 @@ def test_a_plan_must_match_the_ranks_the_launcher_started():
         launched.check(ParallelPlan("ddp", devices=2))
 
 
-def test_the_single_device_baseline_runs_without_the_launchers_variables():
+def test_the_single_device_reference_runs_without_the_launchers_variables():
     env = single_process_env({**TORCHRUN_ENV, "SLURM_NTASKS": "2", "MASTER_PORT": "1", "PATH": "/bin",
                               "OMP_NUM_THREADS": "1"})
     assert env == {"PATH": "/bin", "OMP_NUM_THREADS": "1"}
@@ -122,13 +122,13 @@ def test_a_hung_rank_is_named_from_the_ranks_whereabouts(tmp_path):
 # --------------------------------------------------------------------------- the command line's checks
 
 
-def test_run_devices_puts_the_single_device_baseline_first():
+def test_run_devices_puts_the_single_device_reference_first():
     run = plan.run_devices
-    assert run("cpu", strategy=None, num_nodes=1, scaling_baseline=None, launched=None) == (DeviceSpec("cpu"),)
-    assert run("cpu:2,cpu:4", strategy="ddp", num_nodes=1, scaling_baseline=None, launched=None) == (
+    assert run("cpu", strategy=None, num_nodes=1, scaling_reference=None, launched=None) == (DeviceSpec("cpu"),)
+    assert run("cpu:2,cpu:4", strategy="ddp", num_nodes=1, scaling_reference=None, launched=None) == (
         DeviceSpec("cpu"), DeviceSpec("cpu", count=2), DeviceSpec("cpu", count=4))
     launched = launcher.LaunchEnv("torchrun", 2, 0, 0, 0)
-    assert run("cpu:2", strategy="ddp", num_nodes=1, scaling_baseline=None, launched=launched) == (
+    assert run("cpu:2", strategy="ddp", num_nodes=1, scaling_reference=None, launched=launched) == (
         DeviceSpec("cpu", count=2),)
 
 
@@ -141,26 +141,26 @@ def test_run_devices_puts_the_single_device_baseline_first():
     ("cpu:2,cpu:2", {"strategy": "ddp"}, "listed twice"),
 ])
 def test_run_devices_refuses_what_cannot_run(devices, options, message):
-    kwargs = {"strategy": None, "num_nodes": 1, "scaling_baseline": None, "launched": None, **options}
+    kwargs = {"strategy": None, "num_nodes": 1, "scaling_reference": None, "launched": None, **options}
     with pytest.raises(UsageError, match=message):
         plan.run_devices(devices, **kwargs)
 
 
 def test_a_launcher_with_several_ranks_needs_a_strategy():
     with pytest.raises(UsageError, match="add --strategy ddp"):
-        plan.run_devices("cpu", strategy=None, num_nodes=1, scaling_baseline=None,
+        plan.run_devices("cpu", strategy=None, num_nodes=1, scaling_reference=None,
                                 launched=launcher.LaunchEnv("slurm", 2, 0, 0, 0))
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
     assert cli.main(["run", "--devices", "cpu", "--strategy", "ddp", "--out", str(tmp_path)]) == 2
     assert cli.main(["run", "--devices", "cpu:2", "--strategy", "ddp", "--out", str(tmp_path),
-                     "--scaling-baseline", str(tmp_path / "nope.json")]) == 4
+                     "--scaling-reference", str(tmp_path / "nope.json")]) == 4
     assert cli.main(["run", "--devices", "cpu:2", "--strategy", "fsdp"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 3 and all(line.startswith("tweetbench: error: ") for line in err)
     with pytest.raises(ResultsError):
-        plan.run_devices("cpu:2", strategy="ddp", num_nodes=1, scaling_baseline=tmp_path / "x.json",
+        plan.run_devices("cpu:2", strategy="ddp", num_nodes=1, scaling_reference=tmp_path / "x.json",
                                 launched=None)
 
 
@@ -199,8 +199,8 @@ def _check_ok(run_dir: Path) -> dict:
     assert d["communication"]["measured"] and d["communication"]["buckets_per_step"] >= 1
     scaling = d["scaling"]
     assert scaling["efficiency"] > 0 and scaling["reason"] == ""
-    assert scaling["baseline"]["device"] == "cpu" and scaling["baseline"]["source"] == "this run"
-    assert scaling["baseline"]["fingerprint"] == result["workload"]["fingerprint"]
+    assert scaling["reference"]["device"] == "cpu" and scaling["reference"]["source"] == "this run"
+    assert scaling["reference"]["fingerprint"] == result["workload"]["fingerprint"]
     for path in run_dir.glob("*.json"):
         if path.name != "run.json":
             validate(json.loads(path.read_text()), str(path))
@@ -249,6 +249,7 @@ def test_a_torchrun_launch_runs_each_rank_in_process(tmp_path):
 @pytest.fixture(scope="module")
 def crash_run(ddp_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("crash")
+    # The old spelling of --scaling-reference, still accepted.
     proc, took = _run(["--devices", "cpu:2", "--strategy", "ddp", "--no-profile", "--timeout", "120",
                        "--scaling-baseline", str(_only_run_dir(ddp_run[1]))], out=out,
                       env={faults.FAULT_ENV: "rank1:crash"})
@@ -273,7 +274,7 @@ def test_a_rank_that_hangs_is_killed_at_the_timeout_and_named(ddp_run, crash_run
     # the crash run, which reaches the same fault, says how long that takes on this machine now.
     timeout = max(30, round(2.5 * crash_run[1]))
     proc, took = _run(["--devices", "cpu:2", "--strategy", "ddp", "--no-profile", "--timeout", str(timeout),
-                       "--scaling-baseline", str(_only_run_dir(ddp_run[1]))], out=tmp_path / "out",
+                       "--scaling-reference", str(_only_run_dir(ddp_run[1]))], out=tmp_path / "out",
                       env={faults.FAULT_ENV: "rank1:hang"}, timeout=timeout + 120)
     assert proc.returncode == 1 and took < timeout + 60
     result = read_result(_only_run_dir(tmp_path / "out") / "cpu-2.json").to_dict()
@@ -293,13 +294,13 @@ def test_a_rank_that_hangs_is_killed_at_the_timeout_and_named(ddp_run, crash_run
     ("tpu:8", {"launched": launcher.LaunchEnv("torchrun", 8, 0, 0, 0)}, "runs on one host"),
 ])
 def test_the_xla_strategy_refuses_what_cannot_run(devices, options, message):
-    kwargs = {"strategy": "xla", "num_nodes": 1, "scaling_baseline": None, "launched": None, **options}
+    kwargs = {"strategy": "xla", "num_nodes": 1, "scaling_reference": None, "launched": None, **options}
     with pytest.raises(UsageError, match=message):
         plan.run_devices(devices, **kwargs)
 
 
-def test_the_xla_strategy_runs_on_tpu_cores_after_a_single_tpu_baseline():
-    assert plan.run_devices("tpu:8", strategy="xla", num_nodes=1, scaling_baseline=None,
+def test_the_xla_strategy_runs_on_tpu_cores_after_a_single_tpu_reference():
+    assert plan.run_devices("tpu:8", strategy="xla", num_nodes=1, scaling_reference=None,
                                    launched=None) == (DeviceSpec("tpu"), DeviceSpec("tpu", count=8))
     assert ParallelPlan("xla", 8).spawned and not PLAN.spawned
 

@@ -2,7 +2,7 @@
 stragglers, communication share, one merged profile, and scaling efficiency against one device.
 
 Everything here is pure (samples and records in, plain dicts out) except ``load_reference``, the
-thin reader of ``--scaling-baseline``. Definitions, as the report states them:
+thin reader of ``--scaling-reference``. Definitions, as the report states them:
 
 * Global samples/s: ``world_size x per-device batch x measured steps`` over the measured time of
   the slowest rank. Ranks step in lock-step (the gradient all-reduce waits for all of them), so
@@ -31,10 +31,25 @@ from typing import Any
 from tweetbench.analysis.breakdown import PARTS, VERDICT_WORDS
 from tweetbench.analysis.summary import Summary
 from tweetbench.errors import ResultsError
-from tweetbench.records import K_DISTRIBUTED, K_NOISY, DeviceResult, read_result
+from tweetbench.records import (
+    K_DEVICE,
+    K_DISTRIBUTED,
+    K_METRICS,
+    K_NOISY,
+    K_REASON,
+    K_RUN_ID,
+    K_STATUS,
+    K_WORKLOAD,
+    DeviceResult,
+    read_result,
+)
 from tweetbench.records.run import result_files
 
-PENDING = "not computed yet: no single-device baseline was compared"
+PENDING = "not computed yet: no single-device reference was compared"
+# The key of ``distributed.scaling`` that describes the single-device run it is measured against. Records
+# written before tweetbench said "reference" throughout call it "baseline": ``scaling_reference`` reads both.
+SCALING_REFERENCE = "reference"
+OLD_SCALING_REFERENCE = "baseline"
 
 
 def _check_ranks(rank_values: Sequence[Sequence[float]], what: str) -> int:
@@ -171,16 +186,16 @@ def scaling_efficiency(global_sps: float, world_size: int, single_sps: float) ->
 
 
 def _not_computed(reason: str, reference: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    return {"efficiency": None, "speedup": None, "reason": reason, "baseline": reference}
+    return {"efficiency": None, "speedup": None, "reason": reason, SCALING_REFERENCE: reference}
 
 
 def _reference_info(reference: Mapping[str, Any], source: str) -> dict[str, Any]:
     return {
-        "run_id": reference["run_id"],
-        "device": reference["device"]["name"],
-        "status": reference["status"],
-        "fingerprint": reference["workload"].get("fingerprint"),
-        "samples_per_s": ((reference.get("metrics") or {}).get("training") or {}).get("samples_per_s"),
+        "run_id": reference[K_RUN_ID],
+        "device": reference[K_DEVICE]["name"],
+        "status": reference[K_STATUS],
+        "fingerprint": reference[K_WORKLOAD].get("fingerprint"),
+        "samples_per_s": ((reference.get(K_METRICS) or {}).get("training") or {}).get("samples_per_s"),
         "source": source,
     }
 
@@ -192,30 +207,30 @@ def compare_to_reference(record: Mapping[str, Any], reference: Mapping[str, Any]
     ``source`` says where the scaling reference came from (``this run`` or the path given), for the report.
     """
     if reference is None:
-        return _not_computed(f"no single-device baseline ({source})")
+        return _not_computed(f"no single-device reference ({source})")
     info = _reference_info(reference, source)
-    mine = record["device"]["kind"]
+    mine = record[K_DEVICE]["kind"]
     if reference.get(K_DISTRIBUTED):
-        return _not_computed(f"the baseline {info['device']} is itself a data-parallel run", info)
-    if reference["device"]["kind"] != mine:
-        return _not_computed(f"the baseline ran on {reference['device']['kind']}, this run on {mine}", info)
-    if reference["status"] != "ok":
-        why = f": {reference['reason']}" if reference.get("reason") else ""
-        return _not_computed(f"the single-device baseline is {reference['status']}{why}", info)
-    if record["status"] != "ok":
-        return _not_computed(f"this run is {record['status']}", info)
-    theirs, ours = info["fingerprint"], record["workload"].get("fingerprint")
+        return _not_computed(f"the reference {info['device']} is itself a data-parallel run", info)
+    if reference[K_DEVICE]["kind"] != mine:
+        return _not_computed(f"the reference ran on {reference[K_DEVICE]['kind']}, this run on {mine}", info)
+    if reference[K_STATUS] != "ok":
+        why = f": {reference[K_REASON]}" if reference.get(K_REASON) else ""
+        return _not_computed(f"the single-device reference is {reference[K_STATUS]}{why}", info)
+    if record[K_STATUS] != "ok":
+        return _not_computed(f"this run is {record[K_STATUS]}", info)
+    theirs, ours = info["fingerprint"], record[K_WORKLOAD].get("fingerprint")
     if not theirs or theirs != ours:
         return _not_computed(f"workload fingerprints differ ({str(ours)[:19]}… here, {str(theirs)[:19]}… in the "
-                             "baseline): the runs did not measure the same work", info)
+                             "reference): the runs did not measure the same work", info)
     single = info["samples_per_s"]
-    global_sps = record["metrics"]["training"]["samples_per_s"]
+    global_sps = record[K_METRICS]["training"]["samples_per_s"]
     world = int(record[K_DISTRIBUTED]["world_size"])
     return {
         "efficiency": scaling_efficiency(global_sps, world, single),
         "speedup": global_sps / single,
         "reason": "",
-        "baseline": info,
+        SCALING_REFERENCE: info,
         # Either side flagged noisy (tweetbench.analysis.trials) makes the ratio of the two noisy too.
         "noisy": bool(record.get(K_NOISY) or reference.get(K_NOISY)),
     }
@@ -229,37 +244,42 @@ def with_scaling(result: DeviceResult, reference: DeviceResult | None, source: s
     return DeviceResult(data)
 
 
+def scaling_reference(scaling: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The single-device run that a ``distributed.scaling`` section is measured against, in a new or an old record."""
+    return scaling.get(SCALING_REFERENCE, scaling.get(OLD_SCALING_REFERENCE))
+
+
 def pick_reference(results: Sequence[DeviceResult], kind: str) -> DeviceResult | None:
     """The single-device (not data-parallel) result of device kind ``kind`` among ``results``, ok ones first."""
-    candidates = [r for r in results if r.data["device"]["kind"] == kind and not r.data.get(K_DISTRIBUTED)]
+    candidates = [r for r in results if r.data[K_DEVICE]["kind"] == kind and not r.data.get(K_DISTRIBUTED)]
     candidates.sort(key=lambda r: r.status != "ok")
     return candidates[0] if candidates else None
 
 
 def load_reference(path: Path, kind: str | None = None) -> DeviceResult:
-    """The single-device result that ``--scaling-baseline PATH`` names: a result JSON, or a run
+    """The single-device result that ``--scaling-reference PATH`` names: a result JSON, or a run
     directory holding one (of device kind ``kind``, when given). ``ResultsError`` if there is none."""
     if path.is_dir():
         files = result_files(path)
         if not files:
-            raise ResultsError(f"--scaling-baseline {path}: no result files in it (give a run directory or a "
+            raise ResultsError(f"--scaling-reference {path}: no result files in it (give a run directory or a "
                                "result JSON)")
         results = [read_result(p) for p in files]
-        wanted = [r for r in results if kind is None or r.data["device"]["kind"] == kind]
+        wanted = [r for r in results if kind is None or r.data[K_DEVICE]["kind"] == kind]
         found = pick_reference(wanted, kind) if kind else next(
             (r for r in wanted if not r.data.get(K_DISTRIBUTED)), None)
         if found is None:
-            raise ResultsError(f"--scaling-baseline {path}: no single-device{' ' + kind if kind else ''} result "
+            raise ResultsError(f"--scaling-reference {path}: no single-device{' ' + kind if kind else ''} result "
                                "in it")
         return found
     result = read_result(path)
     if result.data.get(K_DISTRIBUTED):
-        raise ResultsError(f"--scaling-baseline {path} is a data-parallel result: give a single-device one")
+        raise ResultsError(f"--scaling-reference {path} is a data-parallel result: give a single-device one")
     return result
 
 
 def given_reference(path: Path, kind: str) -> tuple[DeviceResult | None, str]:
-    """The scaling reference that ``--scaling-baseline PATH`` names, and its source for the record. It was checked
+    """The scaling reference that ``--scaling-reference PATH`` names, and its source for the record. It was checked
     before the run; a file gone or changed since gives None, with the reason in the source."""
     try:
         return load_reference(path, kind), str(path)
@@ -277,7 +297,7 @@ def parallel_section(strategy: str, world_size: int, num_nodes: int, devices_per
         "devices_per_node": devices_per_node,
         "per_device_batch": per_device_batch,
         "global_batch": per_device_batch * world_size,
-        "scaling": {"efficiency": None, "speedup": None, "reason": reason, "baseline": None},
+        "scaling": {"efficiency": None, "speedup": None, "reason": reason, SCALING_REFERENCE: None},
     }
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from tweetbench.analysis.ab import AB_METRIC, DEFAULT_METRIC, DEFAULT_PAIRS, SIDES, ABComparison
+from tweetbench.analysis.ab import AB_METRIC, DEFAULT_METRIC, SIDES, ABComparison
 from tweetbench.analysis.trials import aggregate
 from tweetbench.devices import DeviceSpec
 from tweetbench.errors import ResultsError
@@ -34,7 +34,6 @@ from tweetbench.records.run import AB_DIR, AB_GATE, AB_ORDER, AB_SIDES, RunStatu
 from tweetbench.report.writer import load_ab, regenerate_ab
 
 Side = Literal["A", "B"]
-DEFAULT_REPEATS = DEFAULT_PAIRS  # 8 pairs: see analysis.ab.DEFAULT_PAIRS for why not 6
 _PATTERN: tuple[Side, ...] = ("A", "B", "B", "A")
 
 

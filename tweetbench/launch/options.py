@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tweetbench.config import DataSource, ParallelPlan, Preset, ServeConfig, WorkloadConfig
+from tweetbench.config import DataSource, ParallelPlan, Preset, WorkerSettings, WorkloadConfig
 from tweetbench.devices import BACKENDS, DeviceSpec
 from tweetbench.records import DeviceResult
 from tweetbench.records.run import RunStatus, run_meta
@@ -20,8 +20,9 @@ EventFn = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
-class RunOptions:
-    """What ``tweetbench run`` was asked to do."""
+class RunOptions(WorkerSettings):
+    """What ``tweetbench run`` was asked to do; the settings every device's worker applies come from
+    ``WorkerSettings`` (keyword-only)."""
 
     devices: tuple[DeviceSpec, ...]
     workload: WorkloadConfig
@@ -40,15 +41,7 @@ class RunOptions:
     num_nodes: int = 1
     # A single-device result (file or run directory) to compute scaling efficiency against (the
     # scaling reference), instead of running the single-device reference in this invocation.
-    scaling_baseline: Path | None = None
-    # ``--threads N``: torch.set_num_threads(N) in each worker before anything runs (None: torch's default).
-    threads: int | None = None
-    # ``--xla-functionalization on|off``: applied by each XLA worker before torch_xla loads (None: its default).
-    xla_functionalization: str | None = None
-    # ``--on-interference``: flag, remeasure or invalid (config.OnInterference).
-    on_interference: str = "flag"
-    # ``--scenario serve``: its settings (the preset's SERVE_PRESETS entry with the command line's changes).
-    serve: ServeConfig | None = None
+    scaling_reference: Path | None = None
 
     @property
     def device_timeout_s(self) -> float:

@@ -11,18 +11,18 @@ from tweetbench.errors import UsageError
 from tweetbench.harness.launcher import LaunchEnv
 
 
-def run_devices(devices: str, *, strategy: str | None, num_nodes: int, scaling_baseline: Path | None,
+def run_devices(devices: str, *, strategy: str | None, num_nodes: int, scaling_reference: Path | None,
                 launched: LaunchEnv | None) -> tuple[DeviceSpec, ...]:
     """The devices ``tweetbench run`` runs, in order, from ``--devices`` and the data-parallel options.
 
     Without ``--strategy``: the plain device list. With it: device counts, each preceded by the
-    single-device run of its kind that scaling efficiency is measured against (the scaling reference) (unless
-    ``--scaling-baseline`` names an earlier one, or a launcher started the ranks: rank 0 then runs
+    single-device run of its kind that scaling efficiency is measured against, the scaling reference (unless
+    ``--scaling-reference`` names an earlier one, or a launcher started the ranks: rank 0 then runs
     the scaling reference after the data-parallel part). Refuses, as usage errors, what cannot run.
     """
     if strategy is None:
-        if num_nodes != 1 or scaling_baseline is not None:
-            raise UsageError("--num-nodes and --scaling-baseline go with --strategy (e.g. --strategy ddp)")
+        if num_nodes != 1 or scaling_reference is not None:
+            raise UsageError("--num-nodes and --scaling-reference go with --strategy (e.g. --strategy ddp)")
         if launched is not None and launched.world_size > 1:
             raise UsageError(f"{launched.launcher} started {launched.world_size} ranks: add --strategy ddp and give "
                              "--devices as a count per node, e.g. --devices gpu:8")
@@ -41,10 +41,10 @@ def run_devices(devices: str, *, strategy: str | None, num_nodes: int, scaling_b
     if num_nodes > 1 and launched is None:
         raise UsageError("--num-nodes > 1 needs a launcher on every node: start tweetbench with torchrun or srun "
                          "(see the README's data-parallel section)")
-    if scaling_baseline is not None:
+    if scaling_reference is not None:
         for kind in {spec.kind for spec in specs}:
-            load_reference(scaling_baseline, kind)  # fail now, not after the run
-    if launched is not None or scaling_baseline is not None:
+            load_reference(scaling_reference, kind)  # fail now, not after the run
+    if launched is not None or scaling_reference is not None:
         return tuple(specs)
     ordered: list[DeviceSpec] = []
     for spec in specs:

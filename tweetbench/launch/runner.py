@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from tweetbench import devices
-from tweetbench.config import DeviceJob
+from tweetbench.config import DataSource, DeviceJob, WorkloadConfig
 from tweetbench.devices import Availability, DeviceBackend, DeviceSpec
 from tweetbench.harness import coldstart
 from tweetbench.harness.progress import ProgressEmitter
 from tweetbench.harness.ranks import rank_spec
-from tweetbench.records import DeviceResult, new_result, workload_section
+from tweetbench.records import K_DISTRIBUTED, DeviceResult, new_result, workload_section
 from tweetbench.records.environment import capture_environment, noise_state
 from tweetbench.scenarios.benchmark import run_benchmark
 from tweetbench.scenarios.convergence import run_convergence
@@ -48,25 +49,57 @@ def run_device(job: DeviceJob, *, run_id: str, run_dir: Path, command: list[str]
     if not availability.available or why:
         return new_result(device=devices.describe(spec, availability), status="unavailable", reason=why,
                           workload=workload_section(job, None, None), environment=capture_environment(), **common)
-    noise = noise_state()
     backend = devices.create_backend(spec if job.parallel is None else rank_spec(spec, job.parallel))
-    backend.setup()
-    math = backend.configure_precision(job.workload.precision)
-    data = load_data(job.workload, job.data)
-    coldstart.mark("data_loaded")
-    model = build_model(job.workload, data.num_classes)
-    coldstart.mark("model_built")
-    fingerprint = workload_fingerprint(job.workload, data, model)
-    module = TweetClassifier(model, job.workload.lr, log_metrics=job.scenario == "convergence",
+    ready = prepare(backend, job.workload, job.data)
+    module = TweetClassifier(ready.model, job.workload.lr, log_metrics=job.scenario == "convergence",
                              optimizer_options=backend.optimizer_options(job.workload.precision))
     if inject_nan:
         module.inject_nan_at_step = job.preset.min_warmup_steps + 1
-    outcome = _run_scenario(job, backend, module, data, run_dir, progress or ProgressEmitter())
+    outcome = _run_scenario(job, backend, module, ready.data, run_dir, progress or ProgressEmitter())
     if outcome is None:
         return None  # a rank > 0 of a data-parallel run: rank 0 writes the result
-    environment = {**capture_environment(), "noise": noise}
-    return _record(job, spec, availability, {**backend.facts(), **math}, outcome, started,
-                   workload=workload_section(job, fingerprint, data.source), environment=environment, **common)
+    return _record(job, spec, availability, ready.facts(), outcome, started,
+                   workload=workload_section(job, ready.fingerprint, ready.data.source),
+                   environment=ready.environment(), **common)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A device set up for a workload, and what every scenario on it starts from."""
+
+    backend: DeviceBackend
+    math: dict[str, Any]  # the math modes the workload's precision set on the device
+    data: TweetData
+    model: torch.nn.Module  # at the workload's seeded initial weights
+    fingerprint: str
+    noise: dict[str, Any]  # the machine's noise state before the set-up
+
+    def facts(self) -> dict[str, Any]:
+        """The device facts a record describes the device with (``devices.describe``)."""
+        return {**self.backend.facts(), **self.math}
+
+    def environment(self) -> dict[str, Any]:
+        """A record's ``environment`` section, taken now, with the noise state from before the set-up."""
+        return {**capture_environment(), "noise": self.noise}
+
+
+def prepare(backend: DeviceBackend, workload: WorkloadConfig, source: DataSource) -> Prepared:
+    """Set ``backend``'s device up for ``workload``, then load its data and build its model (``tune`` too)."""
+    noise = noise_state()
+    backend.setup()
+    math = backend.configure_precision(workload.precision)
+    data = load_data(workload, source)
+    coldstart.mark("data_loaded")
+    model = build_model(workload, data.num_classes)
+    coldstart.mark("model_built")
+    return Prepared(backend, math, data, model, workload_fingerprint(workload, data, model), noise)
+
+
+def timing_section(started: float, phases_s: dict[str, float]) -> dict[str, Any]:
+    """A record's ``timing`` section: wall-clock start and end, each phase's seconds, torch's threads."""
+    finished = time.time()
+    return {"started_at": started, "finished_at": finished, "wall_s": finished - started, "phases_s": phases_s,
+            "torch_threads": torch.get_num_threads()}
 
 
 def _run_scenario(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, data: TweetData, run_dir: Path,
@@ -90,14 +123,13 @@ def _record(job: DeviceJob, spec: DeviceSpec, availability: Availability, facts:
     device = devices.describe(spec, availability, facts)
     if outcome.distributed is not None:
         device["label"] += f" ×{outcome.distributed['world_size']} ({outcome.distributed['strategy']})"
-        fields["distributed"] = outcome.distributed
+        fields[K_DISTRIBUTED] = outcome.distributed
     return new_result(
         device=device,
         status=outcome.status,  # type: ignore[arg-type]
         reason=outcome.reason,
         metrics=outcome.metrics,
         breakdown=outcome.breakdown,
-        timing={"started_at": started, "finished_at": time.time(), "wall_s": time.time() - started,
-                "phases_s": outcome.phases_s, "torch_threads": torch.get_num_threads()},
+        timing=timing_section(started, outcome.phases_s),
         **fields,
     )

@@ -103,10 +103,7 @@ def _start_worker(options: RunOptions, spec: DeviceSpec, run_id: str, files: Dev
     files.make_dirs()
     job = DeviceJob(spec.name, options.workload, options.preset, options.data,
                     options.scenario, options.profile and files.trial <= 1, files.trial,  # type: ignore[arg-type]
-                    parallel=options.parallel_plan(spec), threads=options.threads,
-                    xla_functionalization=options.xla_functionalization,  # type: ignore[arg-type]
-                    on_interference=options.on_interference,  # type: ignore[arg-type]
-                    serve=options.serve)
+                    parallel=options.parallel_plan(spec), **options.worker_settings())
     write_atomic(files.job, json.dumps(job_to_dict(job, run_id=run_id, run_dir=files.run_dir,
                                                    result_path=files.result, command=list(options.command))))
     return Worker(files.job, files.log, lambda event: on_event(spec.name, event), env), job
@@ -162,13 +159,13 @@ def run_device_process(options: RunOptions, spec: DeviceSpec, run_id: str, run_d
     return result
 
 
-def with_scaling(options: RunOptions, spec: DeviceSpec, result: DeviceResult, earlier: list[DeviceResult],
+def attach_scaling(options: RunOptions, spec: DeviceSpec, result: DeviceResult, earlier: list[DeviceResult],
                  run_dir: Path) -> DeviceResult:
     """A data-parallel result with its scaling efficiency against the scaling reference."""
     plan = options.parallel_plan(spec)
     assert plan is not None
-    if options.scaling_baseline is not None:
-        reference, source = scaling.given_reference(options.scaling_baseline, spec.kind)
+    if options.scaling_reference is not None:
+        reference, source = scaling.given_reference(options.scaling_reference, spec.kind)
     else:
         reference, source = scaling.pick_reference(earlier, spec.kind), "this run"
     result = scaling.finish_result(result, plan_section(plan, options.workload.batch_size), reference, source)
@@ -227,7 +224,7 @@ def _run_devices(options: RunOptions, run_id: str, run_dir: Path, on_event: Even
         on_event(spec.name, {"event": "device-start"})
         result = run_device_trials(options, spec, run_id, run_dir, on_event, interrupt)
         if result is not None and spec.count is not None:
-            result = with_scaling(options, spec, result, results, run_dir)
+            result = attach_scaling(options, spec, result, results, run_dir)
         if result is not None:
             results.append(result)
         on_event(spec.name, {"event": "device-end", "status": result.status if result else "interrupted"})

@@ -98,7 +98,7 @@ def _run_rank0(options: RunOptions, spec: DeviceSpec, plan: ParallelPlan, job: D
     run_id, run_dir = new_run_dir(options.out)
     started = time.time()
     reference_spec = DeviceSpec(spec.kind)
-    listed = dataclasses.replace(options, devices=(reference_spec, spec) if options.scaling_baseline is None
+    listed = dataclasses.replace(options, devices=(reference_spec, spec) if options.scaling_reference is None
                                  else (spec,))
     write_meta(run_dir, listed.meta(run_id, started, "running"))
     result = _measure(options, spec, job, run_id, run_dir, on_event)
@@ -136,8 +136,8 @@ def _scaling_reference(options: RunOptions, spec: DeviceSpec, result: DeviceResu
     if result.status in ("failed", "invalid"):
         # None then: the launcher is likely tearing the ranks down, and there is no efficiency.
         return [], None, "not run: the data-parallel part did not succeed"
-    if options.scaling_baseline is not None:
-        return [], *scaling.given_reference(options.scaling_baseline, spec.kind)
+    if options.scaling_reference is not None:
+        return [], *scaling.given_reference(options.scaling_reference, spec.kind)
     reference_spec = DeviceSpec(spec.kind)
     on_event(reference_spec.name, {"event": "device-start"})
     reference = suite.run_device_process(options, reference_spec, run_id, run_dir, on_event, env=single_process_env())

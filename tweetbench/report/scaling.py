@@ -9,13 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tweetbench.report.cells import pct, table_cell
+from tweetbench.analysis.scaling import scaling_reference
+from tweetbench.records.keys import K_DEVICE, K_DISTRIBUTED, K_METRICS, K_REASON, K_STATUS
+from tweetbench.report.cells import fmt, pct, table_cell
 
 Result = Mapping[str, Any]
-
-
-def _num(value: float | None, digits: int = 1, suffix: str = "") -> str:
-    return "–" if value is None else f"{value:,.{digits}f}{suffix}"
 
 
 def _short(text: str, limit: int = 140) -> str:
@@ -32,13 +30,13 @@ def _spread(part: Mapping[str, Any] | None) -> str:
 
 def distributed_results(results: Sequence[Result]) -> list[Result]:
     """The data-parallel results among ``results``, in order."""
-    return [r for r in results if r.get("distributed")]
+    return [r for r in results if r.get(K_DISTRIBUTED)]
 
 
 def _reference_row(info: Mapping[str, Any], batch: int) -> str:
     where = "this run" if info.get("source") == "this run" else f"run `{info.get('run_id')}`"
-    return (f"| {info.get('device')} (single device, {where}) | 1 | {batch} | {_num(info.get('samples_per_s'), 0)} | "
-            f"baseline | – | – | {info.get('status', '?')} |")
+    return (f"| {info.get('device')} (single device, {where}) | 1 | {batch} | {fmt(info.get('samples_per_s'), 0)} | "
+            f"reference | – | – | {info.get('status', '?')} |")
 
 
 def scaling_table(results: Sequence[Result]) -> str:
@@ -50,13 +48,13 @@ def scaling_table(results: Sequence[Result]) -> str:
              "straggler spread (compute) | status |", "|" + "---|" * 8]
     shown: set[tuple[Any, Any]] = set()
     for r in distributed_results(results):
-        d = r["distributed"]
+        d = r[K_DISTRIBUTED]
         scaling = d.get("scaling") or {}
-        reference = scaling.get("baseline")
+        reference = scaling_reference(scaling)
         if reference and (reference.get("run_id"), reference.get("device")) not in shown:
             shown.add((reference.get("run_id"), reference.get("device")))
             lines.append(_reference_row(reference, d["per_device_batch"]))
-        train = (r.get("metrics") or {}).get("training") or {}
+        train = (r.get(K_METRICS) or {}).get("training") or {}
         efficiency = scaling.get("efficiency")
         eff_text = f"{efficiency:.2f} ({scaling.get('speedup', 0):.2f}× one device)" if efficiency is not None \
             else f"not computed: {_short(scaling.get('reason') or '?')}"
@@ -64,10 +62,10 @@ def scaling_table(results: Sequence[Result]) -> str:
             eff_text += " (noisy: see the runs' step-time spread)"
         comm = d.get("communication") or {}
         nodes = f" ({d['num_nodes']} nodes)" if d.get("num_nodes", 1) > 1 else ""
-        status = r["status"] + (f": {_short(r['reason'])}" if r["status"] != "ok" and r.get("reason") else "")
+        status = r[K_STATUS] + (f": {_short(r[K_REASON])}" if r[K_STATUS] != "ok" and r.get(K_REASON) else "")
         lines.append(
-            f"| {r['device']['name']} {d['strategy']} | {d['world_size']}{nodes} | {d['global_batch']} | "
-            f"{_num(train.get('samples_per_s'), 0)} | {eff_text} | "
+            f"| {r[K_DEVICE]['name']} {d['strategy']} | {d['world_size']}{nodes} | {d['global_batch']} | "
+            f"{fmt(train.get('samples_per_s'), 0)} | {eff_text} | "
             f"{pct(comm.get('share')) if comm.get('measured') else '–'} | "
             f"{_spread((d.get('straggler') or {}).get('compute'))} | {status} |")
     return "\n".join(lines)
@@ -77,22 +75,22 @@ def rank_table(result: Result) -> str:
     """One data-parallel run, rank by rank: step percentiles, compute, communication, memory."""
     lines = ["| rank | node / host | step p50 / p90 / p99 (ms) | compute p50 (ms) | communication share | "
              "samples/s | peak RSS |", "|" + "---|" * 7]
-    for rank in result["distributed"].get("ranks") or []:
+    for rank in result[K_DISTRIBUTED].get("ranks") or []:
         step = rank["step_ms"]
         compute = (rank.get("compute_ms") or {}).get("p50")
         rss = rank.get("peak_rss_bytes")
         lines.append(
             f"| {rank['rank']} | {rank.get('node_rank', '?')} / {rank.get('host', '?')} | "
-            f"{step['p50']:.2f} / {step['p90']:.2f} / {step['p99']:.2f} | {_num(compute, 2)} | "
-            f"{pct(rank.get('comm_share'))} | {_num(rank.get('samples_per_s'), 0)} | "
+            f"{step['p50']:.2f} / {step['p90']:.2f} / {step['p99']:.2f} | {fmt(compute, 2)} | "
+            f"{pct(rank.get('comm_share'))} | {fmt(rank.get('samples_per_s'), 0)} | "
             f"{'–' if not rss else f'{rss / 2**20:,.0f} MiB'} |")
     return "\n".join(lines)
 
 
 def _run_notes(r: Result) -> list[str]:
-    d = r["distributed"]
+    d = r[K_DISTRIBUTED]
     comm = d.get("communication") or {}
-    out = [f"### {r['device']['label']} — `{r['device']['name']}`", "",
+    out = [f"### {r[K_DEVICE]['label']} — `{r[K_DEVICE]['name']}`", "",
            f"{d['world_size']} ranks ({d['devices_per_node']} per node × {d['num_nodes']} node(s)), strategy "
            f"`{d['strategy']}`, launched by {d.get('launcher', '?')}, process group backend "
            f"{d.get('process_group_backend') or '?'}; {d['per_device_batch']} samples per device and step, "
@@ -106,8 +104,8 @@ def _run_notes(r: Result) -> list[str]:
             "in compute time while the others wait inside the all-reduce.",
             "", f"Communication: {comm.get('method', '–')}"]
     if comm.get("measured"):
-        out[-1] += (f" {comm.get('buckets_per_step', '?')} bucket(s), {_num((comm.get('bytes_per_step') or 0) / 2**20, 2)}"
-                    f" MiB of gradients per step; {_num(comm.get('ms_per_step'), 2)} ms per step on average.")
+        out[-1] += (f" {comm.get('buckets_per_step', '?')} bucket(s), {fmt((comm.get('bytes_per_step') or 0) / 2**20, 2)}"
+                    f" MiB of gradients per step; {fmt(comm.get('ms_per_step'), 2)} ms per step on average.")
     return out + [""]
 
 

@@ -11,8 +11,8 @@ Three passes, each starting from the workload's seeded initial weights:
 3. A batch that does not fit (the device's allocator raises out-of-memory) is recorded at that
    size, the larger sizes are recorded as not run, and the sweep stops there without crashing.
 
-The outputs go to ``<out>/<run-id>/``: ``tune.json`` (validated against
-``schema/tune-result.schema.json``), ``tune.md`` and the PNGs it shows.
+``launch/tune.py`` runs these passes on a prepared device and writes them to ``<out>/<run-id>/``:
+``tune.json`` (validated against ``schema/tune-result.schema.json``), ``tune.md`` and the PNGs it shows.
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-import shutil
-import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -31,22 +29,15 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.tuner import Tuner
+from pytorch_lightning.utilities.memory import garbage_collection_cuda, is_oom_error
 
-from tweetbench import __version__, devices, faults
-from tweetbench.analysis.summary import Summary
-from tweetbench.config import DataSource, WorkloadConfig
-from tweetbench.devices import Availability, DeviceBackend, DeviceSpec
+from tweetbench.analysis.summary import step_summary
+from tweetbench.config import WorkloadConfig, choose
+from tweetbench.devices import DeviceBackend
 from tweetbench.errors import UsageError, first_line
 from tweetbench.harness.recorder import StepRecorder
 from tweetbench.harness.trainer import make_trainer
-from tweetbench.records import SCHEMA_VERSION, TOOL
-from tweetbench.records.environment import capture_environment, noise_state
-from tweetbench.records.files import ensure_writable_dir
-from tweetbench.records.run import new_run_dir
-from tweetbench.records.tune import validate_tune
-from tweetbench.report.writer import write_tune_outputs
-from tweetbench.workload.dataset import EncodedSplit, TweetData, load_data, make_loader
-from tweetbench.workload.fingerprint import workload_fingerprint
+from tweetbench.workload.dataset import EncodedSplit, TweetData, make_loader
 from tweetbench.workload.model import build_model
 from tweetbench.workload.module import TweetClassifier
 
@@ -104,10 +95,7 @@ TUNE_PRESETS: dict[str, TuneSettings] = {
 
 
 def get_tune_settings(preset: str, *, sweep_max: int | None = None) -> TuneSettings:
-    try:
-        settings = TUNE_PRESETS[preset]
-    except KeyError:
-        raise UsageError(f"unknown preset {preset!r}: choose one of {', '.join(TUNE_PRESETS)}") from None
+    settings = choose(TUNE_PRESETS, preset, "preset")
     if sweep_max is not None:
         budget = max(settings.budget_samples, 2 * sweep_max)
         settings = TuneSettings(**{**asdict(settings), "sweep_max": sweep_max, "budget_samples": budget})
@@ -118,8 +106,6 @@ def get_tune_settings(preset: str, *, sweep_max: int | None = None) -> TuneSetti
 # -- out of memory ------------------------------------------------------------------------------------
 def is_out_of_memory(exc: BaseException) -> bool:
     """Whether ``exc`` is a device or host allocator running out of memory (CUDA, CPU or XLA)."""
-    from pytorch_lightning.utilities.memory import is_oom_error
-
     if isinstance(exc, torch.OutOfMemoryError) or is_oom_error(exc):
         return True
     return isinstance(exc, RuntimeError) and any(marker in str(exc) for marker in OOM_MARKERS)
@@ -127,8 +113,6 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 def release_memory() -> None:
     """Free what a failed step left behind (Lightning's helper: gc, and the CUDA cache where there is one)."""
-    from pytorch_lightning.utilities.memory import garbage_collection_cuda
-
     garbage_collection_cuda()
 
 
@@ -289,22 +273,22 @@ def sweep_point(ctx: TuneContext, batch_size: int) -> dict[str, Any]:
     steps = ctx.settings.budget_samples // batch_size
     warmup = min(ctx.settings.warmup_steps, steps // 2)
     module = ctx.fresh_module()
-    clock = StepRecorder(ctx.backend.synchronize, steps - warmup, warmup_steps=warmup)
+    recorder = StepRecorder(ctx.backend.synchronize, steps - warmup, warmup_steps=warmup)
     loader = make_loader(ctx.data.train, batch_size, seed=ctx.workload.seed, total_batches=steps,
                          pin_memory=ctx.backend.pin_memory)
     with warnings.catch_warnings():
         # The timed fit has a validation_step but, on purpose, no validation loader.
         warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")
-        ctx.trainer(max_steps=steps, callbacks=[clock]).fit(module, train_dataloaders=loader)
+        ctx.trainer(max_steps=steps, callbacks=[recorder]).fit(module, train_dataloaders=loader)
     losses = module.pop_losses()
-    measured = clock.measured
+    measured = recorder.measured
     point: dict[str, Any] = {
         "batch_size": batch_size,
         "status": "ok",
         "steps": steps,
-        "warmup_steps": len(clock.warmup),
+        "warmup_steps": len(recorder.warmup),
         "samples_per_s": batch_size * len(measured) / sum(measured),
-        "step_ms": Summary.from_samples([x * 1e3 for x in measured]).to_dict(),
+        "step_ms": step_summary(measured).to_dict(),
         "raw_step_s": measured,
         "final_train_loss": _finite(losses[-1]) if losses else None,
     }
@@ -355,83 +339,3 @@ def run_sweep(ctx: TuneContext) -> dict[str, Any]:
         "points": points,
         **sweep_peaks(points),
     }
-
-
-# -- the command --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TuneOptions:
-    """What ``tweetbench tune`` was asked to do."""
-
-    device: DeviceSpec
-    workload: WorkloadConfig
-    settings: TuneSettings
-    out: Path
-    command: tuple[str, ...]
-    data: DataSource = field(default_factory=DataSource)
-
-
-def run_tune(options: TuneOptions, on_phase: PhaseFn = lambda name: None) -> Path:
-    """Run the finders and the sweep on one device and write the tune run; return its directory."""
-    spec, wl = options.device, options.workload
-    options.settings.check()
-    availability, backend = _backend(spec, wl.precision)
-    cap = faults.memory_cap(spec.name)
-    ensure_writable_dir(options.out)
-    run_id, run_dir = new_run_dir(options.out)
-    started = time.time()
-    noise = noise_state()
-    backend.setup()
-    math = backend.configure_precision(wl.precision)
-    on_phase("data")
-    data = load_data(wl, options.data)
-    fingerprint = workload_fingerprint(wl, data, build_model(wl, data.num_classes))
-    ctx = TuneContext(backend, wl, data, options.settings, run_dir / "work", cap, on_phase)
-    ctx.work_dir.mkdir(exist_ok=True)
-    phases: dict[str, float] = {}
-    try:
-        finders = {"batch_size": _timed(ctx, phases, "batch-size finder", find_batch_size),
-                   "lr": _timed(ctx, phases, "lr finder", find_lr)}
-        sweep = _timed(ctx, phases, "sweep", run_sweep)
-    except BaseException:
-        shutil.rmtree(run_dir, ignore_errors=True)  # nothing but scratch files yet: leave no half run behind
-        raise
-    record = validate_tune({
-        "tool": TOOL, "kind": "tune", "schema_version": SCHEMA_VERSION, "tweetbench_version": __version__,
-        "run_id": run_id, "command": list(options.command),
-        "device": devices.describe(spec, availability, {**backend.facts(), **math}),
-        "workload": {"name": wl.name, "config": wl.to_dict(), "fingerprint": fingerprint, "data": data.source},
-        "settings": asdict(options.settings),
-        "memory_cap_fault": cap,
-        "finders": finders,
-        "sweep": sweep,
-        "environment": {**capture_environment(), "noise": noise},
-        "timing": {"started_at": started, "finished_at": time.time(), "wall_s": time.time() - started,
-                   "phases_s": phases, "torch_threads": torch.get_num_threads()},
-    })
-    on_phase("report")
-    write_tune_outputs(run_dir, record)
-    with contextlib.suppress(OSError):
-        ctx.work_dir.rmdir()  # the finders' temporary checkpoints are gone; keep the directory only if not
-    return run_dir
-
-
-def _backend(spec: DeviceSpec, precision: str) -> tuple[Availability, DeviceBackend]:
-    """The device's backend, or a usage error when the device or the precision cannot run here."""
-    availability = devices.probe(spec)
-    if not availability.available:
-        raise UsageError(f"device {spec.name} cannot run here: {availability.reason}")
-    backend = devices.create_backend(spec)
-    ok, why = backend.supports_precision(precision)
-    if not ok:
-        raise UsageError(f"precision {precision} on {spec.name}: {why}")
-    return availability, backend
-
-
-def _timed(ctx: TuneContext, phases: dict[str, float], name: str,
-           fn: Callable[[TuneContext], dict[str, Any]]) -> dict[str, Any]:
-    """``fn(ctx)`` as the phase ``name``, its wall time recorded in ``phases``."""
-    ctx.on_phase(name)
-    t0 = time.perf_counter()
-    result = fn(ctx)
-    phases[name] = time.perf_counter() - t0
-    return result

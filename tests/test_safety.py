@@ -37,7 +37,7 @@ ALLOWED_WRITES = {
     ("launch/torchrun.py", "open-write"),  # os.devnull for the progress of ranks other than 0
     ("scenarios/dataparallel.py", "open-write"),  # os.devnull for the progress of ranks other than 0
     ("harness/rank_files.py", "write_text"),  # the rank heartbeat, each second: a temporary file renamed over the last
-    ("cli.py", "open-write"),  # an internal error's traceback, to a new mkstemp file outside the results
+    ("cli/__init__.py", "open-write"),  # an internal error's traceback, to a new mkstemp file outside the results
     # closed's initial weights for the knob workers, in the run's work folder (read back with weights_only=True)
     ("scenarios/knob_process.py", "torch.save"),
     # a knob worker's stderr log, streamed while it runs, and the worker's private copy of stdout (the reply pipe)
@@ -83,7 +83,7 @@ def calls(tree: ast.AST) -> Iterator[ast.Call]:
 
 def test_the_audit_sees_the_package() -> None:
     names = {name for name, _ in modules()}
-    assert {"cli.py", "records/result.py", "records/files.py", "harness/profiling.py"} <= names
+    assert {"cli/__init__.py", "records/result.py", "records/files.py", "harness/profiling.py"} <= names
 
 
 def test_nothing_is_unpickled() -> None:

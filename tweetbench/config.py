@@ -169,14 +169,11 @@ class ServeConfig:
 
     servers: tuple[ServerKind, ...] = ("inprocess",)
     latency_bound_ms: float = DEFAULT_LATENCY_BOUND_MS
-    # The batcher: at most this many samples a forward; a Server batch waits at most ``batch_timeout_ms`` for more
-    # after its first sample (0: greedy, it runs whatever is queued). On XLA, sizes snap to power-of-two buckets.
-    # Greedy by default: with one worker, requests queue while a batch runs, so the next batch grows with the load
-    # by itself, and a wait only adds latency (v1 on 2 cores at 2,600 QPS: p99 8.8 ms greedy, 31.7 ms with 2 ms).
+    # The batcher: at most this many samples a forward, waiting at most ``batch_timeout_ms`` after a batch's first
+    # (0, greedy: with one worker the batch grows with the load by itself; a wait only adds latency, see README).
+    # On XLA, sizes snap to power-of-two buckets. LoadGen's ``server_coalesce_queries`` is off, recorded.
     max_batch_size: int = 64
     batch_timeout_ms: float = 0.0
-    # Server: LoadGen coalesces queries already past their scheduled time into one IssueQuery call (MLPerf's
-    # ``server_coalesce_queries``, a SUT setting submitters may use); latency still counts from each schedule.
     server_coalesce_queries: bool = False
     train_steps: int = 300  # the model is trained this many steps before it is served
     single_stream_s: float = 10.0

@@ -1,12 +1,11 @@
 """The convergence run's report, from records alone."""
 
-from study_fixtures import convergence_record
 
 from tweetbench.report import plots
 from tweetbench.report.convergence import convergence_table, render_convergence_report
 
 
-def test_convergence_report_shows_time_to_accuracy_or_target_not_reached():
+def test_convergence_report_shows_time_to_accuracy_or_target_not_reached(convergence_record):
     reached, missed = convergence_record(), convergence_record("gpu", "GPU", reached=False)
     for r in (reached, missed):
         r["metrics"]["convergence"].update(

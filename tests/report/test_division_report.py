@@ -4,7 +4,6 @@ rendered from stored records."""
 import json
 from pathlib import Path
 
-from study_fixtures import convergence_record
 
 from tweetbench.report.division import ablation_table, division_section, division_table, gate_lines
 from tweetbench.report.markdown import render_run_report, render_summary
@@ -131,7 +130,7 @@ def test_an_invalid_open_result_shows_its_reason_above_the_table_and_in_it():
     assert f"- **Invalid**: {reason}." in section
 
 
-def test_the_section_sits_after_the_plain_words_in_the_report_the_summary_and_the_convergence_report():
+def test_the_section_sits_after_the_plain_words_in_the_report_the_summary_and_the_convergence_report(convergence_record):
     results = [closed_record(), open_record()]
     for text in (render_run_report(meta(), results), render_summary(meta(), results)):
         assert text.index("tweets per second") < text.index("## Open division") < text.index("### CPU (open)")

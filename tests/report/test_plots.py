@@ -3,7 +3,6 @@
 import copy
 
 import matplotlib.image
-from study_fixtures import convergence_record, sweep_record
 
 from tweetbench.report import plots
 
@@ -16,7 +15,7 @@ def assert_png(path, min_width=500):
     assert width >= min_width and height >= 300
 
 
-def test_batch_sweep_plot_draws_throughput_accuracy_and_the_sizes_that_did_not_fit(tmp_path):
+def test_batch_sweep_plot_draws_throughput_accuracy_and_the_sizes_that_did_not_fit(tmp_path, sweep_record):
     path = plots.plot_batch_sweep(sweep_record(), tmp_path / "sweep.png")
     assert_png(path)
 
@@ -28,7 +27,7 @@ def test_lr_finder_plot_handles_missing_losses(tmp_path):
     assert_png(plots.plot_lr_finder(lr, tmp_path / "lr.png"))
 
 
-def test_convergence_plots_put_every_device_on_one_plot_and_are_reproducible(tmp_path):
+def test_convergence_plots_put_every_device_on_one_plot_and_are_reproducible(tmp_path, convergence_record):
     records = [convergence_record(), convergence_record("gpu", "GPU", reached=False),
                {"device": {"name": "tpu", "label": "TPU"}, "status": "unavailable", "metrics": {}}]
     paths = plots.write_convergence_plots(records, tmp_path)

@@ -1,13 +1,10 @@
 """The tune run's report, from a record alone."""
 
-from study_fixtures import sweep_record
-
 from tweetbench.report import plots
 from tweetbench.report.tune import render_tune_report
 
 
-def tune_record():
-    sweep = sweep_record()
+def tune_record(sweep: dict) -> dict:
     for p in sweep["points"]:
         if p["status"] == "ok":
             p.update(steps=1024 // p["batch_size"], warmup_steps=1, step_ms={"p50": 12.5}, val_loss=1.1)
@@ -26,8 +23,8 @@ def tune_record():
     }
 
 
-def test_tune_report_states_the_suggestions_the_peaks_and_the_failure():
-    text = render_tune_report(tune_record())
+def test_tune_report_states_the_suggestions_the_peaks_and_the_failure(sweep_record):
+    text = render_tune_report(tune_record(sweep_record()))
     assert "| batch size (`Tuner.scale_batch_size`, power mode) | **64** |" in text
     assert "**2.50e-03**" in text
     assert f"![learning-rate finder]({plots.LR_PNG})" in text and f"![batch-size sweep]({plots.SWEEP_PNG})" in text

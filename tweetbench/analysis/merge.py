@@ -312,7 +312,7 @@ def _samples_per_s(candidate: Candidate | None) -> float | None:
 def select(candidates: Sequence[Candidate], *, reference: tuple[str, str] | None, reference_kind: str,
            allow_different_workloads: bool = False) -> Merge:
     """Choose the rows (pure): see the module docstring. ``reference_kind`` is the device kind of the
-    default reference row (``devices.REFERENCE_KIND``, the CPU).
+    default reference row (``records.keys.REFERENCE_KIND``, the CPU).
 
     Raises ``ResultsError`` when the chosen results measured different workloads and that is not
     allowed, and ``UsageError`` for a ``reference`` that names no row or one without an ``ok`` result.

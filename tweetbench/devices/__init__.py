@@ -21,7 +21,6 @@ assert [kind for kind, backend in BACKENDS.items() if backend.reference] == [REF
 
 __all__ = [
     "BACKENDS",
-    "REFERENCE_KIND",
     "Availability",
     "DeviceBackend",
     "DeviceSpec",

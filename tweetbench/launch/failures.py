@@ -1,5 +1,5 @@
 """Why a data-parallel worker failed: the error its earliest failing rank wrote, or, for a hang, where
-each rank last was (the files of ``harness/ranks.py``: ``rank_reporting`` and ``RankWatch``)."""
+each rank last was (the files of ``harness/rank_files.py``: ``rank_reporting`` and ``RankWatch``)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Rank 0 writes the run (the data-parallel result, then the single-device scaling reference and the
 reports); the other ranks measure and return None. Lightning picks up the launcher's environment
-itself (``TorchElasticEnvironment``, ``SLURMEnvironment``); ``harness/ranks.py`` reads it too.
+itself (``TorchElasticEnvironment``, ``SLURMEnvironment``); ``harness/launcher.py`` reads it too.
 """
 
 from __future__ import annotations

@@ -10,11 +10,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tweetbench.analysis.scaling import scaling_reference
-from tweetbench.records.keys import K_DEVICE, K_DISTRIBUTED, K_METRICS, K_REASON, K_STATUS
+from tweetbench.records.keys import K_DEVICE, K_DISTRIBUTED, K_METRICS, K_REASON, K_STATUS, Record
 from tweetbench.report.cells import fmt, pct, table_cell
-
-Result = Mapping[str, Any]
-
 
 def _short(text: str, limit: int = 140) -> str:
     """A reason fit for a table cell: one line, at most ``limit`` characters (the record keeps it whole)."""
@@ -28,7 +25,7 @@ def _spread(part: Mapping[str, Any] | None) -> str:
     return f"{part['spread'] * 100:.1f}% (rank {part['slowest_rank']} vs {part['fastest_rank']})"
 
 
-def distributed_results(results: Sequence[Result]) -> list[Result]:
+def distributed_results(results: Sequence[Record]) -> list[Record]:
     """The data-parallel results among ``results``, in order."""
     return [r for r in results if r.get(K_DISTRIBUTED)]
 
@@ -39,7 +36,7 @@ def _reference_row(info: Mapping[str, Any], batch: int) -> str:
             f"reference | – | – | {info.get('status', '?')} |")
 
 
-def scaling_table(results: Sequence[Result]) -> str:
+def scaling_table(results: Sequence[Record]) -> str:
     """Devices, global batch, samples/s, scaling efficiency, communication share and straggler spread.
 
     Each data-parallel run follows the single-device run it is measured against.
@@ -71,7 +68,7 @@ def scaling_table(results: Sequence[Result]) -> str:
     return "\n".join(lines)
 
 
-def rank_table(result: Result) -> str:
+def rank_table(result: Record) -> str:
     """One data-parallel run, rank by rank: step percentiles, compute, communication, memory."""
     lines = ["| rank | node / host | step p50 / p90 / p99 (ms) | compute p50 (ms) | communication share | "
              "samples/s | peak RSS |", "|" + "---|" * 7]
@@ -87,7 +84,7 @@ def rank_table(result: Result) -> str:
     return "\n".join(lines)
 
 
-def _run_notes(r: Result) -> list[str]:
+def _run_notes(r: Record) -> list[str]:
     d = r[K_DISTRIBUTED]
     comm = d.get("communication") or {}
     out = [f"### {r[K_DEVICE]['label']} — `{r[K_DEVICE]['name']}`", "",
@@ -109,7 +106,7 @@ def _run_notes(r: Result) -> list[str]:
     return out + [""]
 
 
-def scaling_section(results: Sequence[Result]) -> list[str]:
+def scaling_section(results: Sequence[Record]) -> list[str]:
     """The report's "Scaling" section as lines, or no lines when the run has no data-parallel result."""
     runs = distributed_results(results)
     if not runs:

@@ -1,8 +1,16 @@
-"""Small records for the study's plot and renderer tests (imported by test_plots, test_tune_report,
-test_convergence_report and test_division_report)."""
+"""Fixtures of the report tests: small records for the study's renderers and plots (tune, convergence, the
+open division's convergence row)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
 
 
-def convergence_record(device="cpu", label="CPU", reached=True):
+
+def _convergence_record(device="cpu", label="CPU", reached=True):
     curves = {"epoch": [1, 2, 3], "train_loss": [1.3, 1.0, 0.8], "train_acc": [0.4, 0.6, 0.7],
               "val_loss": [1.2, 0.9, None], "val_acc": [0.55, 0.68, 0.71], "wall_s": [5.0, 10.1, 15.2],
               "train_s": [4.0, 8.0, 12.0]}
@@ -12,7 +20,7 @@ def convergence_record(device="cpu", label="CPU", reached=True):
                 "time_to_accuracy_s": 10.1 if reached else None, "target_reached": reached}}}
 
 
-def sweep_record():
+def _sweep_record():
     ok = [{"batch_size": b, "status": "ok", "samples_per_s": s, "val_acc": a}
           for b, s, a in ((16, 500.0, 0.52), (32, 900.0, 0.45), (64, 1500.0, 0.34))]
     return {"sizes": [16, 32, 64, 128, 256], "budget_samples": 1024, "lr": 1e-3, "first_failure": 128,
@@ -20,3 +28,15 @@ def sweep_record():
             "accuracy_peak": {"batch_size": 16, "val_acc": 0.52},
             "points": ok + [{"batch_size": 128, "status": "out-of-memory", "reason": "CUDA out of memory"},
                             {"batch_size": 256, "status": "not-run", "reason": "stopped"}]}
+
+
+@pytest.fixture(scope="session")
+def convergence_record() -> Callable[..., dict[str, Any]]:
+    """A convergence record: ``convergence_record(device="cpu", label="CPU", reached=True)``."""
+    return _convergence_record
+
+
+@pytest.fixture(scope="session")
+def sweep_record() -> Callable[[], dict[str, Any]]:
+    """A batch-size sweep as the tune record holds it."""
+    return _sweep_record

@@ -1,4 +1,5 @@
 import dataclasses
+import os
 import subprocess
 import sys
 
@@ -25,7 +26,9 @@ def fingerprint(workload):
 
 def test_fingerprint_is_the_same_in_another_process_and_changes_with_the_seed(tmp_path):
     here = fingerprint(WORKLOADS["tiny"])
-    env = {"TWEETBENCH_CACHE": str(tmp_path), "PYTHONHASHSEED": "7", "PATH": "/usr/bin:/bin"}
+    env = {"TWEETBENCH_CACHE": str(tmp_path), "PYTHONHASHSEED": "7", "PATH": "/usr/bin:/bin",
+           # where the packages live stays (the device image's jsonschema is on PYTHONPATH, as on the GPU machine)
+           **{key: os.environ[key] for key in ("PYTHONPATH",) if key in os.environ}}
     there = subprocess.run([sys.executable, "-c", SNIPPET], capture_output=True, text=True, check=True,
                            env=env).stdout.strip()
     assert here == there

@@ -146,12 +146,11 @@ def test_max_server_qps_at_the_bound_is_most_of_offline(benchmark, rig: Rig, mod
     benchmark.group = "serve-server-vs-offline"
     offline, search = benchmark.pedantic(measure, rounds=1, warmup_rounds=0, iterations=1)
     ratio = (search.max_valid_qps or 0.0) / offline["samples_per_s"]
-    best = max((p for p in search.points if p["valid"]), key=lambda p: p["target_qps"], default=None)
     benchmark.extra_info.update(rig.info(
         mode=mode.name, offline_samples_per_s=offline["samples_per_s"], offline_valid=offline["valid"],
         max_server_qps=search.max_valid_qps, ratio=ratio, target=SERVER_TARGET, max_batch=SERVE.max_batch_size,
         batch_timeout_ms=SERVE.batch_timeout_ms, latency_bound_ms=SERVE.latency_bound_ms,
-        coalesce=SERVE.server_coalesce_queries, remainder=server_gap(offline, best), torch_threads=serving_threads,
+        coalesce=SERVE.server_coalesce_queries, remainder=server_gap(offline, search.best), torch_threads=serving_threads,
         points=[(p["target_qps"], p["validity"], p["latency_s"]["p99_s"]) for p in search.points]))
     if mode.full and rig.workload.name == TARGET_WORKLOAD and rig.backend.kind == "cpu":
         assert ratio >= SERVER_TARGET, (

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tweetbench.analysis.qps_search import SearchConfig, search_max_qps
+from tweetbench.analysis.qps_search import SearchConfig, SearchResult, best_point, search_max_qps
 
 
 def capacity(limit: float):
@@ -51,3 +51,11 @@ def test_a_noisy_valid_point_above_the_bracket_widens_it_again() -> None:
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError):
         SearchConfig(0)
+
+
+def test_the_best_point_is_the_highest_valid_one_tried_or_none() -> None:
+    points = [{"target_qps": 100.0, "valid": True}, {"target_qps": 200.0, "valid": False},
+              {"target_qps": 150.0, "valid": True}, {"target_qps": 140.0, "valid": False}]
+    assert best_point(points) == {"target_qps": 150.0, "valid": True}
+    assert best_point([p for p in points if not p["valid"]]) is None
+    assert SearchResult(points=points).best is points[2]

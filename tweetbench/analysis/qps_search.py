@@ -9,7 +9,7 @@ A noisy verdict (a VALID point above an INVALID one) is kept as measured; the br
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,9 +37,18 @@ class SearchResult:
     # Whether the bracket closed within the tolerance (else the search spent its runs first).
     converged: bool = False
 
+    @property
+    def best(self) -> Point | None:
+        return best_point(self.points)
+
     def to_dict(self) -> dict[str, Any]:
         return {"points": self.points, "max_valid_qps": self.max_valid_qps, "min_invalid_qps": self.min_invalid_qps,
                 "converged": self.converged}
+
+
+def best_point(points: Sequence[Point]) -> Point | None:
+    """The highest VALID point tried (the search's answer, at ``max_valid_qps``), or None if none was VALID."""
+    return max((p for p in points if p["valid"]), key=lambda p: p["target_qps"], default=None)
 
 
 def _next_target(lo: float | None, hi: float | None, first: float) -> float:

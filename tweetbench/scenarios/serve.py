@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from tweetbench.analysis.qps_search import best_point
 from tweetbench.analysis.serve_gap import server_gap
 from tweetbench.config import SERVE_PRESETS, DeviceJob, ServeConfig
 from tweetbench.devices import DeviceBackend, file_stem
@@ -155,8 +156,7 @@ def _serve_inprocess(context: ServeContext, model: torch.nn.Module) -> dict[str,
     result["multi_stream"] = runner.multi_stream(calibration["multi_stream_batch_s"])
     search = runner.search(0.7 * (result["offline"]["samples_per_s"] or calibration["max_batch_samples_per_s"]))
     result.update(search)
-    best = max((p for p in search["search"]["points"] if p["valid"]), key=lambda p: p["target_qps"], default=None)
-    result["server_gap"] = server_gap(result["offline"], best)
+    result["server_gap"] = server_gap(result["offline"], best_point(search["search"]["points"]))
     result["accuracy"] = runner.accuracy(context.data.val.labels)
     result["audit"] = audit_check(runner.audited, result["accuracy"]["predictions"])
     result["accuracy"].pop("predictions")

@@ -183,7 +183,7 @@ class LoadGenRunner:
                                 SearchConfig(first_qps, config.search_tolerance, config.search_steps + 1,
                                              min_qps=floor))
         found = {**search.to_dict(), "floor_qps": floor}
-        best = max((p for p in search.points if p["valid"]), key=lambda p: p["target_qps"], default=None)
+        best = search.best
         overload = None
         if search.max_valid_qps:
             target = config.overload_factor * search.max_valid_qps

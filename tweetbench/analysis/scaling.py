@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from tweetbench.analysis.breakdown import PARTS, VERDICT_WORDS
-from tweetbench.analysis.summary import Summary
+from tweetbench.analysis.summary import step_summary
 from tweetbench.errors import ResultsError
 from tweetbench.records import (
     K_DEVICE,
@@ -115,15 +115,15 @@ def rank_figures(rank: int, per_device_batch: int, step_s: Sequence[float],
     """One rank's figures: step percentiles, its own samples/s and, if measured, its communication."""
     figures: dict[str, Any] = {
         "rank": rank,
-        "step_ms": Summary.from_samples([s * 1e3 for s in step_s]).to_dict(),
+        "step_ms": step_summary(step_s).to_dict(),
         "samples_per_s": per_device_batch * len(step_s) / sum(step_s),
         "raw_step_s": list(step_s),
     }
     if comm_s is not None:
         compute = compute_seconds(step_s, comm_s)
         figures.update({
-            "comm_ms": Summary.from_samples([s * 1e3 for s in comm_s]).to_dict(),
-            "compute_ms": Summary.from_samples([s * 1e3 for s in compute]).to_dict(),
+            "comm_ms": step_summary(comm_s).to_dict(),
+            "compute_ms": step_summary(compute).to_dict(),
             "comm_share": sum(comm_s) / sum(step_s),
             "raw_comm_s": list(comm_s),
         })

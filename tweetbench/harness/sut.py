@@ -31,6 +31,7 @@ Request = tuple[int, int]  # (LoadGen's response id, the sample's index in the Q
 CompleteFn = Callable[[Sequence[int], Sequence[int]], None]
 # The scenarios whose queries go one after another: their run's length follows from the expected latency.
 LATENCY_SCENARIOS = ("SingleStream", "MultiStream")
+RESPONSE_BYTES = 8  # a response is the class id as one int64
 
 
 class ServingUnavailable(Exception):
@@ -98,17 +99,30 @@ class LoadGenTest:
 
 
 class Responder:
-    """Hands predictions back to LoadGen (``QuerySamplesComplete``), each as the class id's int64 bytes."""
+    """Hands predictions back to LoadGen (``QuerySamplesComplete``), each as the class id's int64 bytes.
+
+    A response points at a constant int64 of its class id, kept for the responder's life (LoadGen needs the data
+    only while ``QuerySamplesComplete`` runs, and copies what it logs): no array is built per response, which
+    after a forward pass, with the caches cold, cost more than the rest of the hand-off.
+    """
 
     def __init__(self, lg: Any) -> None:
         self._lg = lg
         self.completed = 0
+        self._values: dict[int, np.ndarray] = {}  # class id -> its constant int64
+        self._addresses: dict[int, int] = {}  # class id -> the address of that int64
+
+    def _address(self, value: int) -> int:
+        address = self._addresses.get(value)
+        if address is None:
+            array = self._values.setdefault(value, np.array([value], dtype=np.int64))
+            address = self._addresses.setdefault(value, array.__array_interface__["data"][0])
+        return address
 
     def __call__(self, ids: Sequence[int], predictions: Sequence[int]) -> None:
-        values = np.asarray(predictions, dtype=np.int64)  # alive until LoadGen has copied what it logs
-        base, size = values.ctypes.data, values.itemsize
-        self._lg.QuerySamplesComplete([self._lg.QuerySampleResponse(rid, base + i * size, size)
-                                       for i, rid in enumerate(ids)])
+        response, address = self._lg.QuerySampleResponse, self._address
+        self._lg.QuerySamplesComplete([response(rid, address(value), RESPONSE_BYTES)
+                                       for rid, value in zip(ids, predictions)])
         self.completed += len(ids)
 
 
@@ -158,11 +172,17 @@ def _constructed(lg: Any, impl: SystemUnderTest, samples: int) -> Iterator[tuple
 
 
 class Predictor:
-    """The model's forward on a batch of validation samples, padded to the batcher's size: class ids back."""
+    """The model's forward on a batch of validation samples, padded to the batcher's size: class ids back.
+
+    ``one(index)`` is SingleStream's path, one sample and nothing around the forward that can be done before:
+    the sample's row is a view made at construction, and the grad mode is entered once per thread
+    (``grad_mode_entered``), not per call.
+    """
 
     def __init__(self, model: torch.nn.Module, backend: DeviceBackend, tokens: torch.Tensor,
                  grad_mode: Callable[[], Any] = torch.inference_mode) -> None:
         self.model, self.backend, self.tokens, self.grad_mode = model.eval(), backend, tokens, grad_mode
+        self._rows = tokens.split(1)  # one view per sample, no copy
 
     def __call__(self, indices: Sequence[int], size: int) -> list[int]:
         if len(indices) == 1:  # SingleStream's path: a view, no gather
@@ -176,14 +196,43 @@ class Predictor:
             classes = logits.argmax(dim=-1).cpu()  # the copy back waits for the device
         return classes[: len(indices)].tolist()
 
+    def one(self, index: int) -> int:
+        """The class of one sample, as ``self([index], 1)[0]``, in the grad mode if this thread is not in it."""
+        if torch.is_grad_enabled():  # not on a thread that entered the grad mode
+            with self.grad_mode():
+                return self._one(index)
+        return self._one(index)
+
+    def _one(self, index: int) -> int:
+        # int() of the device's scalar waits for the device, as the batch path's copy back does.
+        return int(self.model(self._rows[index].to(self.backend.torch_device)).argmax())
+
+    @contextlib.contextmanager
+    def grad_mode_entered(self) -> Iterator[None]:
+        """The grad mode, entered once for the calling thread (for the duration of a LoadGen test)."""
+        with self.grad_mode():
+            yield
+
+
+class BatchPredictor(Protocol):
+    """Class ids for the samples at ``indices``, run as a batch of ``size`` (padded)."""
+
+    def __call__(self, indices: Sequence[int], size: int) -> list[int]: ...
+
 
 class InProcessSUT:
-    """LoadGen's queries go straight into a dynamic batcher in this process; its results back to LoadGen."""
+    """LoadGen's queries go straight into a dynamic batcher in this process; its results back to LoadGen.
 
-    def __init__(self, predictor: Callable[[Sequence[int], int], list[int]], config: BatcherConfig,
-                 complete: CompleteFn) -> None:
+    With a batch of one and no wait (SingleStream), a query runs inline on LoadGen's issuing thread, which is the
+    thread that enters this SUT: there, a ``Predictor``'s grad mode is entered once, on entry, and each query
+    takes its single-sample path (``Predictor.one``).
+    """
+
+    def __init__(self, predictor: BatchPredictor, config: BatcherConfig, complete: CompleteFn) -> None:
         self.predictor, self.complete = predictor, complete
         self.inline = config.max_batch_size == 1 and config.timeout_s == 0
+        self._one: Callable[[int], int] = getattr(predictor, "one", None) or (lambda index: predictor([index], 1)[0])
+        self._thread_mode: contextlib.ExitStack | None = None
         self.error: BaseException | None = None
         self.batcher: DynamicBatcher[Request] = DynamicBatcher(
             config, self._run, lambda batch, results: complete([rid for rid, _ in batch], results))
@@ -197,12 +246,20 @@ class InProcessSUT:
         # After a failure every query is still answered (class -1), so that LoadGen ends instead of waiting.
         return [-1] * len(batch)
 
+    def _run_one(self, index: int) -> int:
+        if self.error is None:
+            try:
+                return self._one(index)
+            except Exception as exc:  # noqa: BLE001  (raised when the test ends)
+                self.error = exc
+        return -1
+
     def issue(self, requests: list[Request]) -> None:
         if self.inline:
             # Batch size 1 and no wait: run on LoadGen's issuing thread, with no hand-off to the batcher's thread
             # (as MLPerf's reference SUTs do for SingleStream, where the next query waits for this one).
             for rid, index in requests:
-                self.complete([rid], self._run([(rid, index)], 1))
+                self.complete((rid,), (self._run_one(index),))
             return
         self.batcher.submit(requests)
 
@@ -214,11 +271,20 @@ class InProcessSUT:
         return {**self.batcher.stats(), "inline": self.inline}
 
     def __enter__(self) -> InProcessSUT:
+        if self.inline:
+            entered = getattr(self.predictor, "grad_mode_entered", None)
+            if entered is not None:
+                self._thread_mode = contextlib.ExitStack()
+                self._thread_mode.enter_context(entered())
+            return self
         self.batcher.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.batcher.stop()
+        if self._thread_mode is not None:
+            self._thread_mode.close()
+            self._thread_mode = None
         error = self.error or self.batcher.error
         if error is not None:
             raise error

@@ -80,7 +80,10 @@ def test_merge_shows_a_serve_run_as_its_own_row_with_the_max_qps_column(make_rec
 def test_the_server_gap_is_written_with_both_factors_and_the_threads() -> None:
     record = copy.deepcopy(RECORD)
     server = record["metrics"]["serving"]["servers"]["inprocess"]
-    assert "Max Server QPS over Offline" not in render_serving_report(META, [record])  # an older record: no gap
+    server.pop("server_gap")
+    server.pop("torch_threads")
+    text = render_serving_report(META, [record])
+    assert "Max Server QPS over Offline" not in text and "torch threads" not in text  # an older record
     server["torch_threads"] = 1
     server["server_gap"] = {"ratio": 0.79, "busy_share": {"server": 0.976, "offline": 0.987, "factor": 0.989},
                             "ms_per_request": {"server": 0.365, "offline": 0.291, "factor": 0.799},
@@ -89,3 +92,42 @@ def test_the_server_gap_is_written_with_both_factors_and_the_threads() -> None:
     assert "Max Server QPS over Offline: **0.79×** = busy share 0.99" in text
     assert "cost per request 0.80 (0.365 ms against 0.291 ms, in batches of 15.3 on average against 63.9)" in text
     assert "torch threads 1 (every core but one" in text
+
+
+def _interfered(record: dict, what: str = "inprocess server_100qps") -> dict:
+    """The record as if the named run's window had another process on 0.9 of the 2 cores."""
+    record = copy.deepcopy(record)
+    quiet = {"interfered": False, "reasons": [], "cpu_measured": True, "cores": 2, "others_cores": 0.02,
+             "steal_cores": 0.0, "stalled_steps": 0, "stalled_s": 0.0, "window_s": 1.0, "cut_short": None}
+    busy = {**quiet, "interfered": True, "others_cores": 0.9,
+            "reasons": ["other processes used 0.90 of the 2 cores (threshold 0.25)"]}
+    point = record["metrics"]["serving"]["servers"]["inprocess"]["search"]["points"][0]
+    point["interference"] = busy
+    record["metrics"]["interference"] = {"policy": "flag", "interfered": True, "interfered_windows": [what],
+                                         "windows": {"inprocess single_stream": quiet, what: busy}}
+    return record
+
+
+def test_an_interfered_run_is_named_in_the_report_its_point_and_the_console_status() -> None:
+    record = _interfered(RECORD)
+    text = render_serving_report(META, [record])
+    assert ("- Interference: 2 timed LoadGen runs probed; other processes used at most 0.90 of the 2 cores "
+            "(inprocess server_100qps).") in text
+    assert ("- Interfered runs: inprocess server_100qps; other processes used 0.90 of the 2 cores (threshold 0.25); "
+            "policy `--on-interference flag`.") in text
+    assert "| 0.90 (interfered) |" in text
+    _, rows = console_rows([record])
+    assert rows[0][1] == "ok (interference: 0.9 cores)"
+
+
+def test_a_quiet_run_says_it_was_probed_and_nothing_interfered() -> None:
+    record = _interfered(RECORD)
+    record["metrics"]["interference"].update(interfered=False, interfered_windows=[])
+    record["metrics"]["interference"]["windows"]["inprocess server_100qps"].update(
+        interfered=False, others_cores=0.05, reasons=[])
+    text = render_serving_report(META, [record])
+    assert ("- Interference: 2 timed LoadGen runs probed; other processes used at most 0.05 of the 2 cores "
+            "(inprocess server_100qps); none interfered.") in text
+    assert "Interfered runs" not in text
+    _, rows = console_rows([record])
+    assert rows[0][1] == "ok"

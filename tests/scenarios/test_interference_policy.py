@@ -1,6 +1,5 @@
 from tweetbench.config import PRESETS, WORKLOADS, DeviceJob
-from tweetbench.scenarios.benchmark import REMEASURE_ATTEMPTS, measure
-from tweetbench.scenarios.outcome import Outcome, check_interference, check_timers
+from tweetbench.scenarios.outcome import REMEASURE_ATTEMPTS, Outcome, check_interference, check_timers, measure
 
 
 def job(policy):

@@ -7,6 +7,10 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import io
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -19,12 +23,15 @@ from tweetbench.config import SERVE_PRESETS, WORKLOADS, DataSource, DeviceJob, g
 from tweetbench.devices import DeviceSpec, create_backend
 from tweetbench.harness.batcher import BatcherConfig
 from tweetbench.harness.progress import ProgressEmitter
+from tweetbench.harness.sut import LoadGenTest
 from tweetbench.scenarios.outcome import Outcome, Phases
+from tweetbench.scenarios import serve_runner
 from tweetbench.scenarios.serve_runner import (
     LoadGenRunner,
     ServeContext,
     batcher_buckets,
     grad_mode,
+    interference_windows,
     median_seconds,
 )
 from tweetbench.workload.dataset import load_data
@@ -120,3 +127,68 @@ def test_the_median_time_syncs_after_each_call() -> None:
     median = median_seconds(call, lambda: order.append("sync"), 3)
     assert order == ["call", "sync"] * 3
     assert 0.001 <= median < 0.05
+
+
+OFFLINE = LoadGenTest("Offline", min_duration_s=0.2, target_qps=20_000.0)
+
+
+class _Probe:
+    """Stands in for the CPU probe: each window reads as interfered while ``interfered`` has True left."""
+
+    interfered: list[bool] = []
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def result(self) -> dict:
+        busy = _Probe.interfered.pop(0) if _Probe.interfered else False
+        return {"cpu_measured": True, "cores": 2, "others_cores": 0.9 if busy else 0.0, "own_cores": 1.0,
+                "steal_cores": 0.0, "cpu_window_s": 1.0, "others_cores_uncertainty": 0.0}
+
+
+@needs_loadgen
+@pytest.mark.parametrize(("policy", "windows", "kept"), [("flag", 1, "offline"), ("remeasure", 2, "offline_attempt2")])
+def test_an_interfered_run_is_named_and_run_again_only_under_remeasure(
+        context: ServeContext, monkeypatch: pytest.MonkeyPatch, policy: str, windows: int, kept: str) -> None:
+    monkeypatch.setattr(serve_runner, "CpuProbe", _Probe)
+    monkeypatch.setattr(_Probe, "interfered", [True, False])
+    context.job = dataclasses.replace(context.job, on_interference=policy)
+    figures = _runner(context).run("offline", OFFLINE, BatcherConfig(8, 0.0))
+    assert Path(figures["log_dir"]).name == kept
+    assert figures["interference"]["interfered"] is (policy == "flag")
+    earlier = figures.get("remeasured") or []
+    assert len(earlier) == windows - 1 and all(run["interference"]["interfered"] for run in earlier)
+    assert earlier == [] or "other processes used 0.90 of the 2 cores" in earlier[0]["interference"]["reasons"][0]
+    found = interference_windows("inprocess", {"offline": figures})
+    assert list(found) == [f"inprocess {kept}"]  # the replaced attempt is kept in the record, not summarised
+
+
+@needs_loadgen
+def test_a_busy_process_during_a_run_shows_in_its_window(context: ServeContext) -> None:
+    quiet = _runner(context).run("quiet", OFFLINE, BatcherConfig(8, 0.0))["interference"]
+    # Another process, not one of ours (a child's CPU would count as ours): the shell leaves it to init and exits.
+    started = subprocess.run(["sh", "-c", f"'{sys.executable}' -c 'while True: pass' >/dev/null 2>&1 & echo $!"],
+                             capture_output=True, text=True, check=True)
+    busy = int(started.stdout)
+    try:
+        time.sleep(0.3)
+        section = _runner(context).run("busy", dataclasses.replace(OFFLINE, min_duration_s=1.0),
+                                       BatcherConfig(8, 0.0))["interference"]
+    finally:
+        os.kill(busy, signal.SIGKILL)
+    assert section["cpu_measured"] and section["others_cores"] >= 0.5 and section["interfered"]
+    assert section["others_cores"] > quiet["others_cores"] + 0.4
+
+
+def test_the_windows_are_every_kept_runs_named_by_its_log_folder() -> None:
+    def run(name: str, interfered: bool) -> dict:
+        return {"log_dir": f"loadgen/cpu/inprocess/{name}", "interference": {"interfered": interfered}}
+
+    result = {"single_stream": {**run("single_stream_retry", False), "earlier": [run("single_stream", True)]},
+              "search": {"points": [run("server_100qps", False), {**run("server_200qps_attempt2", False),
+                                                                 "remeasured": [run("server_200qps", True)]}]},
+              "overload": run("overload_400qps", True), "accuracy": {"log_dir": "loadgen/cpu/inprocess/accuracy"}}
+    assert set(interference_windows("inprocess", result)) == {
+        "inprocess single_stream_retry", "inprocess single_stream", "inprocess server_100qps",
+        "inprocess server_200qps_attempt2", "inprocess overload_400qps"}

@@ -10,6 +10,7 @@ from typing import Any
 from tweetbench.records import K_DEVICE, K_METRICS, K_REASON, K_STATUS, Record, lookup
 from tweetbench.records.run import R_COMMAND, R_PRESET, R_RUN_ID, R_STARTED, R_STATUS
 from tweetbench.report.cells import when
+from tweetbench.report.interference import status_note
 
 SERVING_PNG = "plots/serving_{device}.png"
 MAX_QPS_COLUMN = "max QPS @ p99 ≤ bound"
@@ -77,8 +78,8 @@ def scenarios_table(results: Sequence[Record]) -> str:
 
 def points_table(server: Mapping[str, Any]) -> str:
     """Every Server point tried, in the order tried, with LoadGen's verdict and why."""
-    lines = ["| # | target QPS | achieved /s | p50 ms | p90 ms | p99 ms | queries | verdict | early stopping |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| # | target QPS | achieved /s | p50 ms | p90 ms | p99 ms | queries | verdict | others' cores | "
+             "early stopping |", "|---|---|---|---|---|---|---|---|---|---|"]
     points = list((server.get("search") or {}).get("points") or [])
     if server.get("overload"):
         points.append({**server["overload"], "order": "overload"})
@@ -87,8 +88,37 @@ def points_table(server: Mapping[str, Any]) -> str:
         why = (p.get("early_stopping") or {}).get("text") or p.get("invalid_reason") or ""
         lines.append(f"| {p.get('order')} | {_num(p.get('target_qps'))} | {_num(p.get('samples_per_s'))} | "
                      f"{_ms(lat.get('p50_s'))} | {_ms(lat.get('p90_s'))} | {_ms(lat.get('p99_s'))} | "
-                     f"{_num(p.get('query_count'))} | **{p.get('validity')}** | {why[:90]} |")
+                     f"{_num(p.get('query_count'))} | **{p.get('validity')}** | {_others(p.get('interference'))} | "
+                     f"{why[:90]} |")
     return "\n".join(lines)
+
+
+def _others(section: Mapping[str, Any] | None) -> str:
+    """The cores other processes took during a run, marked where that interfered with it."""
+    if not section or not section.get("cpu_measured"):
+        return "–"
+    return f"{section['others_cores']:.2f}" + (" (interfered)" if section.get("interfered") else "")
+
+
+def interference_summary_lines(r: Record) -> list[str]:
+    """Every timed LoadGen run was probed for other processes' CPU: the busiest one, and each that interfered."""
+    summary = lookup(r, K_METRICS, "interference") or {}
+    windows = summary.get("windows") or {}
+    if not windows:
+        return []
+    measured = {what: w for what, w in windows.items() if w.get("cpu_measured")}
+    busiest = max(measured, key=lambda what: measured[what]["others_cores"], default=None)
+    line = f"- Interference: {len(windows)} timed LoadGen runs probed"
+    if busiest is not None:
+        w = measured[busiest]
+        line += f"; other processes used at most {w['others_cores']:.2f} of the {w['cores']} cores ({busiest})"
+    hit = summary.get("interfered_windows") or []
+    if not hit:
+        return [line + "; none interfered."]
+    return [line + ".", f"- Interfered runs: {', '.join(hit)}; {windows[hit[0]]['reasons'][0]}; policy "
+            f"`--on-interference {summary.get('policy', 'flag')}`. Their figures tell how loaded the machine was, "
+            "not how fast it serves: rerun on a quiet machine"
+            + (", or with `--on-interference remeasure`." if summary.get("policy") != "remeasure" else ".")]
 
 
 def cold_start_lines(server: Mapping[str, Any]) -> list[str]:
@@ -172,7 +202,10 @@ def device_serving_section(r: Record) -> list[str]:
         return out
     ratio = serving.get("ratio_inprocess_over_litserve")
     if ratio:
-        out += [f"- In-process over LitServe, max Server QPS: **{ratio:.2f}×** (what the HTTP server costs).", ""]
+        out += [f"- In-process over LitServe, max Server QPS: **{ratio:.2f}×** (what the HTTP server costs)."]
+    out += interference_summary_lines(r)
+    if out[-1]:
+        out.append("")
     out.append(f"![latency against target QPS]({SERVING_PNG.format(device=r[K_DEVICE]['name'].replace(':', '_'))})")
     out.append("")
     for name, server in served(r).items():
@@ -217,9 +250,10 @@ def console_rows(results: Sequence[Record]) -> tuple[tuple[str, ...], list[list[
         servers = served(r)
         if not servers:
             rows.append([r[K_DEVICE]["name"], r[K_STATUS], "–", "–", "–", "–", r.get(K_REASON) or "–"])
+        note = status_note(r)
         for name, s in servers.items():
             p50 = lookup(s, "single_stream", "latency_s", "p50_s")
-            rows.append([r[K_DEVICE]["name"], r[K_STATUS], name, _ms(p50, 3),
+            rows.append([r[K_DEVICE]["name"], r[K_STATUS] + (f" ({note})" if note else ""), name, _ms(p50, 3),
                          _num(lookup(s, "offline", "samples_per_s")), _num(s.get("max_qps")),
                          r.get(K_REASON) or s.get("unavailable") or "; ".join(s.get("problems") or []) or "–"])
     return ("device", "status", "server", "SS p50 ms", "Offline /s", "max QPS", "reason"), rows

@@ -7,14 +7,13 @@ A data-parallel job runs ``scenarios/dataparallel.py`` instead.
 
 Each timed pass's window is probed for interference (other processes' CPU, stalls). What follows
 from it is the job's ``on_interference``: flag (record and name it), remeasure (measure the window
-again, at most ``REMEASURE_ATTEMPTS`` times, every attempt kept under ``remeasured``) or invalid.
+again, at most ``outcome.REMEASURE_ATTEMPTS`` times, every attempt kept under ``remeasured``) or invalid.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from tweetbench.analysis.efficiency import efficiency_metrics, energy_metrics
 from tweetbench.config import DeviceJob, StepOptions
@@ -37,33 +36,11 @@ from tweetbench.scenarios.metrics import (
     traced_passes,
     training_metrics,
 )
-from tweetbench.scenarios.outcome import Outcome, Phases, check_interference, check_timers, check_windows
+from tweetbench.scenarios.outcome import Outcome, Phases, check_interference, check_timers, check_windows, measure
 from tweetbench.workload.dataset import TweetData
 from tweetbench.workload.flops import workload_flops
 from tweetbench.workload.model import build_model
 from tweetbench.workload.module import TweetClassifier
-
-# ``--on-interference remeasure``: a window is measured at most this many times in all. Bounded, so that a
-# machine that stays loaded ends the run (each attempt is itself bounded in time by the recorder's cap).
-REMEASURE_ATTEMPTS = 3
-Run = TypeVar("Run")
-
-
-def measure(job: DeviceJob, attempt: Callable[[int], Run],
-            interference: Callable[[Run], dict[str, Any] | None]) -> tuple[Run, list[Run]]:
-    """One measured pass; under ``remeasure``, again while interfered (at most REMEASURE_ATTEMPTS in all).
-
-    Returns the kept attempt (the first that was not interfered, else the last) and the earlier ones, which
-    the record keeps too: nothing measured is discarded silently.
-    """
-    earlier: list[Run] = []
-    run = attempt(1)
-    while (job.on_interference == "remeasure" and (interference(run) or {}).get("interfered")
-           and len(earlier) + 1 < REMEASURE_ATTEMPTS):
-        earlier.append(run)
-        run = attempt(len(earlier) + 1)
-    return run, earlier
-
 
 def _phase(name: str, attempt: int) -> str:
     return name if attempt == 1 else f"{name}-attempt{attempt}"

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from tweetbench.analysis.timers import disagreement
 from tweetbench.devices import DeviceBackend
 from tweetbench.devices.base import diff_counters
+from tweetbench.config import DeviceJob
 from tweetbench.harness.progress import ProgressEmitter
+
+# ``--on-interference remeasure``: a window is measured at most this many times in all. Bounded, so that a
+# machine that stays loaded ends the run (each attempt is itself bounded in time).
+REMEASURE_ATTEMPTS = 3
+Run = TypeVar("Run")
+# What the record keeps of each window's interference section, in ``metrics.interference.windows``.
+WINDOW_KEYS = ("interfered", "reasons", "cpu_measured", "cpu_reason", "cores", "others_cores",
+               "others_cores_uncertainty", "steal_cores", "stalled_steps", "stalled_s", "window_s", "cut_short")
 
 
 @dataclass
@@ -88,16 +98,31 @@ def check_timers(outcome: Outcome) -> None:
             outcome.metrics.setdefault("window_warnings", []).append(warning)
 
 
+def measure(job: DeviceJob, attempt: Callable[[int], Run],
+            interference: Callable[[Run], dict[str, Any] | None]) -> tuple[Run, list[Run]]:
+    """One measured pass; under ``remeasure``, again while interfered (at most REMEASURE_ATTEMPTS in all).
+
+    Returns the kept attempt (the first that was not interfered, else the last) and the earlier ones, which
+    the record keeps too: nothing measured is discarded silently.
+    """
+    earlier: list[Run] = []
+    run = attempt(1)
+    while (job.on_interference == "remeasure" and (interference(run) or {}).get("interfered")
+           and len(earlier) + 1 < REMEASURE_ATTEMPTS):
+        earlier.append(run)
+        run = attempt(len(earlier) + 1)
+    return run, earlier
+
+
 def check_interference(outcome: Outcome, policy: str) -> None:
+    """The benchmark scenario's windows (``WINDOWS``) through ``name_interference``."""
+    sections = {what: _section(outcome.metrics, path).get("interference") for what, path in WINDOWS}
+    name_interference(outcome, policy, {what: section for what, section in sections.items() if section})
+
+
+def name_interference(outcome: Outcome, policy: str, sections: Mapping[str, Mapping[str, Any]]) -> None:
     """Name every interfered window in ``metrics.interference``; under ``invalid``, the result is invalid."""
-    windows: dict[str, Any] = {}
-    for what, path in WINDOWS:
-        section = _section(outcome.metrics, path).get("interference")
-        if section:
-            windows[what] = {key: section.get(key) for key in (
-                "interfered", "reasons", "cpu_measured", "cpu_reason", "cores", "others_cores",
-                "others_cores_uncertainty", "steal_cores",
-                "stalled_steps", "stalled_s", "window_s", "cut_short")}
+    windows = {what: {key: section.get(key) for key in WINDOW_KEYS} for what, section in sections.items()}
     hit = [what for what, section in windows.items() if section["interfered"]]
     outcome.metrics["interference"] = {"policy": policy, "interfered": bool(hit), "interfered_windows": hit,
                                        "windows": windows}

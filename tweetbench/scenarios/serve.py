@@ -31,7 +31,7 @@ from tweetbench.harness.memory import PeakRSS
 from tweetbench.harness.progress import ProgressEmitter
 from tweetbench.harness.sut import Predictor, ServingUnavailable, loadgen
 from tweetbench.harness.trainer import make_trainer
-from tweetbench.scenarios.outcome import Outcome, Phases
+from tweetbench.scenarios.outcome import Outcome, Phases, name_interference
 from tweetbench.scenarios.serve_checks import audit_check
 from tweetbench.scenarios.serve_http import serve_litserve
 from tweetbench.scenarios.serve_runner import (
@@ -41,6 +41,7 @@ from tweetbench.scenarios.serve_runner import (
     batcher_buckets,
     grad_mode,
     inprocess_threads,
+    interference_windows,
     median_seconds,
     torch_threads,
 )
@@ -98,6 +99,8 @@ def _serve(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, data
     serving["ratio_inprocess_over_litserve"] = _ratio(serving["servers"])
     outcome.metrics["serving"] = serving
     _judge(outcome, serving)
+    name_interference(outcome, job.on_interference, {what: section for name, server in serving["servers"].items()
+                                                      for what, section in interference_windows(name, server).items()})
 
 
 def _train(job: DeviceJob, backend: DeviceBackend, module: TweetClassifier, data: TweetData, phases: Phases,

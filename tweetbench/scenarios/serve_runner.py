@@ -20,8 +20,9 @@ from tweetbench.analysis.qps_search import SearchConfig, search_max_qps
 from tweetbench.config import DeviceJob, ServeConfig
 from tweetbench.devices import DeviceBackend
 from tweetbench.harness.batcher import BatcherConfig, power_of_two_buckets
+from tweetbench.harness.interference import CpuProbe, interference_section
 from tweetbench.harness.sut import InProcessSUT, LoadGenTest, run_loadgen
-from tweetbench.scenarios.outcome import Phases
+from tweetbench.scenarios.outcome import Phases, measure
 from tweetbench.scenarios.serve_checks import accuracy_check, check_compiles
 from tweetbench.workload.dataset import TweetData
 
@@ -111,11 +112,25 @@ class LoadGenRunner:
         return BatcherConfig(max_batch, timeout_s, buckets)
 
     def run(self, name: str, test: LoadGenTest, batcher: BatcherConfig) -> dict[str, Any]:
+        """One LoadGen run, its window probed for interference (the CPU other processes took while it ran); under
+        ``--on-interference remeasure``, run again while interfered, every attempt kept under ``remeasured``."""
+        figures, earlier = measure(self.context.job, lambda n: self._run_once(
+            name if n == 1 else f"{name}_attempt{n}", test, batcher), lambda run: run.get("interference"))
+        if earlier:
+            figures["remeasured"] = earlier
+        return figures
+
+    def _run_once(self, name: str, test: LoadGenTest, batcher: BatcherConfig) -> dict[str, Any]:
         context = self.context
         context.phases.start(f"{self.server}-{name}", 1)
         context.backend.begin_measurement()
+        probe = CpuProbe()
+        probe.start()
         figures = run_loadgen(test, self._make_sut(batcher), context.samples, context.log_dir(self.server, name))
+        probe.stop()
         window = context.backend.end_measurement()
+        if test.mode == "PerformanceOnly":  # an accuracy run is not timed: what others took does not matter
+            figures["interference"] = interference_section(probe.result(), [], figures["wall_s"])
         logged = figures.pop("accuracy_log")
         if test.mode == "PerformanceOnly":
             self.audited.update(logged)
@@ -212,3 +227,20 @@ def _own_predictions(predictor: Callable[[Sequence[int], int], list[int]], sampl
         indices = list(range(start, min(samples, start + batch)))
         predictions += predictor(indices, len(indices))
     return predictions
+
+
+def interference_windows(server: str, result: Any) -> dict[str, dict[str, Any]]:
+    """Every kept LoadGen run's interference section in a server's result, by window (``"inprocess
+    server_3046qps"``, from the run's log folder); attempts a remeasure replaced are left out, as the benchmark
+    scenario leaves them out of its summary."""
+    found: dict[str, dict[str, Any]] = {}
+    if isinstance(result, dict):
+        if isinstance(result.get("interference"), dict) and result.get("log_dir"):
+            found[f"{server} {Path(result['log_dir']).name}"] = result["interference"]
+        for key, value in result.items():
+            if key != "remeasured":
+                found.update(interference_windows(server, value))
+    elif isinstance(result, list):
+        for value in result:
+            found.update(interference_windows(server, value))
+    return found

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from tweetbench.config import WORKLOADS
-from tweetbench.harness.server import ServerProcess, group_processes, listening_addresses
+from tweetbench.harness.server import PGID_FILE, ServerProcess, group_processes, listening_addresses
 from tweetbench.scenarios.serve_http import APP_MODULE, PREDICT_PATH, _post, malformed_check
 from tweetbench.workload.model import build_model
 
@@ -41,6 +41,7 @@ def _good() -> bytes:
 def test_the_server_serves_on_loopback_refuses_malformed_requests_and_leaves_nothing(tmp_path: Path) -> None:
     with ServerProcess(APP_MODULE, _spec(tmp_path), tmp_path) as server:
         pgid = server.process.pid
+        assert (tmp_path / PGID_FILE).read_text().split()[0] == str(pgid)  # named while it may be alive
         addresses = listening_addresses(pgid)
         assert addresses and all(a.startswith("127.0.0.1:") for a in addresses)
         assert f"127.0.0.1:{server.port}" in addresses
@@ -50,6 +51,7 @@ def test_the_server_serves_on_loopback_refuses_malformed_requests_and_leaves_not
         assert all(400 <= s < 500 for s in check["statuses"]) and check["after_status"] == 200, check
         assert check["problem"] == ""
     assert server.leftover == [] and group_processes(pgid) == []
+    assert not (tmp_path / PGID_FILE).exists()
 
 
 def test_a_check_that_sees_a_5xx_fails() -> None:

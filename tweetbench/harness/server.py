@@ -6,6 +6,11 @@ it started (LitServe's inference workers and HTTP servers), and never the caller
 the kernel to receive SIGTERM if the process that started it dies (``PR_SET_PDEATHSIG``), and its SIGTERM handler
 ends the whole group: so a caller killed outright (the suite's timeout, a SIGKILL) leaves no orphan either.
 ``stop`` sends SIGTERM to the group, waits ``grace_s``, then SIGKILLs whatever is left and checks that nothing is.
+
+A caller that is killed (the launcher SIGKILLs a worker on Ctrl-C or a timeout) cannot wait for its server's group
+to end. So the group is also named in a file (``server.pgid`` in the server's work folder, with the leader's start
+time) until ``stop`` has seen it empty, and the launcher, once the worker has ended, stops any group so named
+(``stop_groups_left``): tweetbench never returns while a server it started is still running.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from tweetbench.records.files import write_atomic
 LOOPBACK = "127.0.0.1"
 LOOPBACK_ADDRESSES = ("127.0.0.1", "::1")
 PR_SET_PDEATHSIG = 1
+PGID_FILE = "server.pgid"  # "<pgid> <the leader's start time>", while the group may be alive
 
 
 class ServerStartError(Exception):
@@ -108,6 +114,9 @@ class ServerProcess:
                 [sys.executable, "-m", self.module, str(spec_path), str(self.port)], stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
                 env={**os.environ, **self.env})
+        with contextlib.suppress(psutil.Error):
+            started = psutil.Process(self.process.pid).create_time()
+            write_atomic(self.work_dir / PGID_FILE, f"{self.process.pid} {started}")
         self._wait_ready()
         return self
 
@@ -158,6 +167,8 @@ class ServerProcess:
         time.sleep(0.1)
         self.leftover = [p.pid for p in group_processes(pgid)]
         self.timeline["stopped"] = time.time()
+        if not self.leftover:
+            (self.work_dir / PGID_FILE).unlink(missing_ok=True)
         return self.leftover
 
     def __enter__(self) -> ServerProcess:
@@ -169,6 +180,46 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def stop_groups_left(root: Path, grace_s: float = 10.0) -> list[int]:
+    """Stop every server group named in a ``server.pgid`` under ``root`` (a run's work folder) that is still
+    alive: SIGTERM, ``grace_s``, SIGKILL, then wait until it is gone. Only processes started no earlier than the
+    recorded leader count as the group's, so a process group id the OS has since given to another is left alone.
+    Returns the groups it stopped."""
+    stopped = []
+    for path in sorted(root.glob(f"*/{PGID_FILE}")):
+        try:
+            pgid_text, started_text = path.read_text(encoding="utf-8").split()
+            pgid, started = int(pgid_text), float(started_text)
+        except (OSError, ValueError):
+            continue
+        if _end_group(pgid, started, grace_s):
+            stopped.append(pgid)
+        path.unlink(missing_ok=True)
+    return stopped
+
+
+def _members(pgid: int, started: float) -> list[psutil.Process]:
+    members = []
+    for process in group_processes(pgid):
+        with contextlib.suppress(psutil.Error):
+            if process.create_time() >= started - 0.01:  # create times are rounded to the clock tick
+                members.append(process)
+    return members
+
+
+def _end_group(pgid: int, started: float, grace_s: float) -> bool:
+    if not _members(pgid, started):
+        return False
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        for process in _members(pgid, started):
+            with contextlib.suppress(psutil.Error):
+                process.send_signal(sig)
+        deadline = time.monotonic() + wait_s
+        while _members(pgid, started) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    return True
 
 
 def end_group_on_sigterm(grace_s: float = 5.0, signals: Sequence[int] = (signal.SIGTERM,)) -> None:

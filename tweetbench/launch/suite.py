@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from tweetbench.analysis.trials import aggregate
 from tweetbench.config import DeviceJob, ParallelPlan
 from tweetbench.devices import DeviceSpec
 from tweetbench.errors import ResultsError
+from tweetbench.harness.server import stop_groups_left
 from tweetbench.launch.failures import failure_reason
 from tweetbench.launch.interrupt import Interrupt
 from tweetbench.launch.job import job_to_dict
@@ -146,6 +148,9 @@ def run_device_process(options: RunOptions, spec: DeviceSpec, run_id: str, run_d
             worker.kill()
     timeout_s = options.timeout_for(spec)
     code = worker.wait(timeout_s)
+    for pgid in stop_groups_left(files.work):  # a server the killed worker could not stop itself
+        print(f"tweetbench: {spec.name}: stopped the server its worker left running (process group {pgid})",
+              file=sys.stderr, flush=True)
     if interrupt is not None:
         interrupt.worker = None
         if interrupt.requested:

@@ -64,6 +64,8 @@ def files(tmp_path_factory: pytest.TempPathFactory, make_run_dir: Callable[..., 
         text = json.dumps(json.loads(cpu.read_text()), indent=2)
         cpu.write_text(damage(text))
         f[f"run_{name}"] = run
+    f["serve"] = root / "serve-cpu.json"
+    f["serve"].write_text((Path(__file__).parent / "data" / "serve_cpu_result.json").read_text())
     return f
 
 
@@ -138,6 +140,8 @@ CASES: list[tuple[str, Argv, int, str]] = [
      "has schema version 99"),
     ("compare: binary file", lambda f: ["compare", str(f["binary"]), str(f["run"])], 4, "is not UTF-8 text"),
     ("compare: missing file", lambda f: ["compare", str(f["run"]), str(f["missing"])], 4, "does not exist"),
+    ("compare: serve runs", lambda f: ["compare", str(f["run"]), str(f["serve"])], 2,
+     "is a serve run: compare judges the benchmark scenario's timed figures"),
     ("run dir outside --out", lambda f: ["report", str(f["run"]), "--out", str(f["root"])], 2,
      "is not inside the results directory"),
     ("run dir with ..", lambda f: ["report", str(f["out"] / ".." / "results" / f["run"].name), "--out", str(f["out"])],

@@ -293,3 +293,16 @@ def test_load_side_reads_files_and_run_directories(tmp_path):
     run = write_run(tmp_path, "20260101-000000-cccccc", record())
     assert load_side(run).single_file is False and len(load_side(run).records) == 1
     assert load_side(run / "cpu.json").single_file is True
+
+
+def test_serve_runs_are_refused_in_one_line_that_says_how_to_put_them_side_by_side(tmp_path, capsys):
+    serve = json.loads((DATA / "serve_cpu_result.json").read_text())
+    with pytest.raises(UsageError, match=r"B \(served\) is a serve run: .*tweetbench merge A B --label") as info:
+        compare_records(side(record()), side(serve, label="served"))
+    assert "\n" not in info.value.message
+    compare_records(side(record()), side(record()))  # the benchmark scenario on both sides is compared
+    path = tmp_path / "serve.json"
+    path.write_text(json.dumps(serve))
+    assert main(["compare", str(path), str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tweetbench: error: A (") and "Traceback" not in err and err.count("\n") == 1

@@ -66,7 +66,18 @@ from tweetbench.analysis.ratios import Comparison, compare_samples
 from tweetbench.analysis.replication import Design, TrialTest, TrialVerdict
 from tweetbench.analysis.workloads import check_workloads
 from tweetbench.errors import ResultsError, UsageError
-from tweetbench.records import K_DEVICE, K_METRICS, K_NOISE_REASONS, K_NOISY, K_REASON, K_RUN_ID, K_STATUS, lookup, read_result
+from tweetbench.records import (
+    K_DEVICE,
+    K_METRICS,
+    K_NOISE_REASONS,
+    K_NOISY,
+    K_REASON,
+    K_RUN_ID,
+    K_SCENARIO,
+    K_STATUS,
+    lookup,
+    read_result,
+)
 from tweetbench.records.run import load_run
 
 
@@ -286,6 +297,17 @@ def check_primary(primary: str | None) -> None:
         raise UsageError(f"--metric must be one of {', '.join(keys)}, got {primary!r}")
 
 
+def check_scenarios(a: Side, b: Side) -> None:
+    """Refuse (``UsageError``) serve runs: their figures are LoadGen's, one run of each scenario, with no raw
+    samples to put an interval on, so there is no verdict to give; ``merge`` shows them side by side."""
+    for side, name in ((a, "A"), (b, "B")):
+        if any(r.get(K_SCENARIO) == "serve" for r in side.records):
+            raise UsageError(f"{name} ({side.label}) is a serve run: compare judges the benchmark scenario's timed "
+                             "figures, and a serve run's are LoadGen's, one run each, with no samples for an "
+                             "interval; put serve runs side by side with: tweetbench merge A B --label A=a --label "
+                             "B=b --out DIR")
+
+
 def compare_records(a: Side, b: Side, *, allow_different_workloads: bool = False, bound: float | None = None,
                     design: Design = "independent", across_divisions: bool = False, primary: str | None = None,
                     drift: float = SEQUENTIAL_DRIFT) -> RunComparison:
@@ -296,6 +318,7 @@ def compare_records(a: Side, b: Side, *, allow_different_workloads: bool = False
         raise UsageError(f"the regression bound must be zero or more, got {bound}")
     check_primary(primary)
     pairs, notes = _pairs(a, b)
+    check_scenarios(a, b)
     notes += check_workloads(pairs, allow_different_workloads, across_divisions)
     sequential = sequential_note(pairs)
     if sequential is not None:

@@ -39,7 +39,7 @@ def plot_serving(record: Mapping[str, Any], path: Path) -> Path | None:
     servers = {name: points for name, points in servers.items() if points}
     if not servers:
         return None
-    fig = Figure(figsize=(7.5, 4.5))
+    fig = Figure(figsize=(7.5, 4.5 + 0.5 * len(servers)), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     bound = (record[K_METRICS]["serving"].get("latency_bound_s") or 0) * 1000
     for name, points in servers.items():
@@ -61,9 +61,10 @@ def plot_serving(record: Mapping[str, Any], path: Path) -> Path | None:
     ax.set_xlabel("Server target QPS (Poisson arrivals)")
     ax.set_ylabel("latency (ms, LoadGen, log scale)")
     ax.set_title(f"{record[K_DEVICE]['label']}: latency against load")
-    ax.legend(fontsize=7, ncol=2)
+    # Below the axes, never over a point (an overload point sits high on the left with a slow server).
+    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)
     ax.grid(True, alpha=0.3)
-    return _save(fig, path)
+    return _save(fig, path, tight=False)  # constrained layout: it makes room for the legend below
 
 
 def write_serving_plots(records: Sequence[Mapping[str, Any]], run_dir: Path) -> list[Path]:

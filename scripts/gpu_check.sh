@@ -21,7 +21,8 @@
 #   3. the CPU reference: v1 --preset smoke --no-profile on the machine's CPU cores (8 measured steps and 3
 #      parity steps: enough for the speedup's order of magnitude and for parity over the first 3 of the GPU's 5
 #      parity steps; the quick preset's 2.5 minutes would not fit);
-#   4. the GPU tests (pytest -m gpu), if time is left;
+#   4. if time is left, serving (the serve scenario at smoke: LoadGen against the in-process SUT; LitServe is not
+#      on the image), then the GPU tests (pytest -m gpu);
 #   5. the summary (scripts/gpu_summary.py: figures, checks, timer agreement from the records) and the packing.
 #
 # --rehearse runs the same steps with the CPU in place of the GPU, the tiny workload and the smoke preset
@@ -192,7 +193,15 @@ STEP_DETAIL="$WORKLOAD smoke, unprofiled: the speedup's reference and 3 parity s
 run_step "CPU reference" "$cap" "$PY" -m tweetbench run --devices cpu --workload "$WORKLOAD" --preset smoke --no-profile \
   --out "$RUNS" --timeout $((cap - 10))
 
-# -- 4. the GPU tests, if time is left ----------------------------------------------------------------------
+# -- 4. serving on the GPU (LoadGen against the in-process SUT, smoke), then the GPU tests, if time is left --------
+if [ $((BUDGET_S - PACK_RESERVE_S - SECONDS)) -ge 100 ]; then
+  cap=$(left 75 40)
+  STEP_DETAIL="$WORKLOAD smoke serve, in-process: LoadGen's SingleStream, Offline, MultiStream, Server search, AccuracyOnly" \
+  run_step "$DEV serve (LoadGen)" "$cap" "$PY" -m tweetbench run --devices "$DEV" --workload "$WORKLOAD" --preset smoke \
+    --scenario serve --out "$RUNS" --timeout $((cap - 10))
+else
+  record "$DEV serve (LoadGen)" SKIP 0 "under 100 s left of the budget"
+fi
 if [ $((BUDGET_S - PACK_RESERVE_S - SECONDS)) -ge 40 ]; then
   run_step "GPU tests" 90 "$PY" -m pytest -p no:cacheprovider -q -rs tests/devices/test_cuda.py \
     tests/devices/test_nvml.py tests/devices/test_precision.py

@@ -60,7 +60,9 @@ def load(run_dirs: list[Path]) -> dict[str, dict[str, Any]]:
             data = json.loads(path.read_text())
             if data.get("tool") == "tweetbench" and "device" in data:
                 config = get(data, "workload", "config") or {}
-                name = f"{data['device']['name']} [{config.get('precision', '?')}, {config.get('division', 'closed')}]"
+                scenario = data.get("scenario") or "benchmark"
+                name = (f"{data['device']['name']} [{config.get('precision', '?')}, {config.get('division', 'closed')}"
+                        + ("" if scenario == "benchmark" else f", {scenario}") + "]")
                 results[name] = data
     return results
 
@@ -123,6 +125,49 @@ def figures(name: str, r: dict[str, Any], cpu: dict[str, Any] | None) -> list[st
                      f"power p50 {fmt(get(nvml, 'power_w', 'p50'), '.0f', ' W')}; throttle start "
                      f"{nvml.get('throttle_reasons_start')}, end {nvml.get('throttle_reasons_end')}")
     return lines
+
+
+def serve_figures(name: str, r: dict[str, Any]) -> list[str]:
+    """A serve run's figures: LoadGen's four scenarios per system under test."""
+    lines = [f"{name}: {r['status']}" + (f" ({r['reason']})" if r.get("reason") else "") + f" — {r['device']['label']}"]
+    bound = get(r, "metrics", "serving", "latency_bound_s")
+    for server, s in (get(r, "metrics", "serving", "servers") or {}).items():
+        if s.get("unavailable"):
+            lines.append(f"  {server:<10} unavailable: {s['unavailable']}")
+            continue
+        lines += [
+            f"  {server:<10} SingleStream p50 {fmt(ms(get(s, 'single_stream', 'latency_s', 'p50_s')), '.3f')} ms, "
+            f"p99 {fmt(ms(get(s, 'single_stream', 'latency_s', 'p99_s')), '.3f')} ms (a bare batch-1 forward "
+            f"{fmt(ms(get(s, 'calibration', 'batch1_forward_p50_s')), '.3f')} ms)",
+            f"  {'':<10} Offline {fmt(get(s, 'offline', 'samples_per_s'), ',.0f')} samples/s; MultiStream p99 "
+            f"{fmt(ms(get(s, 'multi_stream', 'latency_s', 'p99_s')), '.2f')} ms",
+            f"  {'':<10} max Server QPS {fmt(s.get('max_qps'), ',.0f')} at p99 {fmt(ms(s.get('max_qps_p99_s')), '.1f')} "
+            f"ms (bound {fmt(ms(bound), '.0f')} ms); overload {get(s, 'overload', 'validity')}",
+        ]
+    return lines
+
+
+def ms(seconds: Any) -> float | None:
+    return None if seconds is None else float(seconds) * 1000
+
+
+def check_serve(checks: Checks, name: str, r: dict[str, Any]) -> None:
+    """A serve run: served predictions identical to the model's, the overload INVALID, no problem recorded."""
+    if r["status"] != "ok":
+        checks.add(f"{name} ran", None if r["status"] == "unavailable" else False, f"{r['status']}: {r.get('reason')}")
+        return
+    for server, s in (get(r, "metrics", "serving", "servers") or {}).items():
+        if s.get("unavailable"):
+            checks.add(f"{name} {server}", None, f"unavailable: {s['unavailable']}")
+            continue
+        acc = s.get("accuracy") or {}
+        checks.add(f"{name} {server} served = model", acc.get("matches_model") is True,
+                   f"accuracy {fmt(acc.get('accuracy'), '.4f')}, {acc.get('differing', '?')} of {acc.get('samples')} "
+                   f"differ; audit {get(s, 'audit', 'differing')} of {get(s, 'audit', 'checked')} differ")
+        checks.add(f"{name} {server} max QPS found, overload INVALID",
+                   bool(s.get("max_qps")) and get(s, "overload", "validity") == "INVALID",
+                   f"max {fmt(s.get('max_qps'), ',.0f')} QPS; overload {get(s, 'overload', 'validity')}")
+        checks.add(f"{name} {server} no problem", not s.get("problems"), "; ".join(s.get("problems") or []) or "none")
 
 
 def check_issue13(checks: Checks, name: str, r: dict[str, Any]) -> None:
@@ -250,11 +295,17 @@ def summarize(run_dirs: list[Path], probes: Path | None, idle_w: float | None, r
     if not results:
         print(f"no results in {', '.join(map(str, run_dirs))}")
         return 1
+    served = {n: r for n, r in results.items() if r.get("scenario") == "serve"}
+    results = {n: r for n, r in results.items() if n not in served}
     cpu = next((r for r in results.values() if r["device"]["kind"] == "cpu" and r["status"] == "ok"), None)
     print("== figures ==")
     for name, r in results.items():
         print("\n".join(figures(name, r, cpu)))
+    for name, r in served.items():
+        print("\n".join(serve_figures(name, r)))
     checks = Checks()
+    for name, r in served.items():
+        check_serve(checks, name, r)
     gpus = {n: r for n, r in results.items() if r["device"]["kind"] == "gpu"}
     for name, r in gpus.items():
         if r["status"] == "ok":

@@ -383,3 +383,34 @@ def test_functionalization_is_refused_in_one_line_where_no_xla_device_runs(tmp_p
     assert main(["run", "--devices", "cpu", "--xla-functionalization", "off", "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err.strip() == ("tweetbench: error: --xla-functionalization applies to XLA devices "
                                                "only: add tpu or xla-cpu to --devices, or leave it out")
+
+
+@pytest.mark.xla
+@needs_xla
+def test_serving_single_sample_path_runs_the_graph_the_batch_paths_warm_up_compiled():
+    proc = python("""
+        import json, torch
+        from tweetbench.config import get_workload
+        from tweetbench.devices import create_backend, parse_device
+        from tweetbench.harness.sut import Predictor
+        from tweetbench.workload.model import build_model
+        backend = create_backend(parse_device("xla-cpu"))
+        backend.setup()
+        model = build_model(get_workload("tiny"), 4).to(backend.torch_device).eval()
+        tokens = torch.randint(1, 50, (16, get_workload("tiny").seq_len), generator=torch.Generator().manual_seed(0))
+        predictor = Predictor(model, backend, tokens, torch.no_grad)
+        batch = predictor(list(range(16)), 16)
+        predictor([0], 1)  # the warm-up's batch of one
+        counts = {}
+        for name, run in (("one", lambda: [predictor.one(i) for i in range(16)]),
+                          ("batch of 2", lambda: predictor([0, 1], 2))):  # a shape not warmed up: it compiles
+            backend.begin_measurement()
+            answers = run()
+            counts[name] = backend.end_measurement().get("compile_count")
+            if name == "one":
+                counts["same answers"] = answers == batch
+        print(json.dumps(counts))
+    """)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    counts = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert counts == {"one": 0, "same answers": True, "batch of 2": 1}

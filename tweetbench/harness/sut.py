@@ -204,8 +204,9 @@ class Predictor:
         return self._one(index)
 
     def _one(self, index: int) -> int:
-        # int() of the device's scalar waits for the device, as the batch path's copy back does.
-        return int(self.model(self._rows[index].to(self.backend.torch_device)).argmax())
+        # The batch path's graph and copy back (on XLA, int() of the device tensor itself, an .item(), is another
+        # graph than the warm-up compiled); the copy back waits for the device.
+        return int(self.model(self._rows[index].to(self.backend.torch_device)).argmax(dim=-1).cpu())
 
     @contextlib.contextmanager
     def grad_mode_entered(self) -> Iterator[None]:

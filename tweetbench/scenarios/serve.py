@@ -181,6 +181,7 @@ def _warm_up(context: ServeContext, predictor: Predictor, buckets: Sequence[int]
         predictor(indices[:size] or [0], size)
         if size == sizes[0]:
             coldstart.mark("first_response")
+    predictor.one(0)  # SingleStream's path too: on XLA its graph must be compiled before the measured runs
     coldstart.mark("batch_sizes_compiled")
     after = context.backend.counters()
     full = min(config.max_batch_size, len(indices))

@@ -155,13 +155,8 @@ class ServerProcess:
         if self.process is None:
             return []
         pgid = self.process.pid
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + self.grace_s
-        while time.monotonic() < deadline and (self.process.poll() is None or group_processes(pgid)):
-            time.sleep(0.1)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
+        # The leader is this process's child, unreaped until the wait below: the group's id is still ours.
+        _end_group(pgid, None, self.grace_s)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)
         time.sleep(0.1)
@@ -184,9 +179,8 @@ class ServerProcess:
 
 def stop_groups_left(root: Path, grace_s: float = 10.0) -> list[int]:
     """Stop every server group named in a ``server.pgid`` under ``root`` (a run's work folder) that is still
-    alive: SIGTERM, ``grace_s``, SIGKILL, then wait until it is gone. Only processes started no earlier than the
-    recorded leader count as the group's, so a process group id the OS has since given to another is left alone.
-    Returns the groups it stopped."""
+    alive: SIGTERM, ``grace_s``, SIGKILL, then wait until it is gone. A group id the OS has since given to another
+    process (its leader alive with another start time) is left alone. Returns the groups it stopped."""
     stopped = []
     for path in sorted(root.glob(f"*/{PGID_FILE}")):
         try:
@@ -200,24 +194,27 @@ def stop_groups_left(root: Path, grace_s: float = 10.0) -> list[int]:
     return stopped
 
 
-def _members(pgid: int, started: float) -> list[psutil.Process]:
-    members = []
-    for process in group_processes(pgid):
-        with contextlib.suppress(psutil.Error):
-            if process.create_time() >= started - 0.01:  # create times are rounded to the clock tick
-                members.append(process)
-    return members
+def _alive(pgid: int, started: float | None) -> list[psutil.Process]:
+    """The live processes of group ``pgid``, if it is still the group whose leader started at ``started`` (None:
+    the caller knows it is). An id is not given to another process while a group of it has members, so a leader
+    that is gone leaves its members ours; a leader alive with another start time means the id was given again."""
+    if started is not None:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if abs(psutil.Process(pgid).create_time() - started) > 0.01:  # create times are rounded to the tick
+                return []
+    return group_processes(pgid)
 
 
-def _end_group(pgid: int, started: float, grace_s: float) -> bool:
-    if not _members(pgid, started):
+def _end_group(pgid: int, started: float | None, grace_s: float) -> bool:
+    """SIGTERM the group, wait up to ``grace_s`` for it to end, then SIGKILL and wait up to 5 s; False when
+    nothing of it was alive (or the id is another's), so that nothing was sent."""
+    if not _alive(pgid, started):
         return False
     for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
-        for process in _members(pgid, started):
-            with contextlib.suppress(psutil.Error):
-                process.send_signal(sig)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, sig)
         deadline = time.monotonic() + wait_s
-        while _members(pgid, started) and time.monotonic() < deadline:
+        while _alive(pgid, started) and time.monotonic() < deadline:
             time.sleep(0.1)
     return True
 

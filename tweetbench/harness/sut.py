@@ -185,8 +185,8 @@ class Predictor:
         self._rows = tokens.split(1)  # one view per sample, no copy
 
     def __call__(self, indices: Sequence[int], size: int) -> list[int]:
-        if len(indices) == 1:  # SingleStream's path: a view, no gather
-            rows = self.tokens[indices[0]: indices[0] + 1]
+        if len(indices) == 1:  # a batch of one: its view, no gather
+            rows = self._rows[indices[0]]
         else:
             rows = self.tokens.index_select(0, torch.as_tensor(indices, dtype=torch.long))
         if size > len(indices):

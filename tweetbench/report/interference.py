@@ -59,9 +59,14 @@ def interference_lines(r: Record) -> list[str]:
         lines.append(f"- Interfered windows: {', '.join(summary['interfered_windows'])}; "
                      f"policy `--on-interference {summary.get('policy', 'flag')}`"
                      + _remeasured(r) + ". Figures from these windows tell how loaded the machine was, not how "
-                     "fast the device is: rerun on a quiet machine"
-                     + (", or with `--on-interference remeasure`." if summary.get("policy") != "remeasure" else "."))
+                     "fast the device is: " + rerun_advice(summary))
     return lines
+
+
+def rerun_advice(summary: Mapping[str, Any]) -> str:
+    """What to do about interfered windows, given the policy the run had."""
+    return "rerun on a quiet machine" + (", or with `--on-interference remeasure`."
+                                         if summary.get("policy") != "remeasure" else ".")
 
 
 def _remeasured(r: Record) -> str:

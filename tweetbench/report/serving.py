@@ -10,7 +10,7 @@ from typing import Any
 from tweetbench.records import K_DEVICE, K_METRICS, K_REASON, K_STATUS, Record, lookup
 from tweetbench.records.run import R_COMMAND, R_PRESET, R_RUN_ID, R_STARTED, R_STATUS
 from tweetbench.report.cells import when
-from tweetbench.report.interference import status_note
+from tweetbench.report.interference import rerun_advice, status_note
 
 SERVING_PNG = "plots/serving_{device}.png"
 MAX_QPS_COLUMN = "max QPS @ p99 ≤ bound"
@@ -117,8 +117,7 @@ def interference_summary_lines(r: Record) -> list[str]:
         return [line + "; none interfered."]
     return [line + ".", f"- Interfered runs: {', '.join(hit)}; {windows[hit[0]]['reasons'][0]}; policy "
             f"`--on-interference {summary.get('policy', 'flag')}`. Their figures tell how loaded the machine was, "
-            "not how fast it serves: rerun on a quiet machine"
-            + (", or with `--on-interference remeasure`." if summary.get("policy") != "remeasure" else ".")]
+            "not how fast it serves: " + rerun_advice(summary)]
 
 
 def cold_start_lines(server: Mapping[str, Any]) -> list[str]:

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from tweetbench.analysis.timers import disagreement
+from tweetbench.config import DeviceJob
 from tweetbench.devices import DeviceBackend
 from tweetbench.devices.base import diff_counters
-from tweetbench.config import DeviceJob
 from tweetbench.harness.progress import ProgressEmitter
 
 # ``--on-interference remeasure``: a window is measured at most this many times in all. Bounded, so that a

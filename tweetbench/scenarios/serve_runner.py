@@ -122,17 +122,18 @@ class LoadGenRunner:
 
     def _run_once(self, name: str, test: LoadGenTest, batcher: BatcherConfig) -> dict[str, Any]:
         context = self.context
+        timed = test.mode == "PerformanceOnly"  # an accuracy run is not timed: what others took does not matter
         context.phases.start(f"{self.server}-{name}", 1)
         context.backend.begin_measurement()
         probe = CpuProbe()
-        probe.start()
+        if timed:
+            probe.start()
         figures = run_loadgen(test, self._make_sut(batcher), context.samples, context.log_dir(self.server, name))
-        probe.stop()
+        probe.stop()  # a probe never started reads nothing
         window = context.backend.end_measurement()
-        if test.mode == "PerformanceOnly":  # an accuracy run is not timed: what others took does not matter
-            figures["interference"] = interference_section(probe.result(), [], figures["wall_s"])
         logged = figures.pop("accuracy_log")
-        if test.mode == "PerformanceOnly":
+        if timed:
+            figures["interference"] = interference_section(probe.result(), [], figures["wall_s"])
             self.audited.update(logged)
         else:
             figures["accuracy_log"] = logged

@@ -9,7 +9,7 @@ from typing import Any
 
 from tweetbench.records import K_DEVICE, K_METRICS, K_REASON, K_STATUS, Record, lookup
 from tweetbench.records.run import R_COMMAND, R_PRESET, R_RUN_ID, R_STARTED, R_STATUS
-from tweetbench.report.cells import when
+from tweetbench.report.cells import fmt, when
 from tweetbench.report.interference import rerun_advice, status_note
 
 SERVING_PNG = "plots/serving_{device}.png"
@@ -18,10 +18,6 @@ MAX_QPS_COLUMN = "max QPS @ p99 ≤ bound"
 
 def _ms(seconds: Any, digits: int = 2) -> str:
     return "–" if seconds is None else f"{float(seconds) * 1000:.{digits}f}"
-
-
-def _num(value: Any, digits: int = 0) -> str:
-    return "–" if value is None else f"{float(value):,.{digits}f}"
 
 
 def served(r: Record) -> dict[str, Any]:
@@ -57,8 +53,8 @@ def scenario_row(device: str, name: str, s: Mapping[str, Any]) -> list[str]:
     overload = s.get("overload") or {}
     accuracy = s.get("accuracy") or {}
     return [device, name, _ms(lat.get("p50_s"), 3), _ms(lat.get("p90_s"), 3), _ms(lat.get("p99_s"), 3),
-            _ms(early.get("p90_s"), 3), _num(offline.get("samples_per_s")),
-            _ms((multi.get("query_latency_s") or {}).get("p99_s")), _num(s.get("max_qps")),
+            _ms(early.get("p90_s"), 3), fmt(offline.get("samples_per_s"), 0),
+            _ms((multi.get("query_latency_s") or {}).get("p99_s")), fmt(s.get("max_qps"), 0),
             _ms(s.get("max_qps_p99_s")), overload.get("validity") or "–",
             "–" if accuracy.get("accuracy") is None else
             f"{accuracy['accuracy']:.4f} ({'= model' if accuracy.get('matches_model') else '≠ model'})"]
@@ -86,9 +82,9 @@ def points_table(server: Mapping[str, Any]) -> str:
     for p in points:
         lat = p.get("latency_s") or {}
         why = (p.get("early_stopping") or {}).get("text") or p.get("invalid_reason") or ""
-        lines.append(f"| {p.get('order')} | {_num(p.get('target_qps'))} | {_num(p.get('samples_per_s'))} | "
+        lines.append(f"| {p.get('order')} | {fmt(p.get('target_qps'), 0)} | {fmt(p.get('samples_per_s'), 0)} | "
                      f"{_ms(lat.get('p50_s'))} | {_ms(lat.get('p90_s'))} | {_ms(lat.get('p99_s'))} | "
-                     f"{_num(p.get('query_count'))} | **{p.get('validity')}** | {_others(p.get('interference'))} | "
+                     f"{fmt(p.get('query_count'), 0)} | **{p.get('validity')}** | {_others(p.get('interference'))} | "
                      f"{why[:90]} |")
     return "\n".join(lines)
 
@@ -152,7 +148,7 @@ def gap_lines(gap: Mapping[str, Any] | None) -> list[str]:
     return [f"- Max Server QPS over Offline: **{gap['ratio']:.2f}×** = busy share {busy['factor']:.2f} (the batcher "
             f"ran {busy['server'] * 100:.0f}% of the time, against {busy['offline'] * 100:.0f}% in Offline) × "
             f"cost per request {cost['factor']:.2f} ({cost['server']:.3f} ms against {cost['offline']:.3f} ms, "
-            f"in batches of {_num(batch['server'], 1)} on average against {_num(batch['offline'], 1)})."]
+            f"in batches of {fmt(batch['server'], 1)} on average against {fmt(batch['offline'], 1)})."]
 
 
 def server_section(name: str, server: Mapping[str, Any], bound_s: float | None) -> list[str]:
@@ -160,10 +156,10 @@ def server_section(name: str, server: Mapping[str, Any], bound_s: float | None) 
         return [f"#### {name}", "", f"Unavailable: {server['unavailable']}", ""]
     search = server.get("search") or {}
     out = [f"#### {name}", ""]
-    out.append(f"- Max Server QPS at p99 ≤ {_ms(bound_s, 0)} ms: **{_num(server.get('max_qps'))}** (p99 "
+    out.append(f"- Max Server QPS at p99 ≤ {_ms(bound_s, 0)} ms: **{fmt(server.get('max_qps'), 0)}** (p99 "
                f"{_ms(server.get('max_qps_p99_s'))} ms); {len(search.get('points') or [])} points, "
                + ("converged within the tolerance." if search.get("converged") else "the search ran out of runs "
-                  "before its bracket closed" + (f", or reached its floor of {_num(search['floor_qps'], 1)} QPS "
+                  "before its bracket closed" + (f", or reached its floor of {fmt(search['floor_qps'], 1)} QPS "
                                                  "(below it a point cannot gather the queries a p99 needs)"
                                                  if search.get("floor_qps") else "") + "."))
     cal = server.get("calibration") or {}
@@ -179,13 +175,13 @@ def server_section(name: str, server: Mapping[str, Any], bound_s: float | None) 
                    if server.get("torch_threads") else "") + ".")
     out += gap_lines(server.get("server_gap"))
     acc, audit = server.get("accuracy") or {}, server.get("audit") or {}
-    out.append(f"- AccuracyOnly over {acc.get('samples')} validation samples: accuracy {_num(acc.get('accuracy'), 4)}"
+    out.append(f"- AccuracyOnly over {acc.get('samples')} validation samples: accuracy {fmt(acc.get('accuracy'), 4)}"
                f", {'identical to' if acc.get('matches_model') else 'NOT identical to'} the model's own predictions "
                f"({acc.get('differing', '?')} differ); TEST01-like audit: {audit.get('checked', 0)} logged "
                f"responses, {audit.get('differing', 0)} differ.")
     overload = server.get("overload") or {}
     if overload:
-        out.append(f"- Overload at {_num(overload.get('target_qps'))} QPS (2× the maximum): "
+        out.append(f"- Overload at {fmt(overload.get('target_qps'), 0)} QPS (2× the maximum): "
                    f"**{overload.get('validity')}**" + (f" — {overload['note']}" if overload.get("note") else ", as it must be") + ".")
     out += http_lines(server)
     out += [f"- Problem: {problem}." for problem in server.get("problems") or []]
@@ -253,6 +249,6 @@ def console_rows(results: Sequence[Record]) -> tuple[tuple[str, ...], list[list[
         for name, s in servers.items():
             p50 = lookup(s, "single_stream", "latency_s", "p50_s")
             rows.append([r[K_DEVICE]["name"], r[K_STATUS] + (f" ({note})" if note else ""), name, _ms(p50, 3),
-                         _num(lookup(s, "offline", "samples_per_s")), _num(s.get("max_qps")),
+                         fmt(lookup(s, "offline", "samples_per_s"), 0), fmt(s.get("max_qps"), 0),
                          r.get(K_REASON) or s.get("unavailable") or "; ".join(s.get("problems") or []) or "–"])
     return ("device", "status", "server", "SS p50 ms", "Offline /s", "max QPS", "reason"), rows
